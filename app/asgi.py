@@ -1,0 +1,114 @@
+"""The ASGI application: Starlette routes, the GraphQL view and the lifespan that owns clients.
+
+Run it with ``uvicorn app.asgi:create_app --factory``; settings are read once, here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import structlog
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
+
+from app.log import configure_logging
+from app.resources import Resources, close_resources, open_resources
+from app.settings import Settings, get_settings
+from app.system.health import HealthStatus
+from schema import build_schema
+from schema.context import Context
+
+log = structlog.get_logger("chronos.api")
+
+MAX_SUBSCRIPTIONS_PER_CONNECTION = 20
+
+
+class ChronosGraphQL(GraphQL[Context, None]):
+    """Strawberry's ASGI view with our typed context."""
+
+    def __init__(self, *args: Any, resources: dict[str, Resources], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Filled by the lifespan: the view exists before the clients it hands out.
+        self._resources = resources
+
+    async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
+        return Context(request=request, response=response, resources=self._resources["current"])
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or get_settings()
+    configure_logging(level=settings.log_level, json=settings.json_logs)
+    holder: dict[str, Resources] = {}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        holder["current"] = await open_resources(settings)
+        if not settings.graphiql_enabled:
+            log.info("graphiql.disabled")
+        log.info(
+            "api.started",
+            environment=settings.environment.value,
+            graphql=f"http://{settings.host}:{settings.port}/graphql",
+        )
+        try:
+            yield
+        finally:
+            await close_resources(holder.pop("current"))
+            log.info("api.stopped")
+
+    graphql = ChronosGraphQL(
+        build_schema(mask_errors=settings.is_production),
+        resources=holder,
+        graphql_ide="graphiql" if settings.graphiql_enabled else None,
+        subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
+        allowed_origins=settings.allowed_origins,
+        max_subscriptions_per_connection=MAX_SUBSCRIPTIONS_PER_CONNECTION,
+    )
+
+    async def healthz(_: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    async def readyz(_: Request) -> Response:
+        health = await holder["current"].health()
+        body = {
+            "status": health.status.value,
+            "dependencies": {d.name: d.status.value for d in health.dependencies},
+        }
+        # DEGRADED still serves model management; only a DOWN system leaves the pool.
+        code = 503 if health.status is HealthStatus.DOWN else 200
+        return JSONResponse(body, status_code=code)
+
+    async def root(_: Request) -> Response:
+        return RedirectResponse("/graphql")
+
+    middleware = [
+        Middleware(
+            CORSMiddleware,
+            allow_origins=settings.allowed_origins,
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["authorization", "content-type"],
+        )
+    ]
+    return Starlette(
+        routes=[
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/", root),
+        ],
+        middleware=middleware,
+        lifespan=lifespan,
+    )
+
+
+__all__ = ["ChronosGraphQL", "create_app"]

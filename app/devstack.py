@@ -1,0 +1,281 @@
+"""Local stack for ``make run`` and the test suite: use what the settings reach, start the rest.
+
+MongoDB: the configured server when it answers, otherwise SecantusDB (a MongoDB-wire server on
+WiredTiger, in its own venv) with a persistent data folder, or in memory for tests. Redis and
+RabbitMQ: the configured servers, otherwise ``redis-server`` / ``rabbitmq-server`` where
+installed; without RabbitMQ, Redis becomes the Celery broker and we say so. Children are
+stopped in reverse order on Ctrl-C; nothing this module did not start is touched.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from urllib.parse import urlsplit, urlunsplit
+
+import structlog
+
+from app.log import configure_logging
+from app.settings import Settings, get_settings
+
+log = structlog.get_logger("chronos.devstack")
+
+ROOT = Path(__file__).resolve().parent.parent
+SECANTUSD = ROOT / ".venv-mongo" / "bin" / "secantusd-py"
+
+
+def host_port(url: str, default_port: int) -> tuple[str, int]:
+    netloc = urlsplit(url).netloc.rsplit("@", 1)[-1]
+    first = netloc.split(",")[0]
+    host, _, port = first.rpartition(":") if ":" in first else (first, "", "")
+    return (host or "127.0.0.1").strip("[]"), int(port) if port else default_port
+
+
+def with_port(url: str, port: int) -> str:
+    parts = urlsplit(url)
+    userinfo, _, _ = parts.netloc.rpartition("@")
+    host, _ = host_port(url, port)
+    netloc = f"{userinfo}@" if userinfo else ""
+    return urlunsplit((parts.scheme, f"{netloc}{host}:{port}", parts.path, parts.query, parts.fragment))
+
+
+def with_db(redis_url: str, db: int) -> str:
+    parts = urlsplit(redis_url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{db}", parts.query, parts.fragment))
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(
+    host: str, port: int, *, timeout: float, process: subprocess.Popen[bytes] | None = None
+) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if port_open(host, port, timeout=0.2):
+            return True
+        if process is not None and process.poll() is not None:
+            return False
+        time.sleep(0.1)
+    return False
+
+
+@dataclass
+class Stack:
+    """The processes we started, stopped last-started first."""
+
+    children: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
+
+    def spawn(
+        self, name: str, args: list[str], *, env: dict[str, str] | None = None, log_path: Path | None = None
+    ) -> subprocess.Popen[bytes]:
+        output = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
+        # A new session: the terminal's Ctrl-C reaches us only, and we stop children in order.
+        process = subprocess.Popen(
+            args,
+            env={**os.environ, **(env or {})},
+            stdout=output,
+            stderr=subprocess.STDOUT if log_path else None,
+            start_new_session=True,
+        )
+        self.children.append((name, process))
+        return process
+
+    def stop(self) -> None:
+        for name, process in reversed(self.children):
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+            log.info("devstack.stopped", service=name)
+        self.children.clear()
+
+
+def start_secantus(stack: Stack, *, port: int, storage: str, log_path: Path | None = None) -> str:
+    if not SECANTUSD.exists():
+        raise RuntimeError(f"{SECANTUSD} is missing: run `make {ROOT / '.venv-mongo'}/.installed`")
+    process = stack.spawn(
+        "secantusdb",
+        [
+            str(SECANTUSD),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--storage-path",
+            storage,
+            "--log-level",
+            "WARNING",
+        ],
+        log_path=log_path,
+    )
+    if not wait_for_port("127.0.0.1", port, timeout=30, process=process):
+        raise RuntimeError(f"SecantusDB did not start on port {port}")
+    return f"mongodb://127.0.0.1:{port}/?directConnection=true"
+
+
+def start_redis(stack: Stack, *, port: int) -> str | None:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        return None
+    process = stack.spawn(
+        "redis",
+        [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"],
+    )
+    if not wait_for_port("127.0.0.1", port, timeout=10, process=process):
+        return None
+    return f"redis://127.0.0.1:{port}/0"
+
+
+def start_rabbitmq(stack: Stack, *, port: int, data_dir: Path) -> bool:
+    binary = shutil.which("rabbitmq-server")
+    if binary is None:
+        return False
+    base = data_dir / "rabbitmq"
+    base.mkdir(parents=True, exist_ok=True)
+    (base / "enabled_plugins").write_text("[].\n")
+    env = {
+        "RABBITMQ_NODE_PORT": str(port),
+        "RABBITMQ_NODENAME": f"chronos{port}@localhost",
+        "RABBITMQ_MNESIA_BASE": str(base / "mnesia"),
+        "RABBITMQ_LOG_BASE": str(base / "log"),
+        "RABBITMQ_ENABLED_PLUGINS_FILE": str(base / "enabled_plugins"),
+        "RABBITMQ_DIST_PORT": str(port + 20000),
+    }
+    process = stack.spawn("rabbitmq", [binary], env=env, log_path=base / "console.log")
+    return wait_for_port("127.0.0.1", port, timeout=60, process=process)
+
+
+def ensure_services(
+    settings: Settings, *, stack: Stack, memory_mongo: bool, rabbitmq_allowed: bool = True
+) -> dict[str, str]:
+    """Make Mongo, Redis and a broker reachable; return the ``CHRONOS_*`` overrides to use them."""
+    overrides: dict[str, str] = {}
+    data_dir = settings.data_dir.resolve()
+
+    mongo_host, mongo_port = host_port(settings.mongo_url, 27017)
+    if memory_mongo:
+        overrides["CHRONOS_MONGO_URL"] = start_secantus(stack, port=free_port(), storage=":memory:")
+    elif port_open(mongo_host, mongo_port):
+        log.info("devstack.using", service="mongo", url=f"{mongo_host}:{mongo_port}")
+    else:
+        (data_dir / "mongo").mkdir(parents=True, exist_ok=True)
+        port = mongo_port if mongo_host in {"127.0.0.1", "localhost"} else free_port()
+        overrides["CHRONOS_MONGO_URL"] = start_secantus(
+            stack, port=port, storage=str(data_dir / "mongo"), log_path=data_dir / "secantusdb.log"
+        )
+        log.info(
+            "devstack.started",
+            service="secantusdb",
+            url=overrides["CHRONOS_MONGO_URL"],
+            data=str(data_dir / "mongo"),
+        )
+
+    redis_url = settings.redis_url
+    redis_host, redis_port = host_port(redis_url, 6379)
+    if port_open(redis_host, redis_port):
+        log.info("devstack.using", service="redis", url=f"{redis_host}:{redis_port}")
+    else:
+        port = redis_port if redis_host in {"127.0.0.1", "localhost"} and not memory_mongo else free_port()
+        started = start_redis(stack, port=port)
+        if started is None:
+            raise RuntimeError(
+                f"Redis is not reachable at {redis_host}:{redis_port} and redis-server is not installed"
+            )
+        redis_url = started
+        overrides["CHRONOS_REDIS_URL"] = started
+        backend_host, backend_port = host_port(settings.celery_result_backend, 6379)
+        if (backend_host, backend_port) == (redis_host, redis_port):
+            overrides["CHRONOS_CELERY_RESULT_BACKEND"] = with_port(settings.celery_result_backend, port)
+        log.info("devstack.started", service="redis", url=started)
+
+    broker = settings.celery_broker_url
+    if broker.startswith(("amqp://", "amqps://", "pyamqp://")):
+        host, port = host_port(broker, 5672)
+        if port_open(host, port):
+            log.info("devstack.using", service="rabbitmq", url=f"{host}:{port}")
+        elif (
+            rabbitmq_allowed
+            and host in {"127.0.0.1", "localhost"}
+            and start_rabbitmq(stack, port=port, data_dir=data_dir)
+        ):
+            log.info("devstack.started", service="rabbitmq", port=port)
+        else:
+            fallback = with_db(redis_url, 2)
+            overrides["CHRONOS_CELERY_BROKER_URL"] = fallback
+            log.warning(
+                "devstack.broker_fallback",
+                reason=f"RabbitMQ is not reachable at {host}:{port} and could not be started",
+                broker=fallback,
+            )
+    return overrides
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def main() -> int:
+    settings = get_settings()
+    configure_logging(level=settings.log_level, json=settings.json_logs)
+    stack = Stack()
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        overrides = ensure_services(settings, stack=stack, memory_mongo=False)
+        api = stack.spawn(
+            "api",
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "app.asgi:create_app",
+                "--factory",
+                "--host",
+                settings.host,
+                "--port",
+                str(settings.port),
+            ],
+            env=overrides,
+        )
+        if not wait_for_port(settings.host, settings.port, timeout=60, process=api):
+            log.error("devstack.api_failed", code=api.poll())
+            return 1
+        print(
+            f"\n  Chronos GraphiQL: http://{settings.host}:{settings.port}/graphql  (Ctrl-C stops)\n",
+            flush=True,
+        )
+        while all(process.poll() is None for _, process in stack.children):
+            time.sleep(0.5)
+        failed = [name for name, process in stack.children if process.poll() is not None]
+        log.error("devstack.child_exited", services=failed)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        stack.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

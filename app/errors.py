@@ -1,0 +1,120 @@
+"""Expected failures of Chronos services.
+
+    ChronosError            code + message (+ field path); ``extensions`` feed GraphQL errors
+    ├── ValidationFailed    several FieldErrors of one input, reported together
+    ├── NotFound
+    ├── Conflict
+    ├── InsufficientData
+    ├── Unavailable         a dependency cannot be reached
+    └── UpstreamError       a dependency answered, but not usefully
+
+Mutations turn these into ``errors { code message field }``; queries let them surface as
+top-level GraphQL errors, whose ``extensions.code`` graphql-core copies from ``extensions``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    VALIDATION_ERROR = "VALIDATION_ERROR"
+    NOT_FOUND = "NOT_FOUND"
+    CONFLICT = "CONFLICT"
+    INSUFFICIENT_DATA = "INSUFFICIENT_DATA"
+    UNAVAILABLE = "UNAVAILABLE"
+    UPSTREAM_ERROR = "UPSTREAM_ERROR"
+    INTERNAL = "INTERNAL"
+
+
+FieldPath = tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class FieldError:
+    code: ErrorCode
+    message: str
+    field: FieldPath | None = None
+
+
+class ChronosError(Exception):
+    code: ErrorCode = ErrorCode.INTERNAL
+
+    def __init__(self, message: str, *, field: FieldPath | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    @property
+    def errors(self) -> Sequence[FieldError]:
+        return [FieldError(self.code, self.message, self.field)]
+
+    @property
+    def extensions(self) -> dict[str, object]:
+        extensions: dict[str, object] = {"code": self.code.value}
+        if self.field is not None:
+            extensions["field"] = list(self.field)
+        return extensions
+
+
+class ValidationFailed(ChronosError):
+    code = ErrorCode.VALIDATION_ERROR
+
+    def __init__(self, errors: Sequence[FieldError]) -> None:
+        first = errors[0] if errors else FieldError(self.code, "invalid input")
+        summary = first.message if len(errors) <= 1 else f"{len(errors)} invalid fields"
+        super().__init__(summary, field=first.field)
+        self._errors = list(errors) or [first]
+
+    @property
+    def errors(self) -> Sequence[FieldError]:
+        return self._errors
+
+
+class NotFound(ChronosError):
+    code = ErrorCode.NOT_FOUND
+
+
+class Conflict(ChronosError):
+    code = ErrorCode.CONFLICT
+
+
+class InsufficientData(ChronosError):
+    code = ErrorCode.INSUFFICIENT_DATA
+
+
+class Unavailable(ChronosError):
+    code = ErrorCode.UNAVAILABLE
+
+
+class UpstreamError(ChronosError):
+    code = ErrorCode.UPSTREAM_ERROR
+
+
+def infrastructure_code(exc: BaseException) -> ErrorCode | None:
+    """UNAVAILABLE for failures to reach a dependency (a driver's own exceptions), else None."""
+    # Imported here: errors.py stays importable by code that has no drivers loaded.
+    from pymongo.errors import ConnectionFailure
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    if isinstance(exc, ConnectionFailure | RedisConnectionError | RedisTimeoutError | TimeoutError | OSError):
+        return ErrorCode.UNAVAILABLE
+    return None
+
+
+__all__ = [
+    "ChronosError",
+    "Conflict",
+    "ErrorCode",
+    "FieldError",
+    "FieldPath",
+    "InsufficientData",
+    "NotFound",
+    "Unavailable",
+    "UpstreamError",
+    "ValidationFailed",
+    "infrastructure_code",
+]

@@ -1,0 +1,230 @@
+"""Model management: create, read, list, update while DRAFT, delete."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+from uuid import UUID
+
+from beanie.odm.enums import SortDirection
+from pymongo import ReturnDocument
+
+from app.errors import Conflict, ErrorCode, FieldError, NotFound, ValidationFailed
+from app.models.cursor import decode_cursor, encode_cursor
+from app.models.documents import DenseLayer, ModelDocument, RnnLayer
+from app.models.enums import ModelStatus, ModelType
+from app.models.spec import DenseLayerSpec, ModelSpec, RnnLayerSpec, validate_spec
+from app.timeutil import utcnow
+from app.training.documents import TrainingJobDocument
+
+MAX_PAGE_SIZE = 100
+
+
+@dataclass(frozen=True)
+class ModelFilter:
+    model_type: ModelType | None = None
+    status: ModelStatus | None = None
+    entity_type: str | None = None
+    entity_id: str | None = None
+    feature: str | None = None
+    name_contains: str | None = None
+
+    def to_query(self) -> dict[str, Any]:
+        query: dict[str, Any] = {}
+        for key in ("model_type", "status", "entity_type", "entity_id", "feature"):
+            value = getattr(self, key)
+            if value is not None:
+                query[key] = value
+        if self.name_contains:
+            query["name"] = {"$regex": re.escape(self.name_contains), "$options": "i"}
+        return query
+
+
+@dataclass(frozen=True)
+class ModelEdge:
+    cursor: str
+    node: ModelDocument
+
+
+@dataclass(frozen=True)
+class ModelPage:
+    edges: list[ModelEdge]
+    has_next_page: bool
+    query: dict[str, Any]
+
+    @property
+    def end_cursor(self) -> str | None:
+        return self.edges[-1].cursor if self.edges else None
+
+
+def parse_id(value: str, *, field: str = "id") -> UUID:
+    try:
+        return UUID(value)
+    except ValueError:
+        raise ValidationFailed(
+            [FieldError(ErrorCode.VALIDATION_ERROR, f"{value!r} is not a UUID", (field,))]
+        ) from None
+
+
+def _layers_to_documents(spec: ModelSpec) -> dict[str, Any]:
+    return {
+        "rnn_layers": [RnnLayer(**vars(layer)) for layer in spec.rnn_layers],
+        "dense_layers": [DenseLayer(**vars(layer)) for layer in spec.dense_layers],
+    }
+
+
+def _scalar_fields(spec: ModelSpec) -> dict[str, Any]:
+    skip = {"rnn_layers", "dense_layers", "name"}
+    return {f.name: getattr(spec, f.name) for f in fields(spec) if f.name not in skip}
+
+
+def spec_of(document: ModelDocument) -> ModelSpec:
+    return ModelSpec(
+        model_type=document.model_type,
+        entity_type=document.entity_type,
+        entity_id=document.entity_id,
+        feature=document.feature,
+        fiware_service=document.fiware_service,
+        fiware_service_path=document.fiware_service_path,
+        name=document.name,
+        description=document.description,
+        rnn_layers=tuple(RnnLayerSpec(**layer.model_dump()) for layer in document.rnn_layers),
+        dense_layers=tuple(DenseLayerSpec(**layer.model_dump()) for layer in document.dense_layers),
+        lookback_window=document.lookback_window,
+        forecast_horizon=document.forecast_horizon,
+        target_mode=document.target_mode,
+        batch_size=document.batch_size,
+        epochs=document.epochs,
+        learning_rate=document.learning_rate,
+        validation_ratio=document.validation_ratio,
+        test_ratio=document.test_ratio,
+        early_stopping_patience=document.early_stopping_patience,
+    )
+
+
+def _checked(spec: ModelSpec) -> ModelSpec:
+    problems = validate_spec(spec)
+    if problems:
+        raise ValidationFailed(problems)
+    return spec
+
+
+async def create_model(*, spec: ModelSpec) -> ModelDocument:
+    spec = _checked(spec)
+    document = ModelDocument(
+        name=spec.name if spec.name is not None else spec.default_name,
+        **_scalar_fields(spec),
+        **_layers_to_documents(spec),
+    )
+    await document.insert()
+    return document
+
+
+async def get_model(*, model_id: str) -> ModelDocument | None:
+    return await ModelDocument.get(parse_id(model_id))
+
+
+async def list_models(*, model_filter: ModelFilter, first: int, after: str | None) -> ModelPage:
+    problems: list[FieldError] = []
+    if not 0 <= first <= MAX_PAGE_SIZE:
+        problems.append(
+            FieldError(ErrorCode.VALIDATION_ERROR, f"must be between 0 and {MAX_PAGE_SIZE}", ("first",))
+        )
+    position = decode_cursor(after) if after is not None else None
+    if after is not None and position is None:
+        problems.append(FieldError(ErrorCode.VALIDATION_ERROR, "is not a cursor of this list", ("after",)))
+    if problems:
+        raise ValidationFailed(problems)
+
+    query = model_filter.to_query()
+    page_query = query
+    if position is not None:
+        created_at, last_id = position
+        older = {
+            "$or": [{"created_at": {"$lt": created_at}}, {"created_at": created_at, "_id": {"$lt": last_id}}]
+        }
+        page_query = {"$and": [query, older]} if query else older
+    found = (
+        await ModelDocument.find(page_query)
+        .sort([("created_at", SortDirection.DESCENDING), ("_id", SortDirection.DESCENDING)])
+        .limit(first + 1)
+        .to_list()
+        if first
+        else []
+    )
+    edges = [ModelEdge(encode_cursor(doc.created_at, doc.id), doc) for doc in found[:first]]
+    return ModelPage(edges=edges, has_next_page=len(found) > first, query=query)
+
+
+async def count_models(*, query: Mapping[str, Any]) -> int:
+    return await ModelDocument.find(dict(query)).count()
+
+
+def _apply_name_default(current: ModelDocument, merged: ModelSpec, changes: Mapping[str, Any]) -> ModelSpec:
+    # A name the user never chose follows the model it describes; an explicit null resets it.
+    if "name" in changes and changes["name"] is not None:
+        return merged
+    was_default = current.name == spec_of(current).default_name
+    if changes.get("name", "keep") is None or was_default:
+        return merged.replace(name=merged.default_name)
+    return merged
+
+
+async def update_model(*, model_id: str, changes: Mapping[str, Any]) -> ModelDocument:
+    key = parse_id(model_id)
+    current = await ModelDocument.get(key)
+    if current is None:
+        raise NotFound(f"model {model_id} does not exist", field=("id",))
+    if current.status is not ModelStatus.DRAFT:
+        raise Conflict(
+            f"model {model_id} is {current.status.value}; only DRAFT models can be edited",
+            field=("id",),
+        )
+    merged = _apply_name_default(current, spec_of(current).replace(**changes), changes)
+    _checked(merged)
+    values: dict[str, Any] = {**_scalar_fields(merged), "name": merged.name, "updated_at": utcnow()}
+    values.update(
+        rnn_layers=[vars(layer) for layer in merged.rnn_layers],
+        dense_layers=[vars(layer) for layer in merged.dense_layers],
+    )
+    collection = ModelDocument.get_pymongo_collection()
+    # Guarded on status and the version we read: a training start or another edit in between wins.
+    raw = await collection.find_one_and_update(
+        {"_id": key, "status": ModelStatus.DRAFT.value, "updated_at": current.updated_at},
+        {"$set": values},
+        return_document=ReturnDocument.AFTER,
+    )
+    if raw is None:
+        raise Conflict(f"model {model_id} changed while it was being edited; retry", field=("id",))
+    updated: ModelDocument = ModelDocument.model_validate(raw)
+    return updated
+
+
+async def delete_model(*, model_id: str) -> UUID:
+    key = parse_id(model_id)
+    collection = ModelDocument.get_pymongo_collection()
+    result = await collection.delete_one({"_id": key, "status": {"$ne": ModelStatus.TRAINING.value}})
+    if result.deleted_count == 0:
+        if await ModelDocument.get(key) is None:
+            raise NotFound(f"model {model_id} does not exist", field=("id",))
+        raise Conflict(f"model {model_id} is training; cancel its job first", field=("id",))
+    await TrainingJobDocument.find(TrainingJobDocument.model_id == key).delete()
+    return key
+
+
+__all__ = [
+    "MAX_PAGE_SIZE",
+    "ModelEdge",
+    "ModelFilter",
+    "ModelPage",
+    "count_models",
+    "create_model",
+    "delete_model",
+    "get_model",
+    "list_models",
+    "parse_id",
+    "spec_of",
+    "update_model",
+]

@@ -1,0 +1,115 @@
+"""Chronos settings: one class, read once at start-up from ``CHRONOS_*`` variables.
+
+Nothing else in the code base reads ``os.environ``; entry points call :func:`get_settings`
+(or build a :class:`Settings` themselves, as tests do) and pass it down.
+"""
+
+from __future__ import annotations
+
+import functools
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from fiware.names import check_service, check_service_path
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class LogFormat(StrEnum):
+    AUTO = "auto"
+    JSON = "json"
+    CONSOLE = "console"
+
+
+class Settings(BaseSettings):
+    """Every knob Chronos has. ``.env.example`` documents each one."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CHRONOS_", env_file=".env", env_ignore_empty=True, extra="ignore"
+    )
+
+    environment: Environment = Environment.DEVELOPMENT
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+
+    mongo_url: str = "mongodb://127.0.0.1:27017/?directConnection=true"
+    mongo_database: str = "chronos"
+    mongo_timeout_seconds: float = Field(default=10.0, gt=0)
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    celery_broker_url: str = "amqp://guest:guest@127.0.0.1:5672//"
+    celery_result_backend: str = "redis://127.0.0.1:6379/1"
+
+    orion_url: str = "http://127.0.0.1:1026"
+    sth_comet_url: str = "http://127.0.0.1:8666"
+    iot_agent_url: str = "http://127.0.0.1:4041"
+    fiware_service: str = "smart"
+    fiware_service_path: str = "/"
+
+    log_level: str = "INFO"
+    log_format: LogFormat = LogFormat.AUTO
+    allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    graphiql: bool | None = None
+    health_timeout_seconds: float = Field(default=1.5, gt=0, le=2.0)
+
+    data_dir: Path = Path(".data")
+    git_commit: str | None = None
+    build_time: str | None = None
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        # A comma-separated list reads better in an env file than JSON.
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError(f"unknown log level {value!r}")
+        return level
+
+    @field_validator("fiware_service")
+    @classmethod
+    def _valid_service(cls, value: str) -> str:
+        problem = check_service(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("fiware_service_path")
+    @classmethod
+    def _valid_service_path(cls, value: str) -> str:
+        problem = check_service_path(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment is Environment.PRODUCTION
+
+    @property
+    def json_logs(self) -> bool:
+        if self.log_format is LogFormat.AUTO:
+            return self.is_production
+        return self.log_format is LogFormat.JSON
+
+    @property
+    def graphiql_enabled(self) -> bool:
+        return (not self.is_production) if self.graphiql is None else self.graphiql
+
+
+@functools.cache
+def get_settings() -> Settings:
+    return Settings()

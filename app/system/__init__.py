@@ -1,0 +1,16 @@
+"""System aggregate: health of dependencies and application information."""
+
+from app.system.health import DependencyHealth, HealthStatus, Probe, SystemHealth, check_health
+from app.system.info import ApplicationInfo, DependencyUrl, build_info, redact_url
+
+__all__ = [
+    "ApplicationInfo",
+    "DependencyHealth",
+    "DependencyUrl",
+    "HealthStatus",
+    "Probe",
+    "SystemHealth",
+    "build_info",
+    "check_health",
+    "redact_url",
+]

@@ -1,0 +1,71 @@
+"""Model mutations: expected failures come back in the payload's ``errors``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import strawberry
+
+from app import models
+from app.errors import ChronosError
+from schema.context import Info
+from schema.errors import UserError, user_errors
+from schema.models.inputs import CreateModelInput, UpdateModelInput
+from schema.models.types import Model, ModelId
+
+
+@strawberry.type(description="Result of creating or updating a model.")
+class ModelPayload:
+    model: Model | None = strawberry.field(description="The model as stored; null on failure.")
+    errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
+
+
+@strawberry.type(description="Result of deleting a model.")
+class DeleteModelPayload:
+    deleted_id: strawberry.ID | None = strawberry.field(
+        description="Id of the deleted model; null on failure."
+    )
+    errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
+
+
+@strawberry.type
+class ModelMutations:
+    @strawberry.mutation(description="Create a DRAFT model; every invalid field is reported at once.")
+    async def create_model(
+        self,
+        info: Info,
+        input: Annotated[CreateModelInput, strawberry.argument(description="The new model.")],  # noqa: A002
+    ) -> ModelPayload:
+        try:
+            document = await models.create_model(spec=input.to_spec(info.context.settings))
+        except ChronosError as error:
+            return ModelPayload(model=None, errors=user_errors(error))
+        return ModelPayload(model=Model.from_document(document), errors=[])
+
+    @strawberry.mutation(description="Change a DRAFT model; other statuses answer CONFLICT.")
+    async def update_model(
+        self,
+        info: Info,
+        id: ModelId,  # noqa: A002
+        input: Annotated[UpdateModelInput, strawberry.argument(description="The changes.")],  # noqa: A002
+    ) -> ModelPayload:
+        try:
+            document = await models.update_model(model_id=id, changes=input.to_changes())
+        except ChronosError as error:
+            return ModelPayload(model=None, errors=user_errors(error))
+        return ModelPayload(model=Model.from_document(document), errors=[])
+
+    @strawberry.mutation(description="Delete a model and its training jobs; refused while it trains.")
+    async def delete_model(
+        self,
+        info: Info,
+        id: ModelId,  # noqa: A002
+    ) -> DeleteModelPayload:
+        try:
+            deleted = await models.delete_model(model_id=id)
+        except ChronosError as error:
+            return DeleteModelPayload(deleted_id=None, errors=user_errors(error))
+        return DeleteModelPayload(deleted_id=strawberry.ID(str(deleted)), errors=[])
+
+
+__all__ = ["DeleteModelPayload", "ModelMutations", "ModelPayload"]

@@ -1,0 +1,86 @@
+"""GraphQL types of health and application information."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from app import system
+
+HealthStatus = system.HealthStatus
+strawberry.enum(
+    HealthStatus,
+    name="HealthStatus",
+    description="UP: usable; DEGRADED: serving, but some dependency is down; DOWN: not usable.",
+)
+
+
+@strawberry.type(description="Health of one dependency, from a probe bounded by a short timeout.")
+class DependencyHealth:
+    name: str = strawberry.field(description="mongo, redis, rabbitmq (or broker when Redis is the broker).")
+    status: HealthStatus = strawberry.field(description="UP or DOWN.")
+    latency_ms: float = strawberry.field(description="How long the probe took, in milliseconds.")
+    message: str | None = strawberry.field(description="What answered, or why the probe failed.")
+    checked_at: datetime = strawberry.field(description="When the probe started, UTC.")
+
+    @classmethod
+    def from_result(cls, result: system.DependencyHealth) -> DependencyHealth:
+        return cls(
+            name=result.name,
+            status=result.status,
+            latency_ms=result.latency_ms,
+            message=result.message,
+            checked_at=result.checked_at,
+        )
+
+
+@strawberry.type(description="Overall health: DOWN when MongoDB is down, DEGRADED when anything else is.")
+class SystemHealth:
+    status: HealthStatus = strawberry.field(description="Overall status.")
+    dependencies: list[DependencyHealth] = strawberry.field(description="One entry per dependency.")
+    checked_at: datetime = strawberry.field(description="When the checks finished, UTC.")
+
+    @classmethod
+    def from_result(cls, result: system.SystemHealth) -> SystemHealth:
+        return cls(
+            status=result.status,
+            dependencies=[DependencyHealth.from_result(d) for d in result.dependencies],
+            checked_at=result.checked_at,
+        )
+
+
+@strawberry.type(description="Where this process connects, with credentials removed.")
+class DependencyUrl:
+    name: str = strawberry.field(
+        description="mongo, redis, broker, resultBackend, orion, sthComet or iotAgent."
+    )
+    url: str = strawberry.field(description="The URL without user, password or secret parameters.")
+
+
+@strawberry.type(description="What is running and since when.")
+class ApplicationInfo:
+    name: str = strawberry.field(description="Application name.")
+    version: str = strawberry.field(description="Package version.")
+    git_commit: str | None = strawberry.field(description="Commit the code was built from, when known.")
+    build_time: str | None = strawberry.field(description="When the image or package was built, when known.")
+    environment: str = strawberry.field(description="development, test or production.")
+    started_at: datetime = strawberry.field(description="When this process started, UTC.")
+    uptime_seconds: float = strawberry.field(description="Seconds since `startedAt`.")
+    dependencies: list[DependencyUrl] = strawberry.field(description="Configured dependency URLs.")
+
+    @classmethod
+    def from_info(cls, info: system.ApplicationInfo) -> ApplicationInfo:
+        return cls(
+            name=info.name,
+            version=info.version,
+            git_commit=info.git_commit,
+            build_time=info.build_time,
+            environment=info.environment,
+            started_at=info.started_at,
+            uptime_seconds=info.uptime_seconds(),
+            dependencies=[DependencyUrl(name=d.name, url=d.url) for d in info.dependencies],
+        )
+
+
+__all__ = ["ApplicationInfo", "DependencyHealth", "DependencyUrl", "HealthStatus", "SystemHealth"]

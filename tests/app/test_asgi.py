@@ -1,0 +1,125 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+import websockets
+from gql import Client, GraphQLRequest
+from gql.transport.exceptions import TransportQueryError
+from gql.transport.websockets import WebsocketsTransport
+from websockets.typing import Origin, Subprotocol
+
+from tests.support import ApiServer, get, run_api, wait_until
+
+QUERY = "query Types { modelTypes { value } }"
+
+
+def test_get_runs_queries_but_not_mutations(api: ApiServer) -> None:
+    ok = get(api, "/graphql", params={"query": QUERY})
+    assert ok.status_code == 200 and ok.json()["data"]["modelTypes"][0]["value"] == "LSTM"
+    refused = get(
+        api,
+        "/graphql",
+        params={
+            "query": 'mutation { deleteModel(id: "00000000-0000-0000-0000-000000000000") { deletedId } }'
+        },
+    )
+    assert refused.status_code == 400 and "mutations are not allowed" in refused.text.lower()
+
+
+def test_browser_gets_graphiql(api: ApiServer) -> None:
+    page = get(api, "/graphql", headers={"accept": "text/html"})
+    assert page.status_code == 200 and "graphiql" in page.text.lower()
+    assert get(api, "/", follow_redirects=False).headers["location"] == "/graphql"
+
+
+def test_each_operation_is_logged(api: ApiServer) -> None:
+    httpx.post(api.graphql_url, json={"query": QUERY, "operationName": "Types"}, timeout=10)
+    httpx.post(
+        api.graphql_url, json={"query": "query Broken { nope }", "operationName": "Broken"}, timeout=10
+    )
+
+    def logged() -> dict[str, dict[str, object]]:
+        return {
+            str(r.get("operation")): r for r in api.log_records() if r.get("event") == "graphql.operation"
+        }
+
+    assert wait_until(lambda: {"Types", "Broken"} <= set(logged()))
+    records = logged()
+    assert records["Types"]["outcome"] == "ok" and records["Types"]["type"] == "query"
+    assert isinstance(records["Types"]["duration_ms"], float)
+    assert records["Broken"]["outcome"] == "error"
+    assert records["Broken"]["error_codes"] == ["GRAPHQL_VALIDATION_FAILED"]
+    assert any(r.get("logger") == "uvicorn.access" for r in api.log_records()), "stdlib records kept"
+
+
+@pytest.mark.parametrize("protocol", ["graphql-transport-ws", "graphql-ws"])
+async def test_websocket_protocols_stream_subscriptions(api: ApiServer, protocol: str) -> None:
+    transport = WebsocketsTransport(url=api.graphql_url.replace("http", "ws"), subprotocols=[protocol])
+    request = GraphQLRequest("subscription { healthUpdates(intervalSeconds: 1) { status checkedAt } }")
+    async with Client(transport=transport, fetch_schema_from_transport=False) as session:
+        events = []
+        async for event in session.subscribe(request):
+            events.append(event["healthUpdates"])
+            if len(events) == 2:
+                break
+        if protocol == "graphql-transport-ws":
+            assert (await session.execute(GraphQLRequest(QUERY)))["modelTypes"][0]["value"] == "LSTM"
+    assert [e["status"] for e in events] == ["UP", "UP"]
+    assert events[0]["checkedAt"] < events[1]["checkedAt"]
+
+
+async def test_subscription_arguments_are_checked(api: ApiServer) -> None:
+    transport = WebsocketsTransport(url=api.graphql_url.replace("http", "ws"))
+    request = GraphQLRequest("subscription { healthUpdates(intervalSeconds: 0) { status } }")
+    async with Client(transport=transport, fetch_schema_from_transport=False) as session:
+        with pytest.raises(TransportQueryError) as refused:
+            async for _ in session.subscribe(request):
+                pass
+    assert refused.value.errors and refused.value.errors[0]["extensions"]["code"] == "VALIDATION_ERROR"
+
+
+async def test_cross_origin_websocket_needs_an_allowed_origin(
+    service_env: dict[str, str], log_dir: Path
+) -> None:
+    allowed = "http://dashboard.example"
+    with run_api({**service_env, "CHRONOS_ALLOWED_ORIGINS": allowed}, log_dir) as server:
+        url = server.graphql_url.replace("http", "ws")
+        with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
+            async with websockets.connect(
+                url,
+                origin=Origin("http://evil.example"),
+                subprotocols=[Subprotocol("graphql-transport-ws")],
+            ):
+                pass
+        assert refused.value.response.status_code == 403
+        async with websockets.connect(
+            url,
+            origin=Origin(allowed),
+            subprotocols=[Subprotocol("graphql-transport-ws")],
+        ) as socket:
+            await socket.send(json.dumps({"type": "connection_init"}))
+            assert json.loads(await socket.recv())["type"] == "connection_ack"
+        preflight = httpx.options(
+            server.graphql_url,
+            headers={"origin": allowed, "access-control-request-method": "POST"},
+            timeout=10,
+        )
+        assert preflight.headers["access-control-allow-origin"] == allowed
+        other = httpx.options(
+            server.graphql_url,
+            headers={"origin": "http://evil.example", "access-control-request-method": "POST"},
+            timeout=10,
+        )
+        assert "access-control-allow-origin" not in other.headers
+
+
+def test_production_hides_graphiql(service_env: dict[str, str], log_dir: Path) -> None:
+    with run_api({**service_env, "CHRONOS_ENVIRONMENT": "production"}, log_dir) as server:
+        page = get(server, "/graphql", headers={"accept": "text/html"})
+        assert "graphiql" not in page.text.lower()
+        ok = httpx.post(server.graphql_url, json={"query": QUERY}, timeout=10)
+        assert ok.json()["data"]["modelTypes"]
+        assert server.log_records(), "production logs are JSON"

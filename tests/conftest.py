@@ -1,0 +1,91 @@
+"""Session services for the suite: SecantusDB in memory on a free port, Redis and RabbitMQ.
+
+Redis and RabbitMQ are the configured (default) servers when they answer; otherwise
+``app.devstack`` starts them where installed, exactly as ``make run`` does.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pymongo import AsyncMongoClient
+
+from app.db import connect_mongo, init_documents
+from app.devstack import Stack, ensure_services
+from app.settings import Environment, Settings
+from tests.support import ApiServer, GraphQL, graphql_client, run_api
+
+
+@pytest.fixture(scope="session")
+def service_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """``CHRONOS_*`` variables that point at the session's services."""
+    data_dir = tmp_path_factory.mktemp("services")
+    stack = Stack()
+    try:
+        overrides = ensure_services(
+            Settings(_env_file=None, data_dir=data_dir), stack=stack, memory_mongo=True
+        )
+        yield {
+            **overrides,
+            "CHRONOS_ENVIRONMENT": "test",
+            "CHRONOS_MONGO_DATABASE": "chronos_test",
+            "CHRONOS_DATA_DIR": str(data_dir),
+        }
+    finally:
+        stack.stop()
+
+
+@pytest.fixture(scope="session")
+def test_settings(service_env: dict[str, str]) -> Settings:
+    fields: dict[str, Any] = {
+        key.removeprefix("CHRONOS_").lower(): value for key, value in service_env.items()
+    }
+    return Settings(_env_file=None, **fields)
+
+
+@pytest.fixture(scope="session")
+def log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("logs")
+
+
+@pytest.fixture(scope="session")
+def api(service_env: dict[str, str], log_dir: Path) -> Iterator[ApiServer]:
+    with run_api(service_env, log_dir) as server:
+        yield server
+
+
+@pytest.fixture
+async def gql(api: ApiServer) -> AsyncIterator[GraphQL]:
+    async with graphql_client(api) as client:
+        yield client
+
+
+@pytest.fixture
+async def mongo(test_settings: Settings) -> AsyncIterator[AsyncMongoClient[dict[str, Any]]]:
+    client = connect_mongo(test_settings.mongo_url, timeout_seconds=5)
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+@pytest.fixture
+async def beanie_db(mongo: AsyncMongoClient[dict[str, Any]]) -> AsyncIterator[str]:
+    """Beanie bound to a database of this test's own, dropped afterwards."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    await init_documents(mongo, name)
+    try:
+        yield name
+    finally:
+        await mongo.drop_database(name)
+
+
+def unique(prefix: str = "urn:test") -> str:
+    return f"{prefix}:{uuid.uuid4().hex[:10]}"
+
+
+__all__ = ["Environment", "unique"]

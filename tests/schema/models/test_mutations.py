@@ -1,0 +1,202 @@
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+
+from app.settings import Settings
+from tests.conftest import unique
+from tests.schema.models.fragments import CREATE, DELETE, GET, UPDATE
+from tests.support import GraphQL
+
+
+def new_input(**changes: Any) -> dict[str, Any]:
+    return {"entityType": "Sensor", "entityId": unique(), "feature": "temperature", **changes}
+
+
+async def create(gql: GraphQL, **changes: Any) -> dict[str, Any]:
+    payload = (await gql.ok(CREATE, {"input": new_input(**changes)}))["createModel"]
+    assert payload["errors"] == []
+    model: dict[str, Any] = payload["model"]
+    return model
+
+
+async def test_create_applies_documented_defaults(gql: GraphQL) -> None:
+    model = await create(gql)
+    uuid.UUID(model["id"])
+    assert model["name"] == "LSTM - temperature"
+    assert model["status"] == "DRAFT"
+    assert model["rnnLayers"] == [{"units": 32, "dropout": 0.0, "recurrentDropout": 0.0}]
+    assert model["denseLayers"] == []
+    assert (model["lookbackWindow"], model["forecastHorizon"], model["batchSize"], model["epochs"]) == (
+        48,
+        12,
+        64,
+        50,
+    )
+    assert (model["targetMode"], model["learningRate"], model["earlyStoppingPatience"]) == ("DELTA", 0.001, 5)
+    assert (model["validationRatio"], model["testRatio"]) == (0.15, 0.15)
+    assert (model["fiwareService"], model["fiwareServicePath"]) == ("smart", "/")
+    assert model["createdAt"].endswith("+00:00") and model["createdAt"] == model["updatedAt"]
+
+
+async def test_create_with_everything_given(gql: GraphQL) -> None:
+    model = await create(
+        gql,
+        modelType="GRU",
+        name="Boiler",
+        description="Room 4",
+        rnnLayers=[{"units": 64, "dropout": 0.1}, {"units": 16, "recurrentDropout": 0.2}],
+        denseLayers=[{"units": 8, "activation": "TANH", "dropout": 0.05}],
+        epochs=3,
+        fiwareService="city_a",
+        fiwareServicePath="/north/rooms",
+    )
+    assert model["modelType"] == "GRU" and model["name"] == "Boiler" and model["description"] == "Room 4"
+    assert model["rnnLayers"][1] == {"units": 16, "dropout": 0.0, "recurrentDropout": 0.2}
+    assert model["denseLayers"] == [{"units": 8, "dropout": 0.05, "activation": "TANH"}]
+    assert model["earlyStoppingPatience"] == 3, "default patience never exceeds epochs"
+    assert (model["fiwareService"], model["fiwareServicePath"]) == ("city_a", "/north/rooms")
+
+
+async def test_create_reports_every_invalid_field_with_its_path(gql: GraphQL) -> None:
+    payload = (
+        await gql.ok(
+            CREATE,
+            {
+                "input": new_input(
+                    entityId="bad id",
+                    rnnLayers=[{"units": 2048}, {"units": 8, "dropout": 1.5}],
+                    denseLayers=[{"units": 0}],
+                    lookbackWindow=0,
+                    validationRatio=0.6,
+                    testRatio=0.5,
+                    epochs=2,
+                    earlyStoppingPatience=3,
+                    fiwareServicePath="x",
+                )
+            },
+        )
+    )["createModel"]
+    assert payload["model"] is None
+    assert {tuple(e["field"]) for e in payload["errors"]} == {
+        ("input", "entityId"),
+        ("input", "rnnLayers", "0", "units"),
+        ("input", "rnnLayers", "1", "dropout"),
+        ("input", "denseLayers", "0", "units"),
+        ("input", "lookbackWindow"),
+        ("input", "testRatio"),
+        ("input", "earlyStoppingPatience"),
+        ("input", "fiwareServicePath"),
+    }
+    assert {e["code"] for e in payload["errors"]} == {"VALIDATION_ERROR"}
+    assert all(e["message"] for e in payload["errors"])
+
+
+async def test_bad_enum_is_refused_by_the_schema(gql: GraphQL) -> None:
+    result = await gql.run(CREATE, {"input": new_input(modelType="TRANSFORMER")})
+    assert result.codes == ["GRAPHQL_VALIDATION_FAILED"]
+    assert "TRANSFORMER" in result.errors[0]["message"]
+    activation = await gql.run(
+        CREATE, {"input": new_input(denseLayers=[{"units": 4, "activation": "softmax"}])}
+    )
+    assert activation.codes == ["GRAPHQL_VALIDATION_FAILED"]
+
+
+async def test_refused_input_writes_nothing(gql: GraphQL) -> None:
+    entity = unique()
+    payload = (await gql.ok(CREATE, {"input": new_input(entityId=entity, epochs=0)}))["createModel"]
+    assert payload["errors"]
+    listed = await gql.ok(
+        "query($e: String) { models(filter: {entityId: $e}) { totalCount } }", {"e": entity}
+    )
+    assert listed["models"]["totalCount"] == 0
+
+
+async def test_update_changes_a_draft(gql: GraphQL) -> None:
+    model = await create(gql, epochs=20)
+    payload = (
+        await gql.ok(
+            UPDATE,
+            {"id": model["id"], "input": {"epochs": 3, "rnnLayers": [{"units": 8}], "feature": "humidity"}},
+        )
+    )["updateModel"]
+    assert payload["errors"] == []
+    updated = payload["model"]
+    assert updated["epochs"] == 3 and updated["earlyStoppingPatience"] == 3
+    assert updated["rnnLayers"] == [{"units": 8, "dropout": 0.0, "recurrentDropout": 0.0}]
+    assert updated["name"] == "LSTM - humidity", "a default name follows the feature"
+    assert updated["updatedAt"] > model["updatedAt"]
+    assert updated["createdAt"] == model["createdAt"]
+    fetched = (await gql.ok(GET, {"id": model["id"]}))["model"]
+    assert fetched == updated
+
+
+async def test_update_keeps_a_chosen_name_and_null_resets_it(gql: GraphQL) -> None:
+    model = await create(gql, name="Mine", description="notes")
+    kept = (await gql.ok(UPDATE, {"id": model["id"], "input": {"feature": "co2"}}))["updateModel"]["model"]
+    assert kept["name"] == "Mine"
+    reset = (await gql.ok(UPDATE, {"id": model["id"], "input": {"name": None, "description": None}}))[
+        "updateModel"
+    ]["model"]
+    assert reset["name"] == "LSTM - co2" and reset["description"] is None
+
+
+async def test_update_validates_the_merged_model(gql: GraphQL) -> None:
+    model = await create(gql, earlyStoppingPatience=10)
+    payload = (await gql.ok(UPDATE, {"id": model["id"], "input": {"epochs": 4, "lookbackWindow": None}}))[
+        "updateModel"
+    ]
+    assert payload["model"] is None
+    assert {tuple(e["field"]) for e in payload["errors"]} == {("input", "lookbackWindow")}
+    payload = (await gql.ok(UPDATE, {"id": model["id"], "input": {"epochs": 4}}))["updateModel"]
+    assert [(e["code"], e["field"]) for e in payload["errors"]] == [
+        ("VALIDATION_ERROR", ["input", "earlyStoppingPatience"])
+    ]
+    unchanged = (await gql.ok(GET, {"id": model["id"]}))["model"]
+    assert unchanged["epochs"] == 50
+
+
+@pytest.mark.parametrize("status", ["TRAINING", "TRAINED"])
+async def test_update_outside_draft_is_a_conflict(gql: GraphQL, test_settings: Settings, status: str) -> None:
+    model = await create(gql)
+    from pymongo import AsyncMongoClient
+
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        test_settings.mongo_url, uuidRepresentation="standard"
+    )
+    try:
+        await client[test_settings.mongo_database]["models"].update_one(
+            {"_id": uuid.UUID(model["id"])}, {"$set": {"status": status}}
+        )
+    finally:
+        await client.close()
+    payload = (await gql.ok(UPDATE, {"id": model["id"], "input": {"epochs": 7}}))["updateModel"]
+    assert payload["model"] is None
+    assert [(e["code"], e["field"]) for e in payload["errors"]] == [("CONFLICT", ["id"])]
+    assert status in payload["errors"][0]["message"]
+    deleted = (await gql.ok(DELETE, {"id": model["id"]}))["deleteModel"]
+    if status == "TRAINING":
+        assert [e["code"] for e in deleted["errors"]] == ["CONFLICT"]
+    else:
+        assert deleted == {"deletedId": model["id"], "errors": []}
+
+
+async def test_update_and_delete_unknown_or_malformed_ids(gql: GraphQL) -> None:
+    missing = str(uuid.uuid4())
+    update = (await gql.ok(UPDATE, {"id": missing, "input": {"epochs": 3}}))["updateModel"]
+    assert [(e["code"], e["field"]) for e in update["errors"]] == [("NOT_FOUND", ["id"])]
+    delete = (await gql.ok(DELETE, {"id": missing}))["deleteModel"]
+    assert delete["deletedId"] is None and [e["code"] for e in delete["errors"]] == ["NOT_FOUND"]
+    malformed = (await gql.ok(DELETE, {"id": "not-a-uuid"}))["deleteModel"]
+    assert [(e["code"], e["field"]) for e in malformed["errors"]] == [("VALIDATION_ERROR", ["id"])]
+
+
+async def test_delete_removes_the_model(gql: GraphQL) -> None:
+    model = await create(gql)
+    deleted = (await gql.ok(DELETE, {"id": model["id"]}))["deleteModel"]
+    assert deleted == {"deletedId": model["id"], "errors": []}
+    assert (await gql.ok(GET, {"id": model["id"]}))["model"] is None
+    again = (await gql.ok(DELETE, {"id": model["id"]}))["deleteModel"]
+    assert [e["code"] for e in again["errors"]] == ["NOT_FOUND"]

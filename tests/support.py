@@ -1,0 +1,126 @@
+"""Test helpers: real API server processes and a real GraphQL client."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from gql import Client, GraphQLRequest
+from gql.transport.exceptions import TransportQueryError
+from gql.transport.httpx import HTTPXAsyncTransport
+
+from app.devstack import free_port, wait_for_port
+
+
+@dataclass
+class ApiServer:
+    url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def graphql_url(self) -> str:
+        return f"{self.url}/graphql"
+
+    def log_records(self) -> list[dict[str, Any]]:
+        """The server's JSON log lines so far."""
+        records = []
+        for line in self.log_path.read_text().splitlines():
+            with contextlib.suppress(json.JSONDecodeError):
+                records.append(json.loads(line))
+        return records
+
+
+@contextlib.contextmanager
+def run_api(env: Mapping[str, str], log_dir: Path) -> Iterator[ApiServer]:
+    """A real uvicorn process serving the app with these ``CHRONOS_*`` variables."""
+    port = free_port()
+    log_path = log_dir / f"api-{port}.log"
+    with open(log_path, "wb") as output:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "app.asgi:create_app",
+                "--factory",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            env={**os.environ, "CHRONOS_LOG_FORMAT": "json", **env},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        if not wait_for_port("127.0.0.1", port, timeout=60, process=process):
+            raise RuntimeError(f"API did not start:\n{log_path.read_text()}")
+        yield ApiServer(f"http://127.0.0.1:{port}", process, log_path)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@dataclass
+class Result:
+    data: dict[str, Any] | None
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def codes(self) -> list[str]:
+        return [e.get("extensions", {}).get("code", "") for e in self.errors]
+
+
+@dataclass
+class GraphQL:
+    """A gql session that returns errors instead of raising them, so tests can look at them."""
+
+    session: Any
+
+    async def run(self, query: str, variables: Mapping[str, Any] | None = None) -> Result:
+        request = GraphQLRequest(query, variable_values=dict(variables or {}))
+        try:
+            data = await self.session.execute(request)
+        except TransportQueryError as error:
+            return Result(error.data, list(error.errors or []))
+        return Result(data)
+
+    async def ok(self, query: str, variables: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        result = await self.run(query, variables)
+        assert not result.errors, result.errors
+        assert result.data is not None
+        return result.data
+
+
+@contextlib.asynccontextmanager
+async def graphql_client(server: ApiServer) -> AsyncIterator[GraphQL]:
+    transport = HTTPXAsyncTransport(url=server.graphql_url, timeout=30)
+    async with Client(transport=transport, fetch_schema_from_transport=False) as session:
+        yield GraphQL(session)
+
+
+def wait_until(predicate: Any, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def get(server: ApiServer, path: str, **kwargs: Any) -> httpx.Response:
+    return httpx.get(f"{server.url}{path}", timeout=10, **kwargs)
