@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import structlog
+from pymongo.errors import PyMongoError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -24,6 +25,7 @@ from app.log import configure_logging
 from app.resources import Resources, close_resources, open_resources
 from app.settings import Settings, get_settings
 from app.system.health import HealthStatus
+from app.system.info import redact_url
 from schema import build_schema
 from schema.context import Context
 
@@ -51,7 +53,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        holder["current"] = await open_resources(settings)
+        try:
+            holder["current"] = await open_resources(settings)
+        except PyMongoError as exc:
+            # Say plainly what is missing before uvicorn reports a failed start-up.
+            log.error(
+                "api.mongo_unreachable",
+                url=redact_url(settings.mongo_url),
+                timeout_seconds=settings.mongo_timeout_seconds,
+                error=type(exc).__name__,
+            )
+            raise
         if not settings.graphiql_enabled:
             log.info("graphiql.disabled")
         log.info(

@@ -49,10 +49,22 @@ query Page($first: Int!) {
 
 def document(i: int) -> ModelDocument:
     return ModelDocument(
-        name=f"LSTM - temperature {i}", model_type=ModelType.LSTM, rnn_layers=[{"units": 32}], dense_layers=[],
-        lookback_window=48, forecast_horizon=12, target_mode=TargetMode.DELTA, batch_size=64, epochs=50,
-        learning_rate=0.001, validation_ratio=0.15, test_ratio=0.15, entity_type="Sensor",
-        entity_id=f"urn:ngsi-ld:Sensor:{i:04d}", feature="temperature", fiware_service="smart",
+        name=f"LSTM - temperature {i}",
+        model_type=ModelType.LSTM,
+        rnn_layers=[{"units": 32}],
+        dense_layers=[],
+        lookback_window=48,
+        forecast_horizon=12,
+        target_mode=TargetMode.DELTA,
+        batch_size=64,
+        epochs=50,
+        learning_rate=0.001,
+        validation_ratio=0.15,
+        test_ratio=0.15,
+        entity_type="Sensor",
+        entity_id=f"urn:ngsi-ld:Sensor:{i:04d}",
+        feature="temperature",
+        fiware_service="smart",
         fiware_service_path="/",
     )
 
@@ -99,7 +111,9 @@ async def run(mongo_url: str, requests: int) -> None:
         async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=16)) as http:
 
             async def api_page() -> None:
-                response = await http.post(server.graphql_url, json={"query": QUERY, "variables": {"first": PAGE}})
+                response = await http.post(
+                    server.graphql_url, json={"query": QUERY, "variables": {"first": PAGE}}
+                )
                 body: dict[str, Any] = response.json()
                 assert "errors" not in body and len(body["data"]["models"]["edges"]) == PAGE
 
@@ -109,7 +123,9 @@ async def run(mongo_url: str, requests: int) -> None:
                 base = await measure(beanie_page, requests, concurrency)
                 full = await measure(api_page, requests, concurrency)
                 for name, row in (("beanie", base), ("api", full)):
-                    print(f"{name:<10}{concurrency:>6}{row['rps']:>10.1f}{row['p50']:>10.2f}{row['p99']:>10.2f}")
+                    print(
+                        f"{name:<10}{concurrency:>6}{row['rps']:>10.1f}{row['p50']:>10.2f}{row['p99']:>10.2f}"
+                    )
                 print(
                     f"{'ratio':<10}{concurrency:>6}{full['rps'] / base['rps']:>10.2f}"
                     f"{full['p50'] / base['p50']:>10.2f}{full['p99'] / base['p99']:>10.2f}"
@@ -120,7 +136,9 @@ async def run(mongo_url: str, requests: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--mongo-url", default=None, help="use this MongoDB instead of a fresh SecantusDB")
     args = parser.parse_args()

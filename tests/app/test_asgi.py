@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -11,6 +14,7 @@ from gql.transport.exceptions import TransportQueryError
 from gql.transport.websockets import WebsocketsTransport
 from websockets.typing import Origin, Subprotocol
 
+from app.devstack import free_port
 from tests.support import ApiServer, get, run_api, wait_until
 
 QUERY = "query Types { modelTypes { value } }"
@@ -123,3 +127,26 @@ def test_production_hides_graphiql(service_env: dict[str, str], log_dir: Path) -
         ok = httpx.post(server.graphql_url, json={"query": QUERY}, timeout=10)
         assert ok.json()["data"]["modelTypes"]
         assert server.log_records(), "production logs are JSON"
+
+
+def test_unreachable_mongo_stops_start_up_with_a_clear_log(
+    service_env: dict[str, str], log_dir: Path
+) -> None:
+    env = {
+        **os.environ,
+        **service_env,
+        "CHRONOS_MONGO_URL": f"mongodb://user:pw@127.0.0.1:{free_port()}/?directConnection=true",
+        "CHRONOS_MONGO_TIMEOUT_SECONDS": "0.5",
+        "CHRONOS_LOG_FORMAT": "json",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "uvicorn", "app.asgi:create_app", "--factory", "--port", str(free_port())],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    records = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    failure = next(r for r in records if r.get("event") == "api.mongo_unreachable")
+    assert failure["url"].startswith("mongodb://127.0.0.1:") and "pw" not in failure["url"]
