@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -84,6 +85,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
         allowed_origins=settings.allowed_origins,
         max_subscriptions_per_connection=MAX_SUBSCRIPTIONS_PER_CONNECTION,
+        # A socket that never sends connection_init should not hold a slot for a minute.
+        connection_init_wait_timeout=timedelta(seconds=10),
     )
 
     async def healthz(_: Request) -> Response:

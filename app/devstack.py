@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import structlog
@@ -67,7 +68,7 @@ def free_port() -> int:
 
 
 def wait_for_port(
-    host: str, port: int, *, timeout: float, process: subprocess.Popen[bytes] | None = None
+    host: str, port: int, *, timeout: float, process: subprocess.Popen[Any] | None = None
 ) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -102,20 +103,26 @@ class Stack:
 
     def stop(self) -> None:
         for name, process in reversed(self.children):
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+            stop_process(process, timeout=15)
             log.info("devstack.stopped", service=name)
         self.children.clear()
 
 
+def stop_process(process: subprocess.Popen[Any], *, timeout: float) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within ``timeout`` seconds."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def start_secantus(stack: Stack, *, port: int, storage: str, log_path: Path | None = None) -> str:
     if not SECANTUSD.exists():
-        raise RuntimeError(f"{SECANTUSD} is missing: run `make {ROOT / '.venv-mongo'}/.installed`")
+        raise RuntimeError(f"{SECANTUSD} is missing: run `make .venv-mongo/.installed` first")
     process = stack.spawn(
         "secantusdb",
         [
@@ -241,7 +248,9 @@ def main() -> int:
     settings = get_settings()
     configure_logging(level=settings.log_level, json=settings.json_logs)
     stack = Stack()
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    # Explicit, because a shell that starts us in the background may have told us to ignore SIGINT.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _raise_interrupt)
     try:
         overrides = ensure_services(settings, stack=stack, memory_mongo=False)
         api = stack.spawn(

@@ -18,7 +18,7 @@ from gql import Client, GraphQLRequest
 from gql.transport.exceptions import TransportQueryError
 from gql.transport.httpx import HTTPXAsyncTransport
 
-from app.devstack import free_port, wait_for_port
+from app.devstack import free_port, stop_process, wait_for_port
 
 
 @dataclass
@@ -67,12 +67,7 @@ def run_api(env: Mapping[str, str], log_dir: Path) -> Iterator[ApiServer]:
             raise RuntimeError(f"API did not start:\n{log_path.read_text()}")
         yield ApiServer(f"http://127.0.0.1:{port}", process, log_path)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, timeout=10)
 
 
 @dataclass

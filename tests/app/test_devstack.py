@@ -1,10 +1,23 @@
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
-from app.devstack import Stack, ensure_services, free_port, host_port, port_open, with_db, with_port
+from app.devstack import (
+    Stack,
+    ensure_services,
+    free_port,
+    host_port,
+    port_open,
+    with_db,
+    with_port,
+)
 from app.settings import Settings
 
 
@@ -58,3 +71,41 @@ def test_reachable_services_are_used_as_they_are(tmp_path: Path, test_settings: 
         assert stack.children == []
     finally:
         stack.stop()
+
+
+def test_run_starts_the_stack_and_interrupt_stops_only_its_children(
+    tmp_path: Path, test_settings: Settings
+) -> None:
+    api_port, mongo_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "CHRONOS_PORT": str(api_port),
+        "CHRONOS_MONGO_URL": f"mongodb://127.0.0.1:{mongo_port}/?directConnection=true",
+        "CHRONOS_REDIS_URL": test_settings.redis_url,
+        "CHRONOS_CELERY_BROKER_URL": test_settings.celery_broker_url,
+        "CHRONOS_DATA_DIR": str(tmp_path),
+        "CHRONOS_LOG_FORMAT": "json",
+    }
+    with open(tmp_path / "devstack.log", "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "app.devstack"], env=env, stdout=subprocess.PIPE, stderr=log, text=True
+        )
+    try:
+        assert process.stdout is not None
+        # Logs go to stderr; stdout carries only the banner, printed once the API answers.
+        banner = "".join(process.stdout.readline() for _ in range(3))
+        assert f"GraphiQL: http://127.0.0.1:{api_port}/graphql" in banner
+        health = httpx.post(
+            f"http://127.0.0.1:{api_port}/graphql", json={"query": "{ health { status } }"}, timeout=10
+        )
+        assert health.json()["data"]["health"]["status"] == "UP"
+        assert (tmp_path / "mongo").is_dir(), "SecantusDB keeps its data in the data folder"
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0
+    assert not port_open("127.0.0.1", api_port) and not port_open("127.0.0.1", mongo_port)
+    redis_host, redis_port = host_port(test_settings.redis_url, 6379)
+    assert port_open(redis_host, redis_port), "services it did not start keep running"
