@@ -98,8 +98,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             "status": health.status.value,
             "dependencies": {d.name: d.status.value for d in health.dependencies},
         }
-        # DEGRADED still serves model management; only a DOWN system leaves the pool.
-        code = 503 if health.status is HealthStatus.DOWN else 200
+        # Ready means every dependency is usable; `health` tells DEGRADED from DOWN for people.
+        code = 200 if health.status is HealthStatus.UP else 503
         return JSONResponse(body, status_code=code)
 
     async def root(_: Request) -> Response:

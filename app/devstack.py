@@ -9,12 +9,14 @@ stopped in reverse order on Ctrl-C; nothing this module did not start is touched
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,26 +28,51 @@ import structlog
 
 from app.log import configure_logging
 from app.settings import Settings, get_settings
+from app.system.info import redact_url
 
 log = structlog.get_logger("chronos.devstack")
 
 ROOT = Path(__file__).resolve().parent.parent
 SECANTUSD = ROOT / ".venv-mongo" / "bin" / "secantusd-py"
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+def hosts(url: str, default_port: int) -> list[tuple[str, int]]:
+    """Every ``host:port`` of a URL; MongoDB URLs may list several, IPv6 hosts come in brackets."""
+    netloc = urlsplit(url).netloc.rsplit("@", 1)[-1]
+    found = []
+    for item in netloc.split(","):
+        if item.startswith("["):
+            host, _, rest = item[1:].partition("]")
+            port = rest.removeprefix(":")
+        else:
+            host, _, port = item.partition(":")
+        found.append((host or "127.0.0.1", int(port) if port else default_port))
+    return found
 
 
 def host_port(url: str, default_port: int) -> tuple[str, int]:
-    netloc = urlsplit(url).netloc.rsplit("@", 1)[-1]
-    first = netloc.split(",")[0]
-    host, _, port = first.rpartition(":") if ":" in first else (first, "", "")
-    return (host or "127.0.0.1").strip("[]"), int(port) if port else default_port
+    return hosts(url, default_port)[0]
 
 
 def with_port(url: str, port: int) -> str:
     parts = urlsplit(url)
     userinfo, _, _ = parts.netloc.rpartition("@")
     host, _ = host_port(url, port)
+    shown = f"[{host}]" if ":" in host else host
     netloc = f"{userinfo}@" if userinfo else ""
-    return urlunsplit((parts.scheme, f"{netloc}{host}:{port}", parts.path, parts.query, parts.fragment))
+    return urlunsplit((parts.scheme, f"{netloc}{shown}:{port}", parts.path, parts.query, parts.fragment))
+
+
+def mongo_reachable(url: str) -> bool:
+    # An SRV URL names a DNS record, not a socket: it is someone's real cluster, never ours to replace.
+    if url.startswith("mongodb+srv://"):
+        return True
+    return any(port_open(host, port) for host, port in hosts(url, 27017))
 
 
 def with_db(redis_url: str, db: int) -> str:
@@ -102,22 +129,48 @@ class Stack:
         return process
 
     def stop(self) -> None:
-        for name, process in reversed(self.children):
-            stop_process(process, timeout=15)
-            log.info("devstack.stopped", service=name)
-        self.children.clear()
+        # A second Ctrl-C must not cut the clean-up short and leave children behind.
+        previous = {s: signal.signal(s, signal.SIG_IGN) for s in _STOP_SIGNALS if _main_thread()}
+        try:
+            while self.children:
+                name, process = self.children.pop()
+                stop_process(process, timeout=15, group=True)
+                log.info("devstack.stopped", service=name)
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
 
-def stop_process(process: subprocess.Popen[Any], *, timeout: float) -> None:
-    """SIGTERM, then SIGKILL if it has not exited within ``timeout`` seconds."""
+def stop_process(process: subprocess.Popen[Any], *, timeout: float, group: bool = False) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within ``timeout`` seconds.
+
+    With ``group``, the whole process group of a child started in its own session: wrappers such
+    as Debian's ``rabbitmq-server`` script do not pass signals on to the server they run.
+    """
     if process.poll() is not None:
         return
-    process.terminate()
+
+    def send(signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            if group:
+                os.killpg(process.pid, signum)
+            else:
+                process.send_signal(signum)
+
+    send(signal.SIGTERM)
     try:
         process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-        process.kill()
+        send(signal.SIGKILL)
         process.wait()
+
+
+def api_command(host: str, port: int) -> list[str]:
+    """uvicorn serving the app factory; importable from any working directory."""
+    return [
+        sys.executable, "-m", "uvicorn", "app.asgi:create_app", "--factory", "--app-dir", str(ROOT),
+        "--host", host, "--port", str(port),
+    ]  # fmt: skip
 
 
 def start_secantus(stack: Stack, *, port: int, storage: str, log_path: Path | None = None) -> str:
@@ -185,8 +238,8 @@ def ensure_services(
     mongo_host, mongo_port = host_port(settings.mongo_url, 27017)
     if memory_mongo:
         overrides["CHRONOS_MONGO_URL"] = start_secantus(stack, port=free_port(), storage=":memory:")
-    elif port_open(mongo_host, mongo_port):
-        log.info("devstack.using", service="mongo", url=f"{mongo_host}:{mongo_port}")
+    elif mongo_reachable(settings.mongo_url):
+        log.info("devstack.using", service="mongo", url=redact_url(settings.mongo_url))
     else:
         (data_dir / "mongo").mkdir(parents=True, exist_ok=True)
         port = mongo_port if mongo_host in {"127.0.0.1", "localhost"} else free_port()
@@ -249,25 +302,11 @@ def main() -> int:
     configure_logging(level=settings.log_level, json=settings.json_logs)
     stack = Stack()
     # Explicit, because a shell that starts us in the background may have told us to ignore SIGINT.
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    for signum in _STOP_SIGNALS:
         signal.signal(signum, _raise_interrupt)
     try:
         overrides = ensure_services(settings, stack=stack, memory_mongo=False)
-        api = stack.spawn(
-            "api",
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "app.asgi:create_app",
-                "--factory",
-                "--host",
-                settings.host,
-                "--port",
-                str(settings.port),
-            ],
-            env=overrides,
-        )
+        api = stack.spawn("api", api_command(settings.host, settings.port), env=overrides)
         if not wait_for_port(settings.host, settings.port, timeout=60, process=api):
             log.error("devstack.api_failed", code=api.poll())
             return 1

@@ -72,6 +72,16 @@ class ValidationFailed(ChronosError):
     def errors(self) -> Sequence[FieldError]:
         return self._errors
 
+    @property
+    def extensions(self) -> dict[str, object]:
+        # Top-level errors carry every problem, as payload errors do.
+        return {
+            **super().extensions,
+            "errors": [
+                {"message": e.message, "field": list(e.field) if e.field else None} for e in self._errors
+            ],
+        }
+
 
 class NotFound(ChronosError):
     code = ErrorCode.NOT_FOUND
@@ -100,7 +110,9 @@ def infrastructure_code(exc: BaseException) -> ErrorCode | None:
     from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.exceptions import TimeoutError as RedisTimeoutError
 
-    if isinstance(exc, ConnectionFailure | RedisConnectionError | RedisTimeoutError | TimeoutError | OSError):
+    if isinstance(
+        exc, ConnectionFailure | RedisConnectionError | RedisTimeoutError | ConnectionError | TimeoutError
+    ):
         return ErrorCode.UNAVAILABLE
     return None
 

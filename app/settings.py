@@ -67,9 +67,11 @@ class Settings(BaseSettings):
     @classmethod
     def _split_origins(cls, value: object) -> object:
         # A comma-separated list reads better in an env file than JSON.
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
+        parts = value.split(",") if isinstance(value, str) else value
+        if not isinstance(parts, list):
+            return value
+        # Browsers send origins without a trailing slash; compare like with like.
+        return [str(part).strip().rstrip("/") for part in parts if str(part).strip()]
 
     @field_validator("log_level")
     @classmethod

@@ -26,10 +26,15 @@ def service_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
     data_dir = tmp_path_factory.mktemp("services")
     stack = Stack()
     try:
-        overrides = ensure_services(
-            Settings(_env_file=None, data_dir=data_dir), stack=stack, memory_mongo=True
-        )
+        base = Settings(_env_file=None, data_dir=data_dir)
+        overrides = ensure_services(base, stack=stack, memory_mongo=True)
+        # Every service URL spelled out: API processes get these and no inherited CHRONOS_*.
+        urls = {
+            f"CHRONOS_{name.upper()}": str(getattr(base, name))
+            for name in ("mongo_url", "redis_url", "celery_broker_url", "celery_result_backend")
+        }
         yield {
+            **urls,
             **overrides,
             "CHRONOS_ENVIRONMENT": "test",
             "CHRONOS_MONGO_DATABASE": "chronos_test",

@@ -6,7 +6,6 @@ import contextlib
 import json
 import os
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from gql import Client, GraphQLRequest
 from gql.transport.exceptions import TransportQueryError
 from gql.transport.httpx import HTTPXAsyncTransport
 
-from app.devstack import free_port, stop_process, wait_for_port
+from app.devstack import api_command, free_port, stop_process, wait_for_port
 
 
 @dataclass
@@ -42,23 +41,18 @@ class ApiServer:
 
 @contextlib.contextmanager
 def run_api(env: Mapping[str, str], log_dir: Path) -> Iterator[ApiServer]:
-    """A real uvicorn process serving the app with these ``CHRONOS_*`` variables."""
+    """A real uvicorn process serving the app with these ``CHRONOS_*`` variables and no others.
+
+    It runs in ``log_dir``, away from any developer ``.env`` in the repository.
+    """
     port = free_port()
     log_path = log_dir / f"api-{port}.log"
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("CHRONOS_")}
     with open(log_path, "wb") as output:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "app.asgi:create_app",
-                "--factory",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            env={**os.environ, "CHRONOS_LOG_FORMAT": "json", **env},
+            api_command("127.0.0.1", port),
+            env={**inherited, "CHRONOS_LOG_FORMAT": "json", **env},
+            cwd=log_dir,
             stdout=output,
             stderr=subprocess.STDOUT,
         )

@@ -24,7 +24,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, UUID] | None:
         if prefix != _PREFIX:
             return None
         return datetime.fromtimestamp(int(millis) / 1000, UTC), UUID(hex=hex_id)
-    except (binascii.Error, UnicodeDecodeError, ValueError):
+    except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError, OSError):
+        # Out-of-range times raise OverflowError or OSError: a forged cursor, not an outage.
         return None
 
 

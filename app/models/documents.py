@@ -53,6 +53,8 @@ class ModelDocument(Document):
     fiware_service_path: str
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+    # Bumped by every edit: the optimistic-concurrency version (timestamps can tie).
+    revision: int = 0
 
     class Settings:
         name = "models"

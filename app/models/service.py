@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 from uuid import UUID
@@ -146,13 +146,12 @@ async def list_models(*, model_filter: ModelFilter, first: int, after: str | Non
             "$or": [{"created_at": {"$lt": created_at}}, {"created_at": created_at, "_id": {"$lt": last_id}}]
         }
         page_query = {"$and": [query, older]} if query else older
+    # One more than asked: whether it exists is `hasNextPage`.
     found = (
         await ModelDocument.find(page_query)
         .sort([("created_at", SortDirection.DESCENDING), ("_id", SortDirection.DESCENDING)])
         .limit(first + 1)
         .to_list()
-        if first
-        else []
     )
     edges = [ModelEdge(encode_cursor(doc.created_at, doc.id), doc) for doc in found[:first]]
     return ModelPage(edges=edges, has_next_page=len(found) > first, query=query)
@@ -172,7 +171,16 @@ def _apply_name_default(current: ModelDocument, merged: ModelSpec, changes: Mapp
     return merged
 
 
-async def update_model(*, model_id: str, changes: Mapping[str, Any]) -> ModelDocument:
+def _revision_match(revision: int) -> object:
+    # Documents written before revisions existed have none: they are at revision 0.
+    return {"$in": [0, None]} if revision == 0 else revision
+
+
+async def update_model(
+    *, model_id: str, changes: Mapping[str, Any], rejected: Sequence[FieldError] = ()
+) -> ModelDocument:
+    """Apply ``changes`` to a DRAFT model. ``rejected`` are problems the edge already found in the
+    input (they are reported together with those of the merged model)."""
     key = parse_id(model_id)
     current = await ModelDocument.get(key)
     if current is None:
@@ -183,7 +191,9 @@ async def update_model(*, model_id: str, changes: Mapping[str, Any]) -> ModelDoc
             field=("id",),
         )
     merged = _apply_name_default(current, spec_of(current).replace(**changes), changes)
-    _checked(merged)
+    problems = [*rejected, *validate_spec(merged)]
+    if problems:
+        raise ValidationFailed(problems)
     values: dict[str, Any] = {**_scalar_fields(merged), "name": merged.name, "updated_at": utcnow()}
     values.update(
         rnn_layers=[vars(layer) for layer in merged.rnn_layers],
@@ -192,8 +202,8 @@ async def update_model(*, model_id: str, changes: Mapping[str, Any]) -> ModelDoc
     collection = ModelDocument.get_pymongo_collection()
     # Guarded on status and the version we read: a training start or another edit in between wins.
     raw = await collection.find_one_and_update(
-        {"_id": key, "status": ModelStatus.DRAFT.value, "updated_at": current.updated_at},
-        {"$set": values},
+        {"_id": key, "status": ModelStatus.DRAFT.value, "revision": _revision_match(current.revision)},
+        {"$set": values, "$inc": {"revision": 1}},
         return_document=ReturnDocument.AFTER,
     )
     if raw is None:

@@ -13,7 +13,7 @@ from app.settings import Settings
 from app.timeutil import utcnow
 
 APP_NAME = "Chronos"
-_SECRET_WORDS = ("pass", "secret", "token", "key", "auth")
+_SECRET_WORDS = ("pass", "secret", "token", "key", "auth", "sig", "credential")
 
 
 @dataclass(frozen=True)

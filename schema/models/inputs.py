@@ -8,7 +8,7 @@ import strawberry
 from strawberry.utils.str_converters import to_camel_case
 
 from app import models
-from app.errors import ErrorCode, FieldError, ValidationFailed
+from app.errors import ErrorCode, FieldError
 from app.settings import Settings
 from schema.models.types import Activation, ModelStatus, ModelType, TargetMode
 
@@ -155,7 +155,9 @@ class UpdateModelInput:
         default=strawberry.UNSET, description="Fiware-ServicePath."
     )
 
-    def to_changes(self) -> dict[str, Any]:
+    def to_changes(self) -> tuple[dict[str, Any], list[FieldError]]:
+        """The given fields, and the problems of those that cannot be applied (null where a value
+        is required); the service reports these with the problems of the merged model."""
         changes: dict[str, Any] = {}
         problems: list[FieldError] = []
         for name, value in vars(self).items():
@@ -168,9 +170,7 @@ class UpdateModelInput:
             if name in {"rnn_layers", "dense_layers"}:
                 value = tuple(layer.to_spec() for layer in value)
             changes[name] = value
-        if problems:
-            raise ValidationFailed(problems)
-        return changes
+        return changes, problems
 
 
 @strawberry.input(name="ModelFilter", description="Narrows a model list; all given criteria must hold.")

@@ -50,7 +50,8 @@ class ModelMutations:
         input: Annotated[UpdateModelInput, strawberry.argument(description="The changes.")],  # noqa: A002
     ) -> ModelPayload:
         try:
-            document = await models.update_model(model_id=id, changes=input.to_changes())
+            changes, rejected = input.to_changes()
+            document = await models.update_model(model_id=id, changes=changes, rejected=rejected)
         except ChronosError as error:
             return ModelPayload(model=None, errors=user_errors(error))
         return ModelPayload(model=Model.from_document(document), errors=[])

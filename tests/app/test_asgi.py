@@ -3,8 +3,9 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
+import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -12,9 +13,11 @@ import websockets
 from gql import Client, GraphQLRequest
 from gql.transport.exceptions import TransportQueryError
 from gql.transport.websockets import WebsocketsTransport
+from pymongo import AsyncMongoClient
 from websockets.typing import Origin, Subprotocol
 
-from app.devstack import free_port
+from app.devstack import api_command, free_port
+from app.settings import Settings
 from tests.support import ApiServer, get, run_api, wait_until
 
 QUERY = "query Types { modelTypes { value } }"
@@ -120,13 +123,37 @@ async def test_cross_origin_websocket_needs_an_allowed_origin(
         assert "access-control-allow-origin" not in other.headers
 
 
-def test_production_hides_graphiql(service_env: dict[str, str], log_dir: Path) -> None:
-    with run_api({**service_env, "CHRONOS_ENVIRONMENT": "production"}, log_dir) as server:
-        page = get(server, "/graphql", headers={"accept": "text/html"})
-        assert "graphiql" not in page.text.lower()
-        ok = httpx.post(server.graphql_url, json={"query": QUERY}, timeout=10)
-        assert ok.json()["data"]["modelTypes"]
-        assert server.log_records(), "production logs are JSON"
+async def test_production_hides_graphiql_and_masks_unexpected_errors(
+    service_env: dict[str, str], log_dir: Path, test_settings: Settings
+) -> None:
+    database = f"prod_{uuid.uuid4().hex[:8]}"
+    # A document no code path writes: the kind of surprise that must not reach clients verbatim.
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(test_settings.mongo_url)
+    await mongo[database]["models"].insert_one({"name": "corrupt", "model_type": "TRANSFORMER"})
+    env = {
+        **service_env,
+        "CHRONOS_ENVIRONMENT": "production",
+        "CHRONOS_LOG_FORMAT": "auto",
+        "CHRONOS_MONGO_DATABASE": database,
+    }
+    try:
+        with run_api(env, log_dir) as server:
+            page = get(server, "/graphql", headers={"accept": "text/html"})
+            assert "graphiql" not in page.text.lower()
+            ok = httpx.post(server.graphql_url, json={"query": QUERY}, timeout=10)
+            assert ok.json()["data"]["modelTypes"]
+            broken = httpx.post(
+                server.graphql_url, json={"query": "{ models { edges { node { id } } } }"}, timeout=10
+            )
+            error = broken.json()["errors"][0]
+            assert error["message"] == "Unexpected error." and error["extensions"]["code"] == "INTERNAL"
+            assert "TRANSFORMER" not in broken.text and "Traceback" not in broken.text
+            assert wait_until(
+                lambda: any("TRANSFORMER" in str(r.get("exception", "")) for r in server.log_records())
+            ), "the full error is logged (as JSON, the production default)"
+    finally:
+        await mongo.drop_database(database)
+        await mongo.close()
 
 
 def test_unreachable_mongo_stops_start_up_with_a_clear_log(
@@ -140,7 +167,7 @@ def test_unreachable_mongo_stops_start_up_with_a_clear_log(
         "CHRONOS_LOG_FORMAT": "json",
     }
     result = subprocess.run(
-        [sys.executable, "-m", "uvicorn", "app.asgi:create_app", "--factory", "--port", str(free_port())],
+        api_command("127.0.0.1", free_port()),
         env=env,
         capture_output=True,
         text=True,

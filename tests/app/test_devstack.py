@@ -14,6 +14,8 @@ from app.devstack import (
     ensure_services,
     free_port,
     host_port,
+    hosts,
+    mongo_reachable,
     port_open,
     with_db,
     with_port,
@@ -34,10 +36,20 @@ def test_host_port(url: str, expected: tuple[str, int]) -> None:
     assert host_port(url, 6379 if url.startswith("redis") else 27017) == expected
 
 
+def test_every_mongo_host_counts_and_srv_urls_are_never_replaced(test_settings: Settings) -> None:
+    live_host, live_port = host_port(test_settings.mongo_url, 27017)
+    dead = free_port()
+    assert hosts("mongodb://a:1,[::1]:2,b/x", 27017) == [("a", 1), ("::1", 2), ("b", 27017)]
+    assert mongo_reachable(f"mongodb://127.0.0.1:{dead},{live_host}:{live_port}/?replicaSet=rs0")
+    assert not mongo_reachable(f"mongodb://127.0.0.1:{dead}/")
+    assert mongo_reachable("mongodb+srv://user:pw@cluster0.example.net/chronos")
+
+
 def test_url_rewrites_keep_credentials_and_paths() -> None:
     assert with_port("redis://:pw@127.0.0.1:6379/1", 7000) == "redis://:pw@127.0.0.1:7000/1"
     assert with_db("redis://127.0.0.1:7000/0", 2) == "redis://127.0.0.1:7000/2"
     assert with_db("redis://127.0.0.1:7000", 2) == "redis://127.0.0.1:7000/2"
+    assert with_port("redis://[::1]:6379/0", 7001) == "redis://[::1]:7001/0"
 
 
 def test_unreachable_rabbitmq_falls_back_to_redis_broker(tmp_path: Path) -> None:

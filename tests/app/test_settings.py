@@ -10,7 +10,7 @@ from app.settings import Environment, LogFormat, Settings
 
 def test_reads_prefixed_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CHRONOS_MONGO_DATABASE", "elsewhere")
-    monkeypatch.setenv("CHRONOS_ALLOWED_ORIGINS", "http://a.example, http://b.example")
+    monkeypatch.setenv("CHRONOS_ALLOWED_ORIGINS", "http://a.example, http://b.example/")
     monkeypatch.setenv("CHRONOS_LOG_LEVEL", "debug")
     settings = Settings(_env_file=None)
     assert settings.mongo_database == "elsewhere"

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -143,19 +144,50 @@ async def test_update_keeps_a_chosen_name_and_null_resets_it(gql: GraphQL) -> No
     assert reset["name"] == "LSTM - co2" and reset["description"] is None
 
 
-async def test_update_validates_the_merged_model(gql: GraphQL) -> None:
+async def test_update_reports_null_and_merged_problems_together(gql: GraphQL) -> None:
     model = await create(gql, earlyStoppingPatience=10)
-    payload = (await gql.ok(UPDATE, {"id": model["id"], "input": {"epochs": 4, "lookbackWindow": None}}))[
-        "updateModel"
-    ]
+    changes = {
+        "epochs": 4,
+        "lookbackWindow": None,
+        "rnnLayers": [{"units": 16}, {"units": 0}],
+        "denseLayers": [{"units": 4, "dropout": 1}],
+    }
+    payload = (await gql.ok(UPDATE, {"id": model["id"], "input": changes}))["updateModel"]
     assert payload["model"] is None
-    assert {tuple(e["field"]) for e in payload["errors"]} == {("input", "lookbackWindow")}
-    payload = (await gql.ok(UPDATE, {"id": model["id"], "input": {"epochs": 4}}))["updateModel"]
-    assert [(e["code"], e["field"]) for e in payload["errors"]] == [
-        ("VALIDATION_ERROR", ["input", "earlyStoppingPatience"])
-    ]
+    assert {tuple(e["field"]) for e in payload["errors"]} == {
+        ("input", "lookbackWindow"),
+        ("input", "earlyStoppingPatience"),
+        ("input", "rnnLayers", "1", "units"),
+        ("input", "denseLayers", "0", "dropout"),
+    }
+    patience = next(e for e in payload["errors"] if e["field"][-1] == "earlyStoppingPatience")
+    assert "epochs = 4" in patience["message"] and "got 10" in patience["message"]
     unchanged = (await gql.ok(GET, {"id": model["id"]}))["model"]
-    assert unchanged["epochs"] == 50
+    assert unchanged["epochs"] == 50 and unchanged["updatedAt"] == model["updatedAt"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "enum"),
+    [({"targetMode": "RESIDUAL"}, "TargetMode"), ({"modelType": "RNN"}, "ModelType")],
+)
+async def test_update_refuses_unknown_enum_values(gql: GraphQL, changes: dict[str, Any], enum: str) -> None:
+    model = await create(gql)
+    result = await gql.run(UPDATE, {"id": model["id"], "input": changes})
+    assert result.codes == ["GRAPHQL_VALIDATION_FAILED"] and enum in result.errors[0]["message"]
+
+
+async def test_concurrent_edits_never_lose_an_update(gql: GraphQL) -> None:
+    model = await create(gql)
+    results = await asyncio.gather(
+        *(gql.ok(UPDATE, {"id": model["id"], "input": {"batchSize": 100 + i}}) for i in range(8))
+    )
+    payloads = [r["updateModel"] for r in results]
+    winners = [p["model"]["batchSize"] for p in payloads if not p["errors"]]
+    assert winners, "at least one edit wins"
+    assert all(e["code"] == "CONFLICT" for p in payloads for e in p["errors"])
+    stored = (await gql.ok(GET, {"id": model["id"]}))["model"]
+    # Every edit that reported success was applied on top of the version it read.
+    assert stored["batchSize"] in winners
 
 
 @pytest.mark.parametrize("status", ["TRAINING", "TRAINED"])

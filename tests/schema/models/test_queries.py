@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import uuid
 from typing import Any
 
@@ -52,7 +53,9 @@ async def test_pagination_walks_250_models_while_others_are_inserted(gql: GraphQ
 
     inserter = asyncio.create_task(insert_more())
     walked = await walk(gql, {"entityId": entity}, first=7)
+    inserted_while_walking = len(inserted_during_walk)
     await inserter
+    assert inserted_while_walking > 0, "the walk overlapped with inserts"
 
     ids = [node["id"] for node in walked]
     assert len(ids) == len(set(ids)), "no model twice"
@@ -94,8 +97,21 @@ async def test_page_size_and_cursor_are_checked(gql: GraphQL) -> None:
     bad_cursor = await gql.run(LIST, {"after": "bm90IGEgY3Vyc29y"})
     assert bad_cursor.codes == ["VALIDATION_ERROR"]
     assert bad_cursor.errors[0]["extensions"]["field"] == ["after"]
-    empty = (await gql.ok(LIST, {"first": 0}))["models"]
-    assert empty["edges"] == [] and empty["totalCount"] >= 0
+    for forged in (
+        base64.urlsafe_b64encode(f"v1:{'9' * 20}:{uuid.uuid4().hex}".encode()).decode(),
+        "9" * 400,
+    ):
+        refused = await gql.run(LIST, {"after": forged})
+        assert refused.codes == ["VALIDATION_ERROR"], refused.errors
+    both = await gql.run(LIST, {"first": 500, "after": "nope"})
+    assert [e["field"] for e in both.errors[0]["extensions"]["errors"]] == [["first"], ["after"]]
+
+
+async def test_first_zero_counts_without_listing(gql: GraphQL) -> None:
+    entity = unique()
+    await create(gql, entityId=entity)
+    empty = (await gql.ok(LIST, {"filter": {"entityId": entity}, "first": 0}))["models"]
+    assert empty["edges"] == [] and empty["totalCount"] == 1 and empty["pageInfo"]["hasNextPage"]
 
 
 async def test_default_page_is_twenty(gql: GraphQL) -> None:
