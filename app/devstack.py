@@ -16,8 +16,10 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -112,6 +114,7 @@ class Stack:
     """The processes we started, stopped last-started first."""
 
     children: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
+    cleanups: list[Callable[[], object]] = field(default_factory=list)
 
     def spawn(
         self, name: str, args: list[str], *, env: dict[str, str] | None = None, log_path: Path | None = None
@@ -134,35 +137,66 @@ class Stack:
         try:
             while self.children:
                 name, process = self.children.pop()
-                stop_process(process, timeout=15, group=True)
+                stop_process(process, timeout=15, tree=True)
                 log.info("devstack.stopped", service=name)
+            while self.cleanups:
+                self.cleanups.pop()()
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
 
 
-def stop_process(process: subprocess.Popen[Any], *, timeout: float, group: bool = False) -> None:
-    """SIGTERM, then SIGKILL if it has not exited within ``timeout`` seconds.
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid``, read from /proc (empty where there is no /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            # The command name may hold spaces and parentheses; fields after the last ')' are safe.
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
 
-    With ``group``, the whole process group of a child started in its own session: wrappers such
-    as Debian's ``rabbitmq-server`` script do not pass signals on to the server they run.
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    stat = Path(f"/proc/{pid}/stat")
+    with contextlib.suppress(OSError):
+        return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    return True
+
+
+def stop_process(process: subprocess.Popen[Any], *, timeout: float, tree: bool = False) -> None:
+    """SIGTERM, then SIGKILL for whatever has not exited within ``timeout`` seconds.
+
+    With ``tree``, every descendant too: wrappers such as Debian's ``rabbitmq-server`` (a shell
+    script that runs the server through ``su``, in a session of its own) pass no signal on.
     """
     if process.poll() is not None:
         return
+    targets = [process.pid, *(descendants(process.pid) if tree else [])]
 
     def send(signum: int) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            if group:
-                os.killpg(process.pid, signum)
-            else:
-                process.send_signal(signum)
+        for pid in targets:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signum)
 
     send(signal.SIGTERM)
-    try:
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and (process.poll() is None or any(map(alive, targets[1:]))):
+        time.sleep(0.1)
+    if process.poll() is None or any(map(alive, targets[1:])):
         send(signal.SIGKILL)
-        process.wait()
+    process.wait()
 
 
 def api_command(host: str, port: int) -> list[str]:
@@ -210,21 +244,33 @@ def start_redis(stack: Stack, *, port: int) -> str | None:
 
 
 def start_rabbitmq(stack: Stack, *, port: int, data_dir: Path) -> bool:
+    """A RabbitMQ node of our own on ``port``; its log goes to ``data_dir/rabbitmq.log``."""
     binary = shutil.which("rabbitmq-server")
     if binary is None:
         return False
-    base = data_dir / "rabbitmq"
-    base.mkdir(parents=True, exist_ok=True)
+    # State lives under /tmp: Debian's wrapper re-runs the server as the `rabbitmq` user, who
+    # must own it and reach it (a 0700 parent such as a test's tmp_path would lock it out).
+    base = Path(tempfile.mkdtemp(prefix=f"chronos-rabbitmq-{port}-"))
+    stack.cleanups.append(lambda: shutil.rmtree(base, ignore_errors=True))
     (base / "enabled_plugins").write_text("[].\n")
+    # Our own config: a system rabbitmq.conf would pin the listener to the port that is taken.
+    (base / "rabbitmq.conf").write_text(f"listeners.tcp.default = 127.0.0.1:{port}\n")
+    if os.geteuid() == 0:
+        with contextlib.suppress(KeyError, LookupError, OSError):
+            for path in (base, base / "enabled_plugins", base / "rabbitmq.conf"):
+                shutil.chown(path, user="rabbitmq", group="rabbitmq")
     env = {
         "RABBITMQ_NODE_PORT": str(port),
+        "RABBITMQ_DIST_PORT": str(free_port()),
         "RABBITMQ_NODENAME": f"chronos{port}@localhost",
         "RABBITMQ_MNESIA_BASE": str(base / "mnesia"),
         "RABBITMQ_LOG_BASE": str(base / "log"),
         "RABBITMQ_ENABLED_PLUGINS_FILE": str(base / "enabled_plugins"),
-        "RABBITMQ_DIST_PORT": str(port + 20000),
+        "RABBITMQ_CONFIG_FILE": str(base / "rabbitmq.conf"),
+        "ERL_CRASH_DUMP": str(base / "erl_crash.dump"),
     }
-    process = stack.spawn("rabbitmq", [binary], env=env, log_path=base / "console.log")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    process = stack.spawn("rabbitmq", [binary], env=env, log_path=data_dir / "rabbitmq.log")
     return wait_for_port("127.0.0.1", port, timeout=60, process=process)
 
 

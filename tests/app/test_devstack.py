@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import asyncio
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -11,16 +13,21 @@ import pytest
 
 from app.devstack import (
     Stack,
+    alive,
+    descendants,
     ensure_services,
     free_port,
     host_port,
     hosts,
     mongo_reachable,
     port_open,
+    start_rabbitmq,
     with_db,
     with_port,
 )
 from app.settings import Settings
+from app.system.amqp_probe import probe_amqp
+from tests.support import wait_until
 
 
 @pytest.mark.parametrize(
@@ -121,3 +128,18 @@ def test_run_starts_the_stack_and_interrupt_stops_only_its_children(
     assert not port_open("127.0.0.1", api_port) and not port_open("127.0.0.1", mongo_port)
     redis_host, redis_port = host_port(test_settings.redis_url, 6379)
     assert port_open(redis_host, redis_port), "services it did not start keep running"
+
+
+def test_rabbitmq_of_our_own_starts_answers_and_stops_entirely(tmp_path: Path) -> None:
+    if shutil.which("rabbitmq-server") is None:
+        pytest.skip("rabbitmq-server is not installed here")
+    port = free_port()
+    stack = Stack()
+    try:
+        assert start_rabbitmq(stack, port=port, data_dir=tmp_path)
+        assert "RabbitMQ" in asyncio.run(probe_amqp(f"amqp://guest:guest@127.0.0.1:{port}//"))
+        tree = [pid for _, process in stack.children for pid in (process.pid, *descendants(process.pid))]
+    finally:
+        stack.stop()
+    assert not port_open("127.0.0.1", port)
+    assert wait_until(lambda: not any(map(alive, tree)), timeout=5), "no process of the node survives"
