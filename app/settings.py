@@ -11,7 +11,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from fiware.names import check_service, check_service_path
@@ -81,18 +81,11 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown log level {value!r}")
         return level
 
-    @field_validator("fiware_service")
+    @field_validator("fiware_service", "fiware_service_path")
     @classmethod
-    def _valid_service(cls, value: str) -> str:
-        problem = check_service(value)
-        if problem:
-            raise ValueError(problem)
-        return value
-
-    @field_validator("fiware_service_path")
-    @classmethod
-    def _valid_service_path(cls, value: str) -> str:
-        problem = check_service_path(value)
+    def _valid_tenant(cls, value: str, info: ValidationInfo) -> str:
+        check = check_service if info.field_name == "fiware_service" else check_service_path
+        problem = check(value)
         if problem:
             raise ValueError(problem)
         return value
