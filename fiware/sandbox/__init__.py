@@ -1,0 +1,8 @@
+"""A FIWARE sandbox: our own implementation of the parts of the STH-Comet, Orion (NGSI v2) and
+IoT Agent HTTP contracts Chronos relies on, rule by rule from
+``shared/reference/fiware-contracts.md``. Tests, benchmarks and ``make run`` talk to it over HTTP.
+
+Each service is a Starlette app built by ``create_app(config, store)`` in its own module
+(``sth``, ``orion``, ``iota``); ``server`` runs apps on real ports, in threads or as
+``python -m fiware.sandbox``.
+"""
