@@ -1,10 +1,10 @@
 """Failures of FIWARE calls, each carrying what the server said.
 
-    FiwareError            service, status (None when no answer), upstream body
-    ├── FiwareBadRequest   400 and other 4xx the caller must fix
-    ├── FiwareNotFound     404
-    ├── FiwareConflict     409, and Orion's 422 "Already Exists"
-    └── FiwareUnavailable  no connection, a timeout, or 5xx after the retries ran out
+FiwareError            service, status (None when no answer), upstream body
+├── FiwareBadRequest   400 and other 4xx the caller must fix
+├── FiwareNotFound     404
+├── FiwareConflict     409, and Orion's 422 "Already Exists"
+└── FiwareUnavailable  no connection, a timeout, or 5xx after the retries ran out
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from fiware.errors import FiwareBadRequest, FiwareConflict, FiwareNotFound, FiwareUnavailable
+from fiware.errors import FiwareBadRequest, FiwareConflict, FiwareError, FiwareNotFound, FiwareUnavailable
 from fiware.http import NO_RETRY, RetryPolicy, ServiceClient, Tenant, encode_path, make_http_client
 from fiware.sandbox.faults import Fault, FaultMiddleware, Faults
 from fiware.sandbox.server import free_port, serving
@@ -99,7 +99,7 @@ async def test_timeouts_are_retried(faulty: tuple[str, Faults]) -> None:
     ],
 )
 async def test_4xx_is_never_retried_and_typed(
-    faulty: tuple[str, Faults], code: int, kind: type[Exception]
+    faulty: tuple[str, Faults], code: int, kind: type[FiwareError]
 ) -> None:
     url, faults = faulty
     before = faults.seen

@@ -1,0 +1,134 @@
+"""Orion Context Broker (NGSI v2) client, and the ``forecastSeries`` attribute Chronos publishes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from fiware.errors import FiwareNotFound
+from fiware.http import DEFAULT_RETRY, RetryPolicy, ServiceClient, Tenant, encode_path
+
+Entity = dict[str, Any]
+
+
+def ngsi_time(moment: datetime) -> str:
+    """UTC ISO 8601 with microseconds and 'Z', the format the peer writes (``%Y-%m-%dT%H:%M:%S.%fZ``)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True)
+class ForecastPoint:
+    step: int
+    value: float
+    target_timestamp: datetime | None
+
+
+def forecast_series(
+    *, generated_at: datetime, horizon: int, points: Sequence[ForecastPoint]
+) -> dict[str, Any]:
+    """The ``forecastSeries`` StructuredValue with ``TimeInstant`` metadata (peer-analysis §3).
+
+    STH-Comet stores a notified value at its ``TimeInstant``, so that is the generation time.
+    """
+    stamp = ngsi_time(generated_at)
+    return {
+        "type": "StructuredValue",
+        "value": {
+            "generatedAt": stamp,
+            "horizon": horizon,
+            "points": [
+                {
+                    "step": point.step,
+                    "value": point.value,
+                    "targetTimestamp": ngsi_time(point.target_timestamp) if point.target_timestamp else None,
+                }
+                for point in points
+            ],
+        },
+        "metadata": {"TimeInstant": {"type": "DateTime", "value": stamp}},
+    }
+
+
+class OrionClient:
+    def __init__(self, http: httpx.AsyncClient, *, retry: RetryPolicy = DEFAULT_RETRY) -> None:
+        self.client = ServiceClient(http, service="Orion", retry=retry)
+
+    async def version(self) -> dict[str, Any]:
+        response = await self.client.request("GET", "/version")
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def get_entity(self, entity_id: str, tenant: Tenant, *, entity_type: str | None = None) -> Entity:
+        params = {"type": entity_type} if entity_type else None
+        response = await self.client.request(
+            "GET", encode_path("v2", "entities", entity_id), tenant=tenant, params=params
+        )
+        entity: Entity = response.json()
+        return entity
+
+    async def find_entity(
+        self, entity_id: str, tenant: Tenant, *, entity_type: str | None = None
+    ) -> Entity | None:
+        try:
+            return await self.get_entity(entity_id, tenant, entity_type=entity_type)
+        except FiwareNotFound:
+            return None
+
+    async def create_entity(self, entity: Mapping[str, Any], tenant: Tenant) -> None:
+        """Create; FiwareConflict when it exists (Orion's 422 "Already Exists")."""
+        await self.client.request("POST", "/v2/entities", tenant=tenant, json=dict(entity))
+
+    async def upsert_entity(self, entity: Mapping[str, Any], tenant: Tenant) -> None:
+        """Create, or update the given attributes of an existing entity (``options=upsert``)."""
+        await self.client.request(
+            "POST", "/v2/entities", tenant=tenant, params={"options": "upsert"}, json=dict(entity)
+        )
+
+    async def update_attributes(
+        self,
+        entity_id: str,
+        attributes: Mapping[str, Any],
+        tenant: Tenant,
+        *,
+        entity_type: str | None = None,
+    ) -> None:
+        """Update existing attributes (PATCH); FiwareBadRequest/NotFound when one or the entity is missing."""
+        params = {"type": entity_type} if entity_type else None
+        await self.client.request(
+            "PATCH",
+            encode_path("v2", "entities", entity_id, "attrs"),
+            tenant=tenant,
+            params=params,
+            json=dict(attributes),
+        )
+
+    async def delete_entity(self, entity_id: str, tenant: Tenant, *, entity_type: str | None = None) -> None:
+        params = {"type": entity_type} if entity_type else None
+        await self.client.request(
+            "DELETE", encode_path("v2", "entities", entity_id), tenant=tenant, params=params
+        )
+
+    async def create_subscription(self, subscription: Mapping[str, Any], tenant: Tenant) -> str:
+        """Create a subscription and answer its id, read from the ``Location`` header."""
+        response = await self.client.request(
+            "POST", "/v2/subscriptions", tenant=tenant, json=dict(subscription)
+        )
+        location = str(response.headers.get("location", ""))
+        subscription_id = location.rstrip("/").rsplit("/", 1)[-1]
+        if not subscription_id:
+            raise FiwareNotFound(
+                "Orion created a subscription but sent no Location header", service="Orion", status=201
+            )
+        return subscription_id
+
+    async def delete_subscription(self, subscription_id: str, tenant: Tenant) -> None:
+        await self.client.request(
+            "DELETE", encode_path("v2", "subscriptions", subscription_id), tenant=tenant
+        )
+
+
+__all__ = ["Entity", "ForecastPoint", "OrionClient", "forecast_series", "ngsi_time"]

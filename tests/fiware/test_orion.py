@@ -1,0 +1,106 @@
+"""The Orion client against the sandbox, over real HTTP."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
+from fiware.errors import FiwareConflict, FiwareNotFound
+from fiware.http import RetryPolicy, Tenant, make_http_client
+from fiware.orion import ForecastPoint, OrionClient, forecast_series, ngsi_time
+from fiware.sandbox.runner import Sandbox
+
+TENANT = Tenant("smart", "/")
+FAST = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05, deadline=5)
+
+
+def entity(entity_id: str | None = None) -> dict[str, object]:
+    return {
+        "id": entity_id or f"urn:ngsi-ld:Chronos:Prediction:{uuid.uuid4().hex[:12]}",
+        "type": "Prediction",
+        "feature": {"type": "Text", "value": "temperature"},
+    }
+
+
+def test_forecast_series_is_the_structured_value_the_peer_writes() -> None:
+    generated = datetime(2026, 11, 25, 10, 0, 0, 123456, tzinfo=UTC)
+    attribute = forecast_series(
+        generated_at=generated,
+        horizon=2,
+        points=[
+            ForecastPoint(1, 20.5, datetime(2026, 11, 25, 10, 30, tzinfo=UTC)),
+            ForecastPoint(2, 20.75, None),
+        ],
+    )
+    assert attribute == {
+        "type": "StructuredValue",
+        "value": {
+            "generatedAt": "2026-11-25T10:00:00.123456Z",
+            "horizon": 2,
+            "points": [
+                {"step": 1, "value": 20.5, "targetTimestamp": "2026-11-25T10:30:00.000000Z"},
+                {"step": 2, "value": 20.75, "targetTimestamp": None},
+            ],
+        },
+        "metadata": {"TimeInstant": {"type": "DateTime", "value": "2026-11-25T10:00:00.123456Z"}},
+    }
+    assert ngsi_time(datetime(2026, 1, 1, 1, tzinfo=UTC).astimezone()) == "2026-01-01T01:00:00.000000Z"
+
+
+async def test_entity_life_cycle(sandbox: Sandbox) -> None:
+    created = entity()
+    entity_id = str(created["id"])
+    async with make_http_client(sandbox.orion_url) as http:
+        orion = OrionClient(http, retry=FAST)
+        assert "orion" in await orion.version()
+        assert await orion.find_entity(entity_id, TENANT) is None
+        await orion.create_entity(created, TENANT)
+        with pytest.raises(FiwareConflict):
+            await orion.create_entity(created, TENANT)
+        series = forecast_series(generated_at=datetime.now(UTC), horizon=0, points=[])
+        await orion.upsert_entity({"id": entity_id, "type": "Prediction", "forecastSeries": series}, TENANT)
+        await orion.update_attributes(entity_id, {"feature": {"type": "Text", "value": "humidity"}}, TENANT)
+        stored = await orion.get_entity(entity_id, TENANT, entity_type="Prediction")
+        assert stored["feature"]["value"] == "humidity"
+        assert stored["forecastSeries"]["type"] == "StructuredValue"
+        assert stored["forecastSeries"]["metadata"]["TimeInstant"]["type"] == "DateTime"
+        await orion.delete_entity(entity_id, TENANT)
+        with pytest.raises(FiwareNotFound):
+            await orion.get_entity(entity_id, TENANT)
+        with pytest.raises(FiwareNotFound):
+            await orion.delete_entity(entity_id, TENANT)
+
+
+async def test_tenants_are_kept_apart(sandbox: Sandbox) -> None:
+    created = entity()
+    async with make_http_client(sandbox.orion_url) as http:
+        orion = OrionClient(http, retry=FAST)
+        await orion.create_entity(created, Tenant("city_a"))
+        assert await orion.find_entity(str(created["id"]), Tenant("city_a")) is not None
+        assert await orion.find_entity(str(created["id"]), Tenant("city_b")) is None
+
+
+async def test_subscription_id_comes_from_location_and_can_be_deleted(sandbox: Sandbox) -> None:
+    created = entity()
+    subscription = {
+        "description": "Chronos - Forecast updates",
+        "subject": {
+            "entities": [{"id": created["id"], "type": "Prediction"}],
+            "condition": {"attrs": ["forecastSeries"]},
+        },
+        "notification": {
+            "http": {"url": f"{sandbox.sth_url}/notify"},
+            "attrs": ["forecastSeries"],
+            "attrsFormat": "legacy",
+        },
+        "throttling": 1,
+    }
+    async with make_http_client(sandbox.orion_url) as http:
+        orion = OrionClient(http, retry=FAST)
+        subscription_id = await orion.create_subscription(subscription, TENANT)
+        assert len(subscription_id) == 24 and int(subscription_id, 16) >= 0
+        await orion.delete_subscription(subscription_id, TENANT)
+        with pytest.raises(FiwareNotFound):
+            await orion.delete_subscription(subscription_id, TENANT)
