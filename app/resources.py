@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import redis.asyncio as aioredis
 from pymongo import AsyncMongoClient
 
@@ -13,8 +14,75 @@ from app.settings import Settings
 from app.system.amqp_probe import probe_amqp
 from app.system.health import Probe, SystemHealth, check_health
 from app.system.info import ApplicationInfo, build_info
+from fiware.http import NO_RETRY, ServiceClient, make_http_client
+from fiware.iota import IotAgentClient
+from fiware.orion import OrionClient
+from fiware.sth import SthClient
 
 ESSENTIAL = frozenset({"mongo"})
+
+
+@dataclass
+class FiwareClients:
+    """One pooled HTTP client per FIWARE service, shared by every request of the process."""
+
+    orion: OrionClient
+    sth: SthClient
+    iota: IotAgentClient
+    http: list[httpx.AsyncClient]
+
+    @classmethod
+    def open(cls, settings: Settings) -> FiwareClients:
+        timeout = settings.fiware_timeout_seconds
+        orion_http = make_http_client(settings.orion_url, timeout=timeout)
+        sth_http = make_http_client(
+            settings.sth_comet_url, timeout=timeout, max_connections=settings.sth_concurrency * 4
+        )
+        iota_http = make_http_client(settings.iot_agent_url, timeout=timeout)
+        return cls(
+            orion=OrionClient(orion_http),
+            sth=SthClient(
+                sth_http, max_page_size=settings.sth_max_page_size, concurrency=settings.sth_concurrency
+            ),
+            iota=IotAgentClient(iota_http),
+            http=[orion_http, sth_http, iota_http],
+        )
+
+    def probes(self) -> dict[str, Probe]:
+        # Health asks once: a retry would only stretch the answer past the probe's deadline.
+        checks = {
+            "orion": (self.orion.client.http, "Orion", "/version"),
+            "sthComet": (self.sth.client.http, "STH-Comet", "/version"),
+            "iotAgent": (self.iota.client.http, "IoT Agent", "/iot/about"),
+        }
+        return {
+            name: _http_probe(ServiceClient(http, service=label, retry=NO_RETRY), path)
+            for name, (http, label, path) in checks.items()
+        }
+
+    async def close(self) -> None:
+        for client in self.http:
+            await client.aclose()
+
+
+def _http_probe(client: ServiceClient, path: str) -> Probe:
+    async def probe() -> str | None:
+        body = (await client.request("GET", path)).json()
+        version = _version_of(body)
+        return f"{client.service} {version}" if version else client.service
+
+    return probe
+
+
+def _version_of(body: object) -> str | None:
+    if not isinstance(body, dict):
+        return None
+    if isinstance(body.get("orion"), dict):
+        return str(body["orion"].get("version"))
+    for key in ("version", "libVersion"):
+        if body.get(key):
+            return str(body[key])
+    return None
 
 
 @dataclass
@@ -25,6 +93,7 @@ class Resources:
     info: ApplicationInfo
     probes: dict[str, Probe]
     extra_redis: list[aioredis.Redis]
+    fiware: FiwareClients
 
     async def health(self) -> SystemHealth:
         return await check_health(
@@ -76,20 +145,23 @@ async def open_resources(settings: Settings) -> Resources:
     await init_documents(mongo, settings.mongo_database)
     redis = _redis_client(settings.redis_url, settings.health_timeout_seconds)
     extra_redis: list[aioredis.Redis] = []
+    fiware = FiwareClients.open(settings)
     return Resources(
         settings=settings,
         mongo=mongo,
         redis=redis,
         info=build_info(settings),
-        probes=_probes(settings, mongo, redis, extra_redis),
+        probes={**_probes(settings, mongo, redis, extra_redis), **fiware.probes()},
         extra_redis=extra_redis,
+        fiware=fiware,
     )
 
 
 async def close_resources(resources: Resources) -> None:
     for client in (resources.redis, *resources.extra_redis):
         await client.aclose()
+    await resources.fiware.close()
     await resources.mongo.close()
 
 
-__all__ = ["ESSENTIAL", "Resources", "close_resources", "open_resources"]
+__all__ = ["ESSENTIAL", "FiwareClients", "Resources", "close_resources", "open_resources"]

@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     iot_agent_url: str = "http://127.0.0.1:4041"
     fiware_service: str = "smart"
     fiware_service_path: str = "/"
+    fiware_timeout_seconds: float = Field(default=10.0, gt=0)
+    sth_max_page_size: int = Field(default=100, ge=1, le=10000)
+    sth_concurrency: int = Field(default=5, ge=1, le=64)
+    forecast_entity_type: str = "Prediction"
 
     log_level: str = "INFO"
     log_format: LogFormat = LogFormat.AUTO

@@ -9,6 +9,7 @@ from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
+from schema.devices.queries import DeviceQueries
 from schema.extensions import ErrorShaping, MaskedErrorShaping, OperationLogger, is_unexpected
 from schema.models.mutations import ModelMutations
 from schema.models.queries import ModelQueries
@@ -19,7 +20,7 @@ CACHE_SIZE = 512
 
 
 @strawberry.type(description="Read operations.")
-class Query(SystemQueries, ModelQueries):
+class Query(SystemQueries, ModelQueries, DeviceQueries):
     pass
 
 

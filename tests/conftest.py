@@ -17,17 +17,27 @@ from pymongo import AsyncMongoClient
 from app.db import connect_mongo, init_documents
 from app.devstack import Stack, ensure_services
 from app.settings import Environment, Settings
+from fiware.sandbox.runner import Sandbox, running_sandbox
 from tests.support import ApiServer, GraphQL, graphql_client, run_api
 
 
 @pytest.fixture(scope="session")
-def service_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+def fiware_sandbox() -> Iterator[Sandbox]:
+    """Orion, STH-Comet and IoT Agent stand-ins for the whole session, seeded by each test."""
+    with running_sandbox() as sandbox:
+        yield sandbox
+
+
+@pytest.fixture(scope="session")
+def service_env(
+    tmp_path_factory: pytest.TempPathFactory, fiware_sandbox: Sandbox
+) -> Iterator[dict[str, str]]:
     """``CHRONOS_*`` variables that point at the session's services."""
     data_dir = tmp_path_factory.mktemp("services")
     stack = Stack()
     try:
         base = Settings(_env_file=None, data_dir=data_dir)
-        overrides = ensure_services(base, stack=stack, memory_mongo=True)
+        overrides = ensure_services(base, stack=stack, memory_mongo=True, sandbox=False)
         # Every service URL spelled out: API processes get these and no inherited CHRONOS_*.
         urls = {
             f"CHRONOS_{name.upper()}": str(getattr(base, name))
@@ -39,6 +49,9 @@ def service_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
             "CHRONOS_ENVIRONMENT": "test",
             "CHRONOS_MONGO_DATABASE": "chronos_test",
             "CHRONOS_DATA_DIR": str(data_dir),
+            "CHRONOS_ORION_URL": fiware_sandbox.orion_url,
+            "CHRONOS_STH_COMET_URL": fiware_sandbox.sth_url,
+            "CHRONOS_IOT_AGENT_URL": fiware_sandbox.iota_url,
         }
     finally:
         stack.stop()

@@ -14,10 +14,13 @@ HEALTH = "{ health { status checkedAt dependencies { name status latencyMs messa
 async def test_all_dependencies_up(gql: GraphQL, api: ApiServer) -> None:
     health = (await gql.ok(HEALTH))["health"]
     by_name = {d["name"]: d for d in health["dependencies"]}
-    assert set(by_name) == {"mongo", "redis", "rabbitmq"}
+    assert set(by_name) == {"mongo", "redis", "rabbitmq", "orion", "sthComet", "iotAgent"}
     assert health["status"] == "UP"
     assert all(d["status"] == "UP" and d["latencyMs"] >= 0 for d in by_name.values())
     assert "RabbitMQ" in by_name["rabbitmq"]["message"]
+    assert by_name["orion"]["message"] == "Orion 3.12.0"
+    assert by_name["sthComet"]["message"].startswith("STH-Comet ")
+    assert by_name["iotAgent"]["message"].startswith("IoT Agent ")
     assert get(api, "/healthz").text == "ok"
     ready = get(api, "/readyz")
     assert ready.status_code == 200 and ready.json()["status"] == "UP"
