@@ -274,8 +274,44 @@ def start_rabbitmq(stack: Stack, *, port: int, data_dir: Path) -> bool:
     return wait_for_port("127.0.0.1", port, timeout=60, process=process)
 
 
+def ensure_sandbox(settings: Settings, *, stack: Stack, data_dir: Path) -> None:
+    """The FIWARE sandbox, seeded with the demo sensors, where no FIWARE service answers."""
+    urls = {
+        "orion": host_port(settings.orion_url, 1026),
+        "sth": host_port(settings.sth_comet_url, 8666),
+        "iota": host_port(settings.iot_agent_url, 4041),
+    }
+    up = {name: port_open(*where) for name, where in urls.items()}
+    if all(up.values()):
+        log.info("devstack.using", service="fiware", orion=settings.orion_url, sth=settings.sth_comet_url,
+                 iota=settings.iot_agent_url)  # fmt: skip
+        return
+    if any(up.values()) or any(host not in {"127.0.0.1", "localhost"} for host, _ in urls.values()):
+        # A real FIWARE installation, partly down: that is for `health` to report, not ours to replace.
+        log.warning("devstack.fiware_unreachable", services=[name for name, ok in up.items() if not ok])
+        return
+    data_dir.mkdir(parents=True, exist_ok=True)
+    process = stack.spawn(
+        "fiware-sandbox",
+        [sys.executable, "-m", "fiware.sandbox", "--seed", "demo",
+         "--orion-port", str(urls["orion"][1]), "--sth-port", str(urls["sth"][1]),
+         "--iota-port", str(urls["iota"][1]), "--service", settings.fiware_service,
+         "--service-path", settings.fiware_service_path],
+        log_path=data_dir / "fiware-sandbox.log",
+    )  # fmt: skip
+    for name, (host, port) in urls.items():
+        if not wait_for_port(host, port, timeout=120, process=process):
+            raise RuntimeError(f"FIWARE sandbox did not start ({name}): see {data_dir}/fiware-sandbox.log")
+    log.info("devstack.started", service="fiware-sandbox", seed="demo")
+
+
 def ensure_services(
-    settings: Settings, *, stack: Stack, memory_mongo: bool, rabbitmq_allowed: bool = True
+    settings: Settings,
+    *,
+    stack: Stack,
+    memory_mongo: bool,
+    rabbitmq_allowed: bool = True,
+    sandbox: bool = True,
 ) -> dict[str, str]:
     """Make Mongo, Redis and a broker reachable; return the ``CHRONOS_*`` overrides to use them."""
     overrides: dict[str, str] = {}
@@ -336,6 +372,8 @@ def ensure_services(
                 reason=f"RabbitMQ is not reachable at {host}:{port} and could not be started",
                 broker=fallback,
             )
+    if sandbox:
+        ensure_sandbox(settings, stack=stack, data_dir=data_dir)
     return overrides
 
 

@@ -66,7 +66,9 @@ def test_unreachable_rabbitmq_falls_back_to_redis_broker(tmp_path: Path) -> None
     )
     stack = Stack()
     try:
-        overrides = ensure_services(settings, stack=stack, memory_mongo=True, rabbitmq_allowed=False)
+        overrides = ensure_services(
+            settings, stack=stack, memory_mongo=True, rabbitmq_allowed=False, sandbox=False
+        )
         mongo_host, mongo_port = host_port(overrides["CHRONOS_MONGO_URL"], 27017)
         assert port_open(mongo_host, mongo_port)
     finally:
@@ -86,7 +88,7 @@ def test_reachable_services_are_used_as_they_are(tmp_path: Path, test_settings: 
     )
     stack = Stack()
     try:
-        assert ensure_services(settings, stack=stack, memory_mongo=False) == {}
+        assert ensure_services(settings, stack=stack, memory_mongo=False, sandbox=False) == {}
         assert stack.children == []
     finally:
         stack.stop()
@@ -104,6 +106,10 @@ def test_run_starts_the_stack_and_interrupt_stops_only_its_children(
         "CHRONOS_CELERY_BROKER_URL": test_settings.celery_broker_url,
         "CHRONOS_DATA_DIR": str(tmp_path),
         "CHRONOS_LOG_FORMAT": "json",
+        # Nothing answers here: make run starts the FIWARE sandbox with its demo sensors.
+        "CHRONOS_ORION_URL": f"http://127.0.0.1:{free_port()}",
+        "CHRONOS_STH_COMET_URL": f"http://127.0.0.1:{free_port()}",
+        "CHRONOS_IOT_AGENT_URL": f"http://127.0.0.1:{free_port()}",
     }
     with open(tmp_path / "devstack.log", "w") as log:
         process = subprocess.Popen(
@@ -114,10 +120,11 @@ def test_run_starts_the_stack_and_interrupt_stops_only_its_children(
         # Logs go to stderr; stdout carries only the banner, printed once the API answers.
         banner = "".join(process.stdout.readline() for _ in range(3))
         assert f"GraphiQL: http://127.0.0.1:{api_port}/graphql" in banner
-        health = httpx.post(
-            f"http://127.0.0.1:{api_port}/graphql", json={"query": "{ health { status } }"}, timeout=10
-        )
-        assert health.json()["data"]["health"]["status"] == "UP"
+        query = "{ health { status } devices { entityType entities { entityId attributes } } }"
+        answer = httpx.post(f"http://127.0.0.1:{api_port}/graphql", json={"query": query}, timeout=30).json()
+        assert answer["data"]["health"]["status"] == "UP", answer
+        entities = {e["entityId"]: e["attributes"] for g in answer["data"]["devices"] for e in g["entities"]}
+        assert entities["urn:ngsi-ld:WaterQualityObserved:NERACOOS-B01"] == ["temperature"]
         assert (tmp_path / "mongo").is_dir(), "SecantusDB keeps its data in the data folder"
         process.send_signal(signal.SIGINT)
         process.communicate(timeout=30)

@@ -1,0 +1,73 @@
+"""``python -m fiware.sandbox``: Orion, STH-Comet and IoT Agent stand-ins on their usual ports."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+import time
+from types import FrameType
+
+from fiware.sandbox import iota, orion, sth
+from fiware.sandbox.config import SandboxConfig
+from fiware.sandbox.demo import seed_demo
+from fiware.sandbox.server import start_in_thread, stop
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m fiware.sandbox", description=__doc__)
+    parser.add_argument("--orion-port", type=int, default=1026)
+    parser.add_argument("--sth-port", type=int, default=8666)
+    parser.add_argument("--iota-port", type=int, default=4041)
+    parser.add_argument("--seed", choices=["none", "demo"], default="none", help="data to start with")
+    parser.add_argument("--service", default="smart", help="tenant of the demo data")
+    parser.add_argument("--service-path", default="/", help="service path of the demo data")
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="added to every request")
+    parser.add_argument("--max-page-size", type=int, default=100, help="STH maxPageSize")
+    parser.add_argument("--orion-version", default="3.12.0", help="4.x refuses legacy notifications")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    config = SandboxConfig(
+        max_page_size=args.max_page_size,
+        latency_seconds=args.latency_ms / 1000,
+        orion_version=args.orion_version,
+    )
+    stores = (sth.SthStore(), orion.OrionStore(), iota.IotaStore())
+    if args.seed == "demo":
+        counts = seed_demo(
+            sth=stores[0],
+            orion=stores[1],
+            iota=stores[2],
+            service=args.service,
+            service_path=args.service_path,
+        )
+        for entity_id, count in counts.items():
+            print(f"demo: {entity_id}: {count} points of history", flush=True)
+    running = [
+        start_in_thread(sth.create_app(config, stores[0]), args.sth_port),
+        start_in_thread(orion.create_app(config, stores[1]), args.orion_port),
+        start_in_thread(iota.create_app(config, stores[2]), args.iota_port),
+    ]
+    print(
+        f"FIWARE sandbox: STH-Comet {running[0].url}, Orion {running[1].url} ({args.orion_version}), "
+        f"IoT Agent {running[2].url}",
+        flush=True,
+    )
+    done = threading.Event()
+
+    def finish(signum: int, frame: FrameType | None) -> None:
+        done.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, finish)
+    while not done.is_set() and all(r.thread.is_alive() for r in running):
+        time.sleep(0.2)
+    for app in running:
+        stop(app)
+
+
+if __name__ == "__main__":
+    main()

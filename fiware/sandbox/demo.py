@@ -1,0 +1,142 @@
+"""Demo sensors for the sandbox, on real public time series that ship inside PyPI packages.
+
+- Sea-surface temperature of NERACOOS buoy B01 (Gulf of Maine), every 30 min, 19,226 points
+  (``bokeh-sampledata``); °C.
+- Seattle hourly air temperature of 2010, 8,759 points (``vega-datasets``); °F as published.
+
+Each becomes an IoT Agent device, an Orion entity holding the latest value and an STH-Comet
+history. The series are moved in time, intact, so that they end just before the sandbox
+starts: a live-looking demo on real data. The ``dataSource`` attribute says where each is from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from fiware.sandbox.iota import IotaStore
+from fiware.sandbox.orion import OrionStore
+from fiware.sandbox.sth import SthStore
+
+DEMO_APIKEY = "chronos-demo"
+DEMO_RESOURCE = "/iot/d"
+
+
+@dataclass(frozen=True)
+class DemoSensor:
+    device_id: str
+    entity_id: str
+    entity_type: str
+    attribute: str
+    source: str
+    step: timedelta
+
+
+SENSORS = [
+    DemoSensor(
+        device_id="buoy-b01",
+        entity_id="urn:ngsi-ld:WaterQualityObserved:NERACOOS-B01",
+        entity_type="WaterQualityObserved",
+        attribute="temperature",
+        source="NERACOOS buoy B01 sea-surface temperature 2016-02..2017-03, bokeh-sampledata",
+        step=timedelta(minutes=30),
+    ),
+    DemoSensor(
+        device_id="seattle-air",
+        entity_id="urn:ngsi-ld:WeatherObserved:Seattle",
+        entity_type="WeatherObserved",
+        attribute="temperature",
+        source="Seattle hourly air temperature 2010 (°F), vega-datasets",
+        step=timedelta(hours=1),
+    ),
+]
+
+
+def _raw_series(sensor: DemoSensor) -> list[tuple[datetime, float]]:
+    # Imported here: pandas and the data files load only when a demo is asked for.
+    if sensor.device_id == "buoy-b01":
+        from bokeh_sampledata.sea_surface_temperature import sea_surface_temperature as frame
+
+        return [(ts.to_pydatetime(), float(v)) for ts, v in frame["temperature"].items()]
+    from vega_datasets import data
+
+    table = data.seattle_temps()
+    return [
+        (ts.to_pydatetime().replace(tzinfo=UTC), float(v))
+        for ts, v in zip(table["date"], table["temp"], strict=True)
+    ]
+
+
+def shifted(
+    points: list[tuple[datetime, float]], *, end: datetime, step: timedelta
+) -> Iterator[tuple[datetime, float]]:
+    """The series moved by a whole number of steps so that its last point is at or before ``end``."""
+    last = points[-1][0]
+    steps = (end - last) // step
+    offset = step * steps
+    for moment, value in points:
+        yield moment + offset, value
+
+
+def seed_demo(
+    *,
+    sth: SthStore,
+    orion: OrionStore,
+    iota: IotaStore,
+    service: str = "smart",
+    service_path: str = "/",
+    now: datetime | None = None,
+) -> dict[str, int]:
+    """Provision every demo sensor; answers the number of history points per entity id."""
+    end = now or datetime.now(UTC)
+    iota.add_group(
+        service=service,
+        service_path=service_path,
+        group={"apikey": DEMO_APIKEY, "resource": DEMO_RESOURCE, "entity_type": "Thing"},
+    )
+    stored: dict[str, int] = {}
+    for sensor in SENSORS:
+        points = list(shifted(_raw_series(sensor), end=end, step=sensor.step))
+        stored[sensor.entity_id] = sth.add_points(
+            service=service,
+            service_path=service_path,
+            entity_type=sensor.entity_type,
+            entity_id=sensor.entity_id,
+            attr_name=sensor.attribute,
+            attr_type="Number",
+            points=points,
+        )
+        iota.add_device(
+            service=service,
+            service_path=service_path,
+            device={
+                "device_id": sensor.device_id,
+                "entity_name": sensor.entity_id,
+                "entity_type": sensor.entity_type,
+                "apikey": DEMO_APIKEY,
+                "transport": "HTTP",
+                "protocol": "PDI-IoTA-UltraLight",
+                "attributes": [{"object_id": "t", "name": sensor.attribute, "type": "Number"}],
+            },
+        )
+        last_time, last_value = points[-1]
+        stamp = last_time.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        orion.upsert_entity(
+            service=service,
+            service_path=service_path,
+            entity={
+                "id": sensor.entity_id,
+                "type": sensor.entity_type,
+                sensor.attribute: {
+                    "type": "Number",
+                    "value": last_value,
+                    "metadata": {"TimeInstant": {"type": "DateTime", "value": stamp}},
+                },
+                "dataSource": {"type": "Text", "value": sensor.source},
+            },
+        )
+    return stored
+
+
+__all__ = ["DEMO_APIKEY", "SENSORS", "DemoSensor", "seed_demo", "shifted"]
