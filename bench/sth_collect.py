@@ -1,0 +1,100 @@
+"""Benchmark: collect 200,000 points of one series from the STH-Comet sandbox.
+
+The sandbox runs in its own process with 20 ms added to every request (a server across a
+network) and STH's default page size of 100, so one collection is 2,000+ requests. The client
+collects the whole series at concurrency 1 (the baseline: one page at a time) and at the
+default concurrency, in the same run, and prints points/s, the client's peak memory (tracemalloc)
+and the speed-up. The peer fetches at most 2 pages at a time, through Celery.
+
+    .venv/bin/python bench/sth_collect.py [--points 200000] [--latency-ms 20] [--concurrency 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import sys
+import time
+import tracemalloc
+from datetime import UTC, datetime, timedelta
+from multiprocessing.synchronize import Event
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from fiware.http import Tenant, make_http_client  # noqa: E402
+from fiware.sandbox.config import SandboxConfig  # noqa: E402
+from fiware.sandbox.server import free_port, start_in_thread, stop  # noqa: E402
+from fiware.sandbox.sth import SthStore, create_app  # noqa: E402
+from fiware.sth import DEFAULT_CONCURRENCY, Series, SthClient  # noqa: E402
+
+SERIES = Series("Sensor", "urn:ngsi-ld:Sensor:bench", "temperature")
+TENANT = Tenant("smart", "/")
+
+
+def serve(port: int, points: int, latency: float, ready: Event, done: Event) -> None:
+    store = SthStore()
+    start = datetime(2020, 1, 1, tzinfo=UTC)
+    store.add_points(
+        service=TENANT.service, service_path=TENANT.service_path, entity_type=SERIES.entity_type,
+        entity_id=SERIES.entity_id, attr_name=SERIES.attribute, attr_type="Number",
+        points=((start + timedelta(seconds=30 * i), 10.0 + (i % 97) / 10) for i in range(points)),
+    )  # fmt: skip
+    running = start_in_thread(create_app(SandboxConfig(latency_seconds=latency), store), port)
+    ready.set()
+    done.wait()
+    stop(running)
+
+
+async def collect(url: str, concurrency: int, points: int) -> dict[str, float]:
+    async with make_http_client(url, max_connections=max(concurrency, 1) * 2) as http:
+        client = SthClient(http, concurrency=concurrency)
+        tracemalloc.start()
+        started = time.perf_counter()
+        result = await client.collect(SERIES, TENANT, last_n=points)
+        elapsed = time.perf_counter() - started
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    assert len(result.points) == points, (len(result.points), points)
+    return {"seconds": elapsed, "pps": points / elapsed, "peak_mb": peak / 2**20, "pages": result.pages}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--points", type=int, default=200_000)
+    parser.add_argument("--latency-ms", type=float, default=20.0)
+    parser.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY)
+    args = parser.parse_args()
+
+    port = free_port()
+    context = multiprocessing.get_context("spawn")
+    ready, done = context.Event(), context.Event()
+    server = context.Process(target=serve, args=(port, args.points, args.latency_ms / 1000, ready, done))
+    server.start()
+    try:
+        if not ready.wait(120):
+            raise RuntimeError("the sandbox did not start")
+        url = f"http://127.0.0.1:{port}"
+        print(f"collect {args.points:,} points, page size 100, {args.latency_ms:g} ms per request")
+        print(f"{'concurrency':>12}{'seconds':>10}{'points/s':>12}{'peak MB':>10}{'pages':>8}")
+        rows = {}
+        for concurrency in (1, args.concurrency):
+            row = asyncio.run(collect(url, concurrency, args.points))
+            rows[concurrency] = row
+            print(
+                f"{concurrency:>12}{row['seconds']:>10.2f}{row['pps']:>12,.0f}"
+                f"{row['peak_mb']:>10.1f}{row['pages']:>8.0f}"
+            )
+        speedup = rows[args.concurrency]["pps"] / rows[1]["pps"]
+        print(f"speed-up at concurrency {args.concurrency}: {speedup:.2f}x (goal: >= 4x)")
+    finally:
+        done.set()
+        server.join(30)
+
+
+if __name__ == "__main__":
+    main()
