@@ -35,7 +35,7 @@ class Series:
     attribute: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RawEntry:
     recv_time: str
     attr_type: str | None
@@ -48,7 +48,7 @@ class RawPage:
     total: int | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True, order=True)
 class Point:
     timestamp: datetime
     value: float
@@ -79,7 +79,7 @@ def format_time(moment: datetime) -> str:
 
 
 def parse_time(value: str) -> datetime:
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    parsed = datetime.fromisoformat(value)  # Python 3.11 reads the trailing 'Z' itself
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
@@ -223,7 +223,7 @@ class SthClient:
             ):
                 break
             total = after
-        result.points.sort(key=lambda point: point.timestamp)
+        _sort_unique(result)
         if last_n is not None and len(result.points) > last_n:
             del result.points[: len(result.points) - last_n]
         return result
@@ -247,7 +247,7 @@ class SthClient:
                 return False
         if latest is not None and any(moment <= latest for moment in times):
             return False
-        self._absorb(newest.entries, result, {(p.timestamp, p.value) for p in result.points})
+        self._absorb(newest.entries, result)
         return True
 
     async def _read(
@@ -262,7 +262,6 @@ class SthClient:
         plan = list(page_plan(total, last_n, self.max_page_size))
         pages = iter(plan)
         result = Collected(points=[], requested=total - plan[0][0] if plan else 0)
-        seen: set[tuple[datetime, float]] = set()
 
         async def worker() -> None:
             # Each worker holds one page at most: memory is the parsed points plus `concurrency` pages.
@@ -271,7 +270,7 @@ class SthClient:
                     series, tenant, h_limit=limit, h_offset=offset, date_from=window.start, date_to=window.end
                 )
                 result.pages += 1
-                self._absorb(page.entries, result, seen)
+                self._absorb(page.entries, result)
 
         try:
             # A task group: one failed page cancels the others instead of letting them run on.
@@ -283,7 +282,7 @@ class SthClient:
         return result
 
     @staticmethod
-    def _absorb(entries: list[RawEntry], result: Collected, seen: set[tuple[datetime, float]]) -> None:
+    def _absorb(entries: list[RawEntry], result: Collected) -> None:
         for entry in entries:
             value = parse_value(entry.attr_value)
             try:
@@ -295,13 +294,20 @@ class SthClient:
                 if len(result.drop_examples) < 5:
                     result.drop_examples.append(f"{entry.recv_time}: {entry.attr_value!r}")
                 continue
-            key = (timestamp, value)
-            if key in seen:
-                # Equal times have no stable order in STH, so a point can appear on two pages.
-                result.duplicates += 1
-                continue
-            seen.add(key)
             result.points.append(Point(timestamp, value))
+
+
+def _sort_unique(result: Collected) -> None:
+    """Time order, each (time, value) once: equal times have no stable order in STH, so a point
+    can come back on two pages. Sorting first makes the repeats neighbours, without a set."""
+    result.points.sort()
+    unique: list[Point] = []
+    for point in result.points:
+        if unique and unique[-1] == point:
+            result.duplicates += 1
+        else:
+            unique.append(point)
+    result.points = unique
 
 
 def page_plan(total: int, last_n: int | None, page_size: int) -> Iterator[tuple[int, int]]:
