@@ -104,3 +104,42 @@ async def test_subscription_id_comes_from_location_and_can_be_deleted(sandbox: S
         await orion.delete_subscription(subscription_id, TENANT)
         with pytest.raises(FiwareNotFound):
             await orion.delete_subscription(subscription_id, TENANT)
+
+
+async def test_forecasts_reach_sth_through_a_legacy_subscription(sandbox: Sandbox) -> None:
+    from fiware.sth import Series, SthClient
+    from tests.support import wait_until
+
+    tenant = Tenant(f"t_{uuid.uuid4().hex[:8]}", "/forecasts")
+    created = entity()
+    entity_id = str(created["id"])
+    subscription = {
+        "subject": {
+            "entities": [{"id": entity_id, "type": "Prediction"}],
+            "condition": {"attrs": ["forecastSeries"]},
+        },
+        "notification": {
+            "http": {"url": f"{sandbox.sth_url}/notify"},
+            "attrs": ["forecastSeries"],
+            "attrsFormat": "legacy",
+        },
+    }
+    generated = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+    series = forecast_series(generated_at=generated, horizon=1, points=[ForecastPoint(1, 7.5, None)])
+    history = Series("Prediction", entity_id, "forecastSeries")
+    async with (
+        make_http_client(sandbox.orion_url) as orion_http,
+        make_http_client(sandbox.sth_url) as sth_http,
+    ):
+        orion, sth = OrionClient(orion_http, retry=FAST), SthClient(sth_http, retry=FAST)
+        await orion.create_entity(created, tenant)
+        await orion.create_subscription(subscription, tenant)
+        await orion.upsert_entity({"id": entity_id, "type": "Prediction", "forecastSeries": series}, tenant)
+        assert wait_until(lambda: sandbox.sth.count(
+            service=tenant.service, service_path=tenant.service_path, entity_type="Prediction",
+            entity_id=entity_id, attr_name="forecastSeries") == 1, timeout=5)  # fmt: skip
+        stored = await sth.raw(history, tenant, last_n=10)
+    [entry] = stored.entries
+    assert entry.recv_time == "2026-11-25T09:00:00.000Z", "STH keeps the point at its TimeInstant"
+    assert entry.attr_type == "StructuredValue"
+    assert isinstance(entry.attr_value, dict) and entry.attr_value["points"][0]["value"] == 7.5
