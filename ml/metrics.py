@@ -1,0 +1,139 @@
+"""Forecast quality metrics on the test split, in original units, pooled over (origin, step).
+
+Every model emits all ``horizon`` steps from each forecast origin, so the natural unit of scoring is
+the (origin, step) pair. Theil's U2 divides the model's RMSE by the RMSE of naive persistence (repeat
+the last observed value for every step) over exactly the same pairs: the peer divided a one-step
+model error by an h-step persistence error, which flatters the model for h > 1.
+
+Metrics end up in Mongo and in GraphQL responses, where a NaN or infinity breaks serialisation (the
+peer's model queries failed with 500 on constant or all-zero series). So each value is either a
+finite float or ``None`` meaning "undefined for this data".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["ForecastMetrics", "finite_or_none", "forecast_metrics"]
+
+FloatArray = npt.NDArray[np.float64]
+
+# Relative to the series' mean magnitude (floored at 1) so that MAPE masking behaves the same in any
+# unit, while an all-zero series still masks everything.
+MAPE_EPS_REL = 1e-8
+
+
+@dataclass(frozen=True)
+class ForecastMetrics:
+    """Pooled forecast metrics; ``None`` wherever a metric is undefined for the data scored."""
+
+    mse: float | None
+    mae: float | None
+    rmse: float | None
+    mape: float | None
+    r2: float | None
+    theil_u: float | None
+    # A list cannot be hashed; leaving it out keeps the frozen dataclass hashable.
+    rmse_per_step: list[float | None] = field(hash=False)
+    points: int
+
+    def as_dict(self) -> dict[str, object]:
+        """Plain JSON-safe values (no NaN or infinity can reach here)."""
+        return dataclasses.asdict(self)
+
+
+def finite_or_none(x: float) -> float | None:
+    """``float(x)`` when finite, else ``None``: the one gate between numpy results and storage."""
+    value = float(x)
+    return value if math.isfinite(value) else None
+
+
+def _as_matrix(values: npt.ArrayLike, name: str) -> FloatArray:
+    matrix = np.asarray(values, dtype=np.float64)
+    if matrix.ndim == 1:
+        return matrix.reshape(-1, 1)
+    if matrix.ndim != 2:
+        raise ValueError(f"{name} must be (n_origins, horizon) or (n_origins,), got shape {matrix.shape}")
+    return matrix
+
+
+def _rmse(errors: FloatArray) -> float | None:
+    if errors.size == 0:
+        return None
+    return finite_or_none(math.sqrt(float(np.mean(np.square(errors)))))
+
+
+def forecast_metrics(
+    truth: npt.ArrayLike, predicted: npt.ArrayLike, last_observed: npt.ArrayLike
+) -> ForecastMetrics:
+    """Score ``predicted`` against ``truth`` and against persistence from ``last_observed``.
+
+    ``truth`` and ``predicted`` are ``(n_origins, horizon)`` (1-D means horizon 1); ``last_observed``
+    is ``(n_origins,)``. Pairs whose truth or persistence value is not finite are not scored (there is
+    nothing to compare against) and are not counted in ``points``. A non-finite *prediction* on a
+    scored pair is kept, so every error metric it touches becomes ``None``: a diverged model must not
+    look good by having its failures silently skipped.
+    """
+    y_all = _as_matrix(truth, "truth")
+    p_all = _as_matrix(predicted, "predicted")
+    last = np.asarray(last_observed, dtype=np.float64)
+    if p_all.shape != y_all.shape:
+        raise ValueError(f"predicted has shape {p_all.shape}, truth has shape {y_all.shape}")
+    if last.shape != (y_all.shape[0],):
+        raise ValueError(f"last_observed must have shape ({y_all.shape[0]},), got {last.shape}")
+
+    naive_all = np.broadcast_to(last[:, None], y_all.shape)
+    scored = np.isfinite(y_all) & np.isfinite(naive_all)
+    horizon = y_all.shape[1]
+
+    # Huge or infinite predictions overflow when squared; the result is inf and becomes None, so the
+    # warnings would only be noise in worker logs.
+    with np.errstate(all="ignore"):
+        errors_all = p_all - y_all
+        naive_errors_all = naive_all - y_all
+        rmse_per_step = [_rmse(errors_all[scored[:, step], step]) for step in range(horizon)]
+
+        y = y_all[scored]
+        errors = errors_all[scored]
+        points = int(y.size)
+        if points == 0:
+            return ForecastMetrics(None, None, None, None, None, None, rmse_per_step, 0)
+
+        mse = float(np.mean(np.square(errors)))
+        mae = float(np.mean(np.abs(errors)))
+        rmse = _rmse(errors)
+
+        abs_y = np.abs(y)
+        eps = MAPE_EPS_REL * max(1.0, float(np.mean(abs_y)))
+        relevant = abs_y > eps
+        mape = (
+            float(np.mean(np.abs(errors[relevant]) / abs_y[relevant])) * 100.0 if relevant.any() else math.nan
+        )
+
+        # Tested on the values, not on SST itself: the mean of a constant float series can be off by
+        # an ulp, giving a tiny non-zero SST and an absurd R² instead of "undefined".
+        if np.all(y == y[0]):
+            r2 = math.nan
+        else:
+            sst = float(np.sum(np.square(y - np.mean(y))))
+            r2 = 1.0 - float(np.sum(np.square(errors))) / sst
+
+        # Same helper on the same pairs, so a forecast equal to persistence scores exactly 1.0.
+        rmse_naive = _rmse(naive_errors_all[scored])
+        theil_u = rmse / rmse_naive if rmse is not None and rmse_naive else None
+
+    return ForecastMetrics(
+        mse=finite_or_none(mse),
+        mae=finite_or_none(mae),
+        rmse=rmse,
+        mape=finite_or_none(mape),
+        r2=finite_or_none(r2),
+        theil_u=None if theil_u is None else finite_or_none(theil_u),
+        rmse_per_step=rmse_per_step,
+        points=points,
+    )

@@ -1,0 +1,210 @@
+"""Forecast metrics: the peer's reference vectors, Theil's U2 over matching steps, degenerate series."""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from ml.metrics import ForecastMetrics, finite_or_none, forecast_metrics
+
+NAN = math.nan
+
+
+def all_none(metrics: ForecastMetrics) -> bool:
+    values = (metrics.mse, metrics.mae, metrics.rmse, metrics.mape, metrics.r2, metrics.theil_u)
+    return all(v is None for v in values) and all(v is None for v in metrics.rmse_per_step)
+
+
+def test_peer_reference_vectors() -> None:
+    # peer-analysis §2.5: y=[10,12,15], ŷ=[11,11,14] → MAE% = MAPE ≈ 8.333.
+    m = forecast_metrics([10, 12, 15], [11, 11, 14], last_observed=[9, 10, 12])
+
+    assert m.mape == pytest.approx((1 / 10 + 1 / 12 + 1 / 15) / 3 * 100)
+    assert m.mape == pytest.approx(8.333, abs=1e-3)
+    assert m.mae == 1.0
+    assert m.mse == 1.0
+    assert m.rmse == 1.0
+    assert m.r2 == pytest.approx(1 - 3 / (38 / 3))
+    # Persistence errors are 1, 2, 3.
+    assert m.theil_u == pytest.approx(1 / math.sqrt(14 / 3))
+    assert m.rmse_per_step == [1.0]
+    assert m.points == 3
+
+
+def test_peer_theil_vector_at_horizon_one() -> None:
+    # At h = 1 the peer's formula is right: y=[1,2,3,4], ŷ=[1,2.2,2.8,4.2] → 0.2, origins at y[:-1].
+    m = forecast_metrics([2, 3, 4], [2.2, 2.8, 4.2], last_observed=[1, 2, 3])
+    assert m.theil_u == pytest.approx(0.2)
+
+
+def test_perfect_forecast_scores_zero() -> None:
+    truth = [[1.0, 2.0], [4.0, 3.0]]
+    m = forecast_metrics(truth, truth, last_observed=[0.0, 5.0])
+    assert m.theil_u == 0.0
+    assert m.rmse == 0.0
+    assert m.mape == 0.0
+    assert m.r2 == 1.0
+
+
+def test_persistence_forecast_scores_exactly_one() -> None:
+    rng = np.random.default_rng(7)
+    truth = rng.normal(20.0, 3.0, size=(50, 12))
+    last = rng.normal(20.0, 3.0, size=50)
+    persistence = np.repeat(last[:, None], 12, axis=1)
+    assert forecast_metrics(truth, persistence, last).theil_u == 1.0
+
+
+def test_theil_baseline_uses_the_same_horizon_steps() -> None:
+    truth = [[1, 2, 3], [11, 12, 13]]
+    predicted = [[1, 2, 4], [11, 12, 12]]
+    m = forecast_metrics(truth, predicted, last_observed=[0, 10])
+
+    # Model errors 0, 0, ±1 → MSE 2/6. Persistence errors 1, 2, 3 per trajectory → MSE 28/6: the
+    # baseline gets harder with the step, just like the model. The peer divided a one-step model's
+    # error by h-step persistence; scoring this model against step-1 persistence alone (RMSE 1) would
+    # give sqrt(1/3) ≈ 0.577 instead, and neither mismatch says whether it beats "no change".
+    assert m.theil_u == pytest.approx(math.sqrt(1 / 14))
+    assert m.theil_u != pytest.approx(math.sqrt(1 / 3))
+    assert m.rmse == pytest.approx(math.sqrt(1 / 3))
+    assert m.rmse_per_step == [0.0, 0.0, 1.0]
+    assert m.points == 6
+
+
+def test_rmse_per_step() -> None:
+    m = forecast_metrics([[1, 2], [3, 4]], [[2, 2], [3, 6]], last_observed=[0, 0])
+    assert m.rmse_per_step == pytest.approx([math.sqrt(0.5), math.sqrt(2.0)])
+    assert m.rmse == pytest.approx(math.sqrt(5 / 4))
+
+
+def test_one_dimensional_input_is_horizon_one() -> None:
+    flat = forecast_metrics([1, 2, 3], [1.5, 2, 2], [0, 1, 2])
+    column = forecast_metrics([[1], [2], [3]], [[1.5], [2.0], [2.0]], [0, 1, 2])
+    assert flat == column
+    assert len(flat.rmse_per_step) == 1
+
+
+@pytest.mark.parametrize(
+    ("truth", "predicted", "last"),
+    [
+        pytest.param([5.0] * 4, [5.0] * 4, [5.0] * 4, id="constant-exact"),
+        pytest.param([5.0] * 4, [6.0] * 4, [5.0] * 4, id="constant-offset"),
+        # Mean of repeated 0.1 is not exactly 0.1 in floating point.
+        pytest.param([[0.1] * 3] * 7, [[0.2] * 3] * 7, [0.1] * 7, id="constant-inexact-float"),
+    ],
+)
+def test_constant_series(truth: list[float], predicted: list[float], last: list[float]) -> None:
+    m = forecast_metrics(truth, predicted, last)
+    assert m.r2 is None
+    assert m.theil_u is None
+    assert m.rmse is not None
+    assert m.mape is not None
+
+
+def test_all_zero_truth_has_no_mape() -> None:
+    m = forecast_metrics([[0.0, 0.0], [0.0, 0.0]], [[0.1, 0.0], [0.0, -0.1]], [0.0, 0.0])
+    assert m.mape is None
+    assert m.r2 is None
+    assert m.theil_u is None
+    assert m.mae == pytest.approx(0.05)
+
+
+def test_mape_masks_values_near_zero_relative_to_scale() -> None:
+    # 1e-7 is below 1e-8 * mean|y| (≈ 5e-3 here): it would add a 1e8 % term if it were kept.
+    m = forecast_metrics([1e6, 1e-7], [1.1e6, 1.0], [1e6, 0.0])
+    assert m.mape == pytest.approx(10.0)
+
+
+def test_non_finite_truth_or_origin_is_not_scored() -> None:
+    m = forecast_metrics([[1.0, NAN], [2.0, 3.0], [4.0, 5.0]], [[2, 9], [2, 3], [4, 5]], [0, 1, NAN])
+    assert m.points == 3
+    assert m.mae == pytest.approx(1 / 3)
+    assert m.rmse_per_step == pytest.approx([math.sqrt(1 / 2), 0.0])
+
+
+@pytest.mark.parametrize(
+    "predicted",
+    [
+        pytest.param([[NAN, 2.0], [3.0, 4.0]], id="nan"),
+        pytest.param([[math.inf, 2.0], [3.0, 4.0]], id="inf"),
+        pytest.param([[1e200, 2.0], [3.0, 4.0]], id="overflow"),
+    ],
+)
+def test_non_finite_prediction_voids_the_error_metrics(predicted: list[list[float]]) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m = forecast_metrics([[1.0, 2.0], [3.0, 5.0]], predicted, [0.0, 1.0])
+    assert (m.mse, m.rmse, m.r2, m.theil_u) == (None, None, None, None)
+    assert m.rmse_per_step[0] is None
+    assert m.rmse_per_step[1] == pytest.approx(math.sqrt(0.5))
+    assert m.points == 4
+
+
+@pytest.mark.parametrize(
+    ("truth", "predicted", "last"),
+    [
+        pytest.param([], [], [], id="empty-1d"),
+        pytest.param(np.empty((0, 3)), np.empty((0, 3)), [], id="empty-2d"),
+        pytest.param([[NAN, NAN]], [[1.0, 2.0]], [1.0], id="nan-truth"),
+        pytest.param([[1.0, 2.0]], [[1.0, 2.0]], [NAN], id="nan-origin"),
+    ],
+)
+def test_nothing_to_score(truth: npt.ArrayLike, predicted: npt.ArrayLike, last: npt.ArrayLike) -> None:
+    m = forecast_metrics(truth, predicted, last)
+    assert all_none(m)
+    assert m.points == 0
+
+
+@pytest.mark.parametrize(
+    ("truth", "predicted", "last"),
+    [
+        pytest.param([5.0] * 3, [6.0] * 3, [5.0] * 3, id="constant"),
+        pytest.param([0.0] * 3, [1.0] * 3, [0.0] * 3, id="all-zero"),
+        pytest.param([1.0, 2.0], [NAN, math.inf], [0.0, 1.0], id="non-finite-prediction"),
+        pytest.param([], [], [], id="empty"),
+        pytest.param([10, 12, 15], [11, 11, 14], [9, 10, 12], id="ordinary"),
+    ],
+)
+def test_as_dict_is_strict_json(truth: list[float], predicted: list[float], last: list[float]) -> None:
+    d = forecast_metrics(truth, predicted, last).as_dict()
+    decoded = json.loads(json.dumps(d, allow_nan=False))
+    assert set(decoded) == {"mse", "mae", "rmse", "mape", "r2", "theil_u", "rmse_per_step", "points"}
+
+
+def test_metrics_are_hashable() -> None:
+    m = forecast_metrics([1, 2], [1, 3], [0, 1])
+    assert hash(m) == hash(forecast_metrics([1, 2], [1, 3], [0, 1]))
+
+
+@pytest.mark.parametrize(
+    ("truth", "predicted", "last"),
+    [
+        pytest.param([[1, 2]], [[1, 2, 3]], [0], id="prediction-shape"),
+        pytest.param([[1, 2]], [[1, 2]], [0, 1], id="origin-count"),
+        pytest.param(np.zeros((2, 2, 1)), np.zeros((2, 2, 1)), [0, 0], id="three-dimensional"),
+    ],
+)
+def test_shape_mismatch_is_rejected(
+    truth: npt.ArrayLike, predicted: npt.ArrayLike, last: npt.ArrayLike
+) -> None:
+    with pytest.raises(ValueError, match="shape"):
+        forecast_metrics(truth, predicted, last)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        pytest.param(1.5, 1.5, id="finite"),
+        pytest.param(np.float32(0.25), 0.25, id="numpy-scalar"),
+        pytest.param(NAN, None, id="nan"),
+        pytest.param(-math.inf, None, id="inf"),
+    ],
+)
+def test_finite_or_none(value: float, expected: float | None) -> None:
+    result = finite_or_none(value)
+    assert result == expected
+    assert result is None or type(result) is float
