@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from ml.network import NetworkSpec, RecurrentLayer
+from ml.network import Cell, NetworkSpec, RecurrentLayer
 from ml.training import FitSettings, ProgressEvent, fit
 
 LOOKBACK, HORIZON = 12, 3
@@ -63,8 +63,8 @@ def test_early_stopping_keeps_the_best_epoch() -> None:
 
 
 @pytest.mark.parametrize("cell", ["LSTM", "GRU"])
-def test_stacked_layers_and_xla_build(cell: str) -> None:
-    spec = NetworkSpec(cell=cell, lookback=LOOKBACK, horizon=HORIZON,  # type: ignore[arg-type]
+def test_stacked_layers_and_xla_build(cell: Cell) -> None:
+    spec = NetworkSpec(cell=cell, lookback=LOOKBACK, horizon=HORIZON,
                        recurrent=(RecurrentLayer(4), RecurrentLayer(3, dropout=0.1)))  # fmt: skip
     settings = FitSettings(batch_size=32, epochs=1, patience=0, jit_compile=True)
     model, result = fit(spec, sine_windows(32), sine_windows(8), settings=settings)

@@ -1,0 +1,35 @@
+"""Serialised forms of a trained network: Keras (``.keras``) and ONNX, as bytes for storage.
+
+The ONNX form lets a process forecast with ONNX Runtime alone (0.05 ms per forecast, no
+TensorFlow: ml-notes §4). Export needs ``tf2onnx`` and ``onnx``; serving needs only ``onnxruntime``.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import keras
+
+
+def keras_bytes(model: keras.Model) -> bytes:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "model.keras"
+        model.save(path)
+        return path.read_bytes()
+
+
+def onnx_bytes(model: keras.Model, *, lookback: int) -> bytes:
+    # Keras exports only a model that has run once (its input signature is fixed by that call).
+    model.predict(np.zeros((1, lookback, 1), dtype=np.float32), verbose=0)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "model.onnx"
+        model.export(str(path), format="onnx", verbose=False)
+        return path.read_bytes()
+
+
+__all__ = ["keras_bytes", "onnx_bytes"]
