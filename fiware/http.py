@@ -45,6 +45,8 @@ class RetryPolicy:
 
 
 DEFAULT_RETRY = RetryPolicy()
+# Methods whose repetition changes nothing; others are retried only when the request never left.
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 NO_RETRY = RetryPolicy(attempts=1)
 
 
@@ -102,6 +104,10 @@ class ServiceClient:
             kind = FiwareBadRequest
         return kind(message, service=self.service, status=status, body=body)
 
+    def object_of(self, response: httpx.Response) -> dict[str, Any]:
+        """The response's JSON object body; a FiwareError for anything else."""
+        return json_object(read_json(response, service=self.service), service=self.service)
+
     async def request(
         self,
         method: str,
@@ -133,6 +139,12 @@ class ServiceClient:
                     service=self.service,
                 )
                 error.__cause__ = exc
+                sent = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+                if sent and method not in IDEMPOTENT:
+                    raise error from exc  # a POST may have taken effect: repeating it could double it
+            else:
+                if method not in IDEMPOTENT:
+                    raise error
             attempt += 1
             wait = self.retry.delay(attempt - 1)
             if attempt >= self.retry.attempts or time.monotonic() - started + wait > self.retry.deadline:
@@ -140,12 +152,34 @@ class ServiceClient:
             await asyncio.sleep(wait)
 
 
+def read_json(response: httpx.Response, *, service: str) -> Any:
+    """The JSON body, or a FiwareError saying the server answered something else."""
+    try:
+        return response.json()
+    except ValueError as exc:
+        raise FiwareError(
+            f"{service} answered {response.status_code} with a body that is not JSON",
+            service=service,
+            status=response.status_code,
+            body=response.text[:300],
+        ) from exc
+
+
+def json_object(body: Any, *, service: str) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise FiwareError(f"{service} answered a JSON {type(body).__name__}, not an object", service=service)
+    return body
+
+
 __all__ = [
     "DEFAULT_RETRY",
+    "IDEMPOTENT",
     "NO_RETRY",
     "RetryPolicy",
     "ServiceClient",
     "Tenant",
     "encode_path",
+    "json_object",
     "make_http_client",
+    "read_json",
 ]

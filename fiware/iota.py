@@ -15,39 +15,41 @@ Group = dict[str, Any]
 GroupApi = Literal["groups", "services"]
 
 DEVICE_PAGE = 100
+SERVICE = "IoT Agent"
 
 
 class IotAgentClient:
     def __init__(
         self, http: httpx.AsyncClient, *, retry: RetryPolicy = DEFAULT_RETRY, page_size: int = DEVICE_PAGE
     ) -> None:
-        self.client = ServiceClient(http, service="IoT Agent", retry=retry)
+        self.client = ServiceClient(http, service=SERVICE, retry=retry)
         self.page_size = page_size
 
     async def about(self) -> dict[str, Any]:
         response = await self.client.request("GET", "/iot/about")
-        body: dict[str, Any] = response.json()
-        return body
+        return self.client.object_of(response)
 
     async def list_devices(self, tenant: Tenant) -> list[Device]:
         """Every device of the tenant, walking the pages (``count`` is the total, not the page)."""
-        devices: list[Device] = []
+        devices: dict[str, Device] = {}
         offset = 0
         while True:
             response = await self.client.request(
                 "GET", "/iot/devices", tenant=tenant, params={"limit": self.page_size, "offset": offset}
             )
-            body = response.json()
-            page = list(body.get("devices") or [])
-            devices.extend(page)
+            body = self.client.object_of(response)
+            page = [d for d in body.get("devices") or [] if isinstance(d, dict)]
+            fresh = {str(d.get("device_id")): d for d in page if str(d.get("device_id")) not in devices}
+            devices.update(fresh)
             offset += len(page)
-            if not page or offset >= int(body.get("count", 0)):
-                return devices
+            total = body.get("count")
+            # Stop at the total; or at a page with nothing new (an agent ignoring offset or count).
+            if not fresh or (isinstance(total, int) and offset >= total):
+                return list(devices.values())
 
     async def get_device(self, device_id: str, tenant: Tenant) -> Device:
         response = await self.client.request("GET", encode_path("iot", "devices", device_id), tenant=tenant)
-        device: Device = response.json()
-        return device
+        return self.client.object_of(response)
 
     async def ensure_device(self, device: Mapping[str, Any], tenant: Tenant) -> bool:
         """Provision the device unless it exists; True when this call created it."""
@@ -67,8 +69,8 @@ class IotAgentClient:
 
     async def list_groups(self, tenant: Tenant, *, api: GroupApi = "groups") -> list[Group]:
         response = await self.client.request("GET", f"/iot/{api}", tenant=tenant)
-        groups: list[Group] = list(response.json().get(api) or [])
-        return groups
+        body = self.client.object_of(response)
+        return [g for g in body.get(api) or [] if isinstance(g, dict)]
 
     async def ensure_group(
         self, group: Mapping[str, Any], tenant: Tenant, *, api: GroupApi = "groups"

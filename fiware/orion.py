@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -9,10 +10,13 @@ from typing import Any
 
 import httpx
 
-from fiware.errors import FiwareNotFound
+from fiware.errors import FiwareError, FiwareNotFound
 from fiware.http import DEFAULT_RETRY, RetryPolicy, ServiceClient, Tenant, encode_path
 
 Entity = dict[str, Any]
+SERVICE = "Orion"
+# Orion subscription ids are MongoDB ObjectIds: 24 hexadecimal digits.
+_SUBSCRIPTION_ID = re.compile(r"[0-9a-fA-F]{24}")
 
 
 def ngsi_time(moment: datetime) -> str:
@@ -55,20 +59,18 @@ def forecast_series(
 
 class OrionClient:
     def __init__(self, http: httpx.AsyncClient, *, retry: RetryPolicy = DEFAULT_RETRY) -> None:
-        self.client = ServiceClient(http, service="Orion", retry=retry)
+        self.client = ServiceClient(http, service=SERVICE, retry=retry)
 
     async def version(self) -> dict[str, Any]:
         response = await self.client.request("GET", "/version")
-        body: dict[str, Any] = response.json()
-        return body
+        return self.client.object_of(response)
 
     async def get_entity(self, entity_id: str, tenant: Tenant, *, entity_type: str | None = None) -> Entity:
         params = {"type": entity_type} if entity_type else None
         response = await self.client.request(
             "GET", encode_path("v2", "entities", entity_id), tenant=tenant, params=params
         )
-        entity: Entity = response.json()
-        return entity
+        return self.client.object_of(response)
 
     async def find_entity(
         self, entity_id: str, tenant: Tenant, *, entity_type: str | None = None
@@ -118,10 +120,13 @@ class OrionClient:
             "POST", "/v2/subscriptions", tenant=tenant, json=dict(subscription)
         )
         location = str(response.headers.get("location", ""))
-        subscription_id = location.rstrip("/").rsplit("/", 1)[-1]
-        if not subscription_id:
-            raise FiwareNotFound(
-                "Orion created a subscription but sent no Location header", service="Orion", status=201
+        subscription_id = location.rsplit("/", 1)[-1]
+        if not _SUBSCRIPTION_ID.fullmatch(subscription_id):
+            # Without its id the subscription could never be deleted: refuse to go on blind.
+            raise FiwareError(
+                f"Orion answered {response.status_code} with Location {location!r}, not a subscription",
+                service=SERVICE,
+                status=response.status_code,
             )
         return subscription_id
 

@@ -22,6 +22,7 @@ import httpx
 from fiware.errors import FiwareBadRequest, FiwareError
 from fiware.http import DEFAULT_RETRY, RetryPolicy, ServiceClient, Tenant, encode_path
 
+SERVICE = "STH-Comet"
 DEFAULT_PAGE_SIZE = 100
 DEFAULT_CONCURRENCY = 5
 
@@ -70,6 +71,14 @@ class Collected:
     dropped: int = 0
     duplicates: int = 0
     drop_examples: list[str] = field(default_factory=list)
+    # False when the series kept changing under two reads: the points may miss or repeat a few.
+    stable: bool = True
+    # Newest recvTime seen on any entry, parsed or dropped: the line between old and appended data.
+    latest: datetime | None = None
+
+    @property
+    def distinct(self) -> int:
+        return len(self.points) + self.dropped
 
 
 def format_time(moment: datetime) -> str:
@@ -121,14 +130,14 @@ class SthClient:
     ) -> None:
         if api not in {"v1", "v2"}:
             raise ValueError("api must be 'v1' or 'v2'")
-        self.client = ServiceClient(http, service="STH-Comet", retry=retry)
+        self.client = ServiceClient(http, service=SERVICE, retry=retry)
         self.max_page_size = max_page_size
         self.concurrency = concurrency
         self.api = api
 
     async def version(self) -> str:
         response = await self.client.request("GET", "/version")
-        return str(response.json().get("version", "unknown"))
+        return str(self.client.object_of(response).get("version", "unknown"))
 
     def _path(self, series: Series) -> tuple[str, dict[str, str]]:
         if self.api == "v2":
@@ -165,7 +174,7 @@ class SthClient:
         if count:
             query["count"] = "true"
         response = await self.client.request("GET", path, tenant=tenant, params=query)
-        body = response.json()
+        body = self.client.object_of(response)
         if self.api == "v2":
             entries = _entries(body.get("value"))
         else:
@@ -175,7 +184,12 @@ class SthClient:
                 attribute = {}
             entries = _entries(attribute.get("values"))
         header = response.headers.get("fiware-total-count")
-        return RawPage(entries, int(header) if header is not None else None)
+        if header is None:
+            return RawPage(entries, None)
+        try:
+            return RawPage(entries, int(header))
+        except ValueError:
+            raise FiwareError(f"{SERVICE} sent fiware-total-count {header!r}", service=SERVICE) from None
 
     async def count(
         self,
@@ -189,7 +203,10 @@ class SthClient:
         page = await self.raw(
             series, tenant, h_limit=1, h_offset=0, date_from=date_from, date_to=date_to, count=True
         )
-        return page.total or 0
+        if page.total is None:
+            # Without the header a count of 0 would read as "no data": say what happened instead.
+            raise FiwareError(f"{SERVICE} sent no fiware-total-count (older than 2.4.0?)", service=SERVICE)
+        return page.total
 
     async def collect(
         self,
@@ -202,62 +219,53 @@ class SthClient:
     ) -> Collected:
         """The newest ``last_n`` points, or every point in ``[date_from, date_to]`` (both inclusive).
 
-        Offsets move when a point older than others lands during the read, which can repeat a
-        point (removed) or push one past a page already read. A count after the read tells: new
-        points that are all newer than what was read are appended; anything else reads once more.
+        Offset paging is only as stable as the series: a point older than others landing during
+        the read shifts every later page (one point repeats, another is skipped), and STH has no
+        order among equal times. So a read is checked: the newest page, asked with ``count=true``
+        afterwards, must show the same total and entries we read; points appended meanwhile are
+        taken from it; anything else reads once more, and a second failure is reported as
+        ``stable=False``.
         """
         if last_n is None and date_from is None and date_to is None:
-            raise FiwareBadRequest("collect needs last_n or a date window", service="STH-Comet")
+            raise FiwareBadRequest("collect needs last_n or a date window", service=SERVICE)
         if last_n is not None and last_n < 0:
-            raise FiwareBadRequest("last_n must not be negative", service="STH-Comet")
+            raise FiwareBadRequest("last_n must not be negative", service=SERVICE)
         window = Window(date_from, date_to)
         total = await self.count(series, tenant, date_from=date_from, date_to=date_to)
-        for attempt in range(2):
+        for _ in range(2):
             result = await self._read(series, tenant, total=total, last_n=last_n, window=window)
-            after = await self.count(series, tenant, date_from=date_from, date_to=date_to)
-            grown = after - total
-            if grown == 0 or attempt == 1:
-                break
-            if 0 < grown <= self.max_page_size and await self._appended(
-                series, tenant, grown, result, window
-            ):
+            newest = await self.raw(
+                series, tenant, last_n=self.max_page_size, date_from=date_from, date_to=date_to, count=True
+            )
+            after = newest.total if newest.total is not None else total
+            if result.distinct == result.requested and self._settle(result, newest, grown=after - total):
                 break
             total = after
-        _sort_unique(result)
+        else:
+            result.stable = False
         if last_n is not None and len(result.points) > last_n:
             del result.points[: len(result.points) - last_n]
         return result
 
-    async def _appended(
-        self,
-        series: Series,
-        tenant: Tenant,
-        grown: int,
-        result: Collected,
-        window: Window,
-    ) -> bool:
-        """Absorb the ``grown`` newest points if they all come after what was read."""
-        newest = await self.raw(series, tenant, last_n=grown, date_from=window.start, date_to=window.end)
-        latest = max((point.timestamp for point in result.points), default=None)
-        times = []
-        for entry in newest.entries:
-            try:
-                times.append(parse_time(entry.recv_time))
-            except ValueError:
-                return False
-        if latest is not None and any(moment <= latest for moment in times):
+    def _settle(self, result: Collected, newest: RawPage, *, grown: int) -> bool:
+        """True when nothing moved, or only points after everything read were added (taken now)."""
+        if grown == 0:
+            return True
+        if grown < 0 or grown > len(newest.entries):
             return False
-        self._absorb(newest.entries, result)
+        added = newest.entries[-grown:]
+        try:
+            if result.latest is not None and any(parse_time(e.recv_time) <= result.latest for e in added):
+                return False
+        except ValueError:
+            return False
+        self._absorb(added, result)
+        _sort_unique(result)
+        result.requested += grown
         return True
 
     async def _read(
-        self,
-        series: Series,
-        tenant: Tenant,
-        *,
-        total: int,
-        last_n: int | None,
-        window: Window,
+        self, series: Series, tenant: Tenant, *, total: int, last_n: int | None, window: Window
     ) -> Collected:
         plan = list(page_plan(total, last_n, self.max_page_size))
         pages = iter(plan)
@@ -279,17 +287,20 @@ class SthClient:
                     group.create_task(worker())
         except* FiwareError as failures:
             raise failures.exceptions[0] from None
+        _sort_unique(result)
         return result
 
     @staticmethod
     def _absorb(entries: list[RawEntry], result: Collected) -> None:
         for entry in entries:
-            value = parse_value(entry.attr_value)
             try:
-                timestamp = parse_time(entry.recv_time)
+                timestamp: datetime | None = parse_time(entry.recv_time)
             except ValueError:
-                value = None
-            if value is None:
+                timestamp = None
+            if timestamp is not None and (result.latest is None or timestamp > result.latest):
+                result.latest = timestamp
+            value = parse_value(entry.attr_value) if timestamp is not None else None
+            if timestamp is None or value is None:
                 result.dropped += 1
                 if len(result.drop_examples) < 5:
                     result.drop_examples.append(f"{entry.recv_time}: {entry.attr_value!r}")

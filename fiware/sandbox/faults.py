@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -14,6 +15,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 class Fault:
     status: int | None = None  # answer this status instead of the real response
     delay: float = 0.0  # wait this long first (longer than a client's timeout: a hung server)
+    # Run just before the request is handled: lets a test change data at an exact point of a read.
+    action: Callable[[], object] | None = None
 
 
 @dataclass
@@ -43,6 +46,8 @@ class FaultMiddleware:
             return
         if fault.delay:
             await asyncio.sleep(fault.delay)
+        if fault.action is not None:
+            fault.action()
         if fault.status is None:
             await self.app(scope, receive, send)
             return

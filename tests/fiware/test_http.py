@@ -30,6 +30,10 @@ async def echo(request: Request) -> Response:
     )
 
 
+async def text(request: Request) -> Response:
+    return Response("<html>proxy error page</html>", media_type="text/html")
+
+
 async def status(request: Request) -> Response:
     code = int(request.path_params["code"])
     return JSONResponse({"error": "Whatever", "description": f"status {code}"}, status_code=code)
@@ -38,7 +42,13 @@ async def status(request: Request) -> Response:
 @pytest.fixture(scope="module")
 def faulty() -> Iterator[tuple[str, Faults]]:
     faults = Faults()
-    app = Starlette(routes=[Route("/status/{code:int}", status), Route("/{rest:path}", echo)])
+    app = Starlette(
+        routes=[
+            Route("/status/{code:int}", status),
+            Route("/text", text),
+            Route("/{rest:path}", echo, methods=["GET", "POST", "PUT", "DELETE"]),
+        ]
+    )
     with serving(FaultMiddleware(app, faults)) as url:
         yield url, faults
 
@@ -82,9 +92,9 @@ async def test_retries_are_bounded_and_end_unavailable(faulty: tuple[str, Faults
 
 async def test_timeouts_are_retried(faulty: tuple[str, Faults]) -> None:
     url, faults = faulty
-    faults.inject(Fault(delay=1.0))
+    faults.inject(Fault(delay=2.5))
     before = faults.seen
-    async with make_http_client(url, timeout=0.3) as http:
+    async with make_http_client(url, timeout=1.0) as http:
         response = await ServiceClient(http, service="test", retry=FAST).request("GET", "/ok")
     assert response.status_code == 200 and faults.seen - before == 2
 
@@ -132,3 +142,26 @@ async def test_no_retry_policy_tries_once(faulty: tuple[str, Faults]) -> None:
 def test_encode_path_keeps_each_segment_whole() -> None:
     assert encode_path("v2", "entities", "a/b") == "/v2/entities/a%2Fb"
     assert httpx.URL("http://h" + encode_path("é")).raw_path == b"/%C3%A9"
+
+
+@pytest.mark.parametrize("fault", [Fault(status=503), Fault(delay=2.5)], ids=["5xx", "timeout"])
+async def test_a_post_that_may_have_landed_is_never_repeated(
+    faulty: tuple[str, Faults], fault: Fault
+) -> None:
+    url, faults = faulty
+    faults.inject(fault)
+    before = faults.seen
+    async with make_http_client(url, timeout=1.0) as http:
+        with pytest.raises(FiwareUnavailable):
+            await ServiceClient(http, service="test", retry=FAST).request("POST", "/create", json={})
+    assert faults.seen - before == 1
+
+
+async def test_a_body_that_is_not_json_is_a_fiware_error(faulty: tuple[str, Faults]) -> None:
+    url, _ = faulty
+    async with make_http_client(url) as http:
+        client = ServiceClient(http, service="test", retry=FAST)
+        response = await client.request("GET", "/text")
+        with pytest.raises(FiwareError, match="not JSON") as failure:
+            client.object_of(response)
+    assert failure.value.body == "<html>proxy error page</html>"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -62,41 +61,52 @@ async def test_equal_timestamps_on_a_page_boundary_are_all_kept_once(sandbox: Sa
 async def test_late_data_shifting_pages_loses_no_point_and_repeats_none(sandbox: Sandbox) -> None:
     series = new_series()
     seed(sandbox, series, [float(i) for i in range(300)])
-    # The count and the first page answer at once; the second page waits while late data lands.
+    # Just before the second page is served, a point older than everything lands: later pages shift
+    # by one, repeating one point and pushing the newest past the planned end.
+    late = Fault(action=lambda: seed(sandbox, series, [-1.0], start=T0 - timedelta(hours=1)))
     sandbox.faults["sth"].inject(Fault(), times=2)
-    sandbox.faults["sth"].inject(Fault(delay=0.4))
+    sandbox.faults["sth"].inject(late)
     async with make_http_client(sandbox.sth_url) as http:
         client = SthClient(http, retry=FAST, concurrency=1)
         start, end = T0 - timedelta(days=1), T0 + timedelta(days=1)
-        task = asyncio.create_task(client.collect(series, TENANT, date_from=start, date_to=end))
-        await asyncio.sleep(0.2)
-        # Older than everything: every later page shifts by one, repeating one point and
-        # pushing the newest past the planned end.
-        seed(sandbox, series, [-1.0], start=T0 - timedelta(hours=1))
-        collected = await task
+        collected = await client.collect(series, TENANT, date_from=start, date_to=end)
     values = [p.value for p in collected.points]
-    # The newest point, pushed past the last page, is fetched; the repeated one is dropped. The
-    # late point itself arrived during the read and may be missed.
-    assert values == [float(i) for i in range(300)]
-    assert collected.duplicates == 1
+    # The first read repeated one point and skipped another; the check saw it and read again.
+    assert values == [-1.0] + [float(i) for i in range(300)]
+    assert collected.duplicates == 0 and collected.stable
 
 
 async def test_points_appended_during_the_read_are_taken_without_reading_again(sandbox: Sandbox) -> None:
     series = new_series()
     times = seed(sandbox, series, [float(i) for i in range(300)])
+    appended = Fault(
+        action=lambda: seed(sandbox, series, [300.0, 301.0], start=times[-1] + timedelta(minutes=1))
+    )
     sandbox.faults["sth"].inject(Fault(), times=2)
-    sandbox.faults["sth"].inject(Fault(delay=0.4))
+    sandbox.faults["sth"].inject(appended)
     before = sandbox.faults["sth"].seen
     async with make_http_client(sandbox.sth_url) as http:
         client = SthClient(http, retry=FAST, concurrency=1)
-        task = asyncio.create_task(
-            client.collect(series, TENANT, date_from=T0, date_to=T0 + timedelta(days=1))
-        )
-        await asyncio.sleep(0.2)
-        seed(sandbox, series, [300.0, 301.0], start=times[-1] + timedelta(minutes=1))
-        collected = await task
+        end = T0 + timedelta(days=1)
+        collected = await client.collect(series, TENANT, date_from=T0, date_to=end)
     assert [p.value for p in collected.points] == [float(i) for i in range(302)]
-    assert sandbox.faults["sth"].seen - before == 1 + 3 + 1 + 1, "count, 3 pages, count, newest 2"
+    assert sandbox.faults["sth"].seen - before == 1 + 3 + 1, "count, 3 pages, the newest page"
+    assert collected.stable
+
+
+async def test_a_series_that_keeps_moving_is_reported_unstable(sandbox: Sandbox) -> None:
+    series = new_series()
+    seed(sandbox, series, [float(i) for i in range(250)])
+    older = iter(range(1, 100))
+    shift = Fault(action=lambda: seed(sandbox, series, [-1.0], start=T0 - timedelta(hours=next(older))))
+    # Every page of both reads is served after an older point landed.
+    sandbox.faults["sth"].inject(Fault())
+    sandbox.faults["sth"].inject(shift, times=20)
+    async with make_http_client(sandbox.sth_url) as http:
+        collected = await SthClient(http, retry=FAST, concurrency=1).collect(series, TENANT, last_n=250)
+    sandbox.faults["sth"].planned.clear()
+    assert not collected.stable
+    assert len({p.timestamp for p in collected.points}) == len(collected.points) <= 250
 
 
 async def test_last_n_larger_than_the_history_returns_all_of_it(sandbox: Sandbox) -> None:
@@ -154,8 +164,8 @@ async def test_injected_5xx_and_timeouts_are_retried_during_collection(sandbox: 
     seed(sandbox, series, [float(i) for i in range(500)])
     faults = sandbox.faults["sth"]
     faults.inject(Fault(status=503), times=2)
-    faults.inject(Fault(delay=1.0))
-    async with make_http_client(sandbox.sth_url, timeout=0.4) as http:
+    faults.inject(Fault(delay=2.5))
+    async with make_http_client(sandbox.sth_url, timeout=1.0) as http:
         collected = await SthClient(http, retry=FAST, concurrency=1).collect(series, TENANT, last_n=500)
     assert len(collected.points) == 500
 
