@@ -1,0 +1,156 @@
+"""Regularising raw sensor histories: ordering, cleaning, interval detection and gap handling."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ml.series import InsufficientSeries, Regular, detect_interval, regularize
+
+T0 = 1_700_000_000.0
+
+
+def account_balances(r: Regular) -> bool:
+    return r.observed + r.filled + r.missing == len(r.values) and r.missing == int(np.isnan(r.values).sum())
+
+
+def test_points_in_any_order_come_out_in_time_order() -> None:
+    order = np.array([3, 0, 4, 1, 2])
+    r = regularize(T0 + 10.0 * order, 100.0 + order)
+    assert r.start == T0 and r.interval == 10.0
+    np.testing.assert_array_equal(r.values, [100.0, 101.0, 102.0, 103.0, 104.0])
+    assert (r.raw_points, r.dropped_non_finite, r.merged_duplicates, r.filled, r.gaps) == (5, 0, 0, 0, 0)
+    np.testing.assert_array_equal(r.timestamps(), T0 + 10.0 * np.arange(5))
+
+
+def test_non_finite_values_and_timestamps_are_dropped_and_counted() -> None:
+    ts = T0 + np.arange(20.0)
+    vs = np.arange(20.0)
+    vs[[3, 8, 13]] = [np.nan, np.inf, -np.inf]
+    ts[19] = np.nan
+    r = regularize(ts, vs)
+    assert r.dropped_non_finite == 4 and r.interval == 1.0
+    # Slots 3, 8 and 13 lost their values: single-slot gaps, filled back by interpolation.
+    np.testing.assert_array_equal(r.values, np.arange(19.0))
+    assert r.filled == 3 and r.observed == 16 and account_balances(r)
+
+
+def test_duplicate_timestamps_are_averaged_and_counted() -> None:
+    ts = T0 + np.array([0.0, 5.0, 5.0, 5.0, 10.0, 15.0, 15.0])
+    vs = np.array([1.0, 2.0, 4.0, 9.0, 7.0, 8.0, 10.0])
+    r = regularize(ts, vs)
+    np.testing.assert_array_equal(r.values, [1.0, 5.0, 7.0, 9.0])
+    assert r.merged_duplicates == 3 and r.observed == 4 and r.interval == 5.0
+
+
+def test_off_grid_points_go_to_the_nearest_slot_and_share_it_by_averaging() -> None:
+    ts = T0 + np.array([0.0, 60.0, 120.0, 170.0, 190.0, 240.0, 300.0, 360.0])
+    vs = np.array([0.0, 1.0, 2.0, 2.0, 4.0, 4.0, 5.0, 6.0])
+    r = regularize(ts, vs)
+    assert r.interval == 60.0
+    # 170 s and 190 s both round to slot 3 (180 s): one point is merged into the other.
+    np.testing.assert_array_equal(r.values, [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+    assert r.merged_duplicates == 1 and r.filled == 0
+
+
+@pytest.mark.parametrize(
+    ("timestamps", "expected"),
+    [
+        pytest.param(T0 + 60.0 * np.arange(100), 60.0, id="minute"),
+        pytest.param(T0 + 0.25 * np.arange(1000), 0.25, id="sub-second"),
+        pytest.param(T0 + 0.001 * np.arange(500), 0.001, id="millisecond"),
+        pytest.param((T0 + 1800.0 * np.arange(50))[::-1], 1800.0, id="reversed"),
+        pytest.param(
+            T0 + 30.0 * np.concatenate([np.arange(40), np.arange(40), np.arange(60, 100)]),
+            30.0,
+            id="duplicates-and-an-outage",
+        ),
+        pytest.param(
+            np.sort(np.concatenate([T0 + 60.0 * np.arange(200), T0 + 60.0 * np.arange(0, 200, 20) + 17.0])),
+            60.0,
+            id="stray-off-grid-points",
+        ),
+        pytest.param(
+            T0 + np.concatenate([60.0 * np.arange(100), 5940.0 + 30.0 * np.arange(1, 31)]),
+            60.0,
+            id="a-faster-tail-does-not-vote",
+        ),
+    ],
+)
+def test_interval_is_detected_exactly(timestamps: np.ndarray, expected: float) -> None:
+    assert detect_interval(timestamps) == expected
+
+
+def test_jittered_clock_keeps_every_point_in_its_own_slot() -> None:
+    n = 5000
+    jitter = np.random.default_rng(7).uniform(-5.0, 5.0, n)
+    ts = T0 + 60.0 * np.arange(n) + jitter
+    # The plain median of jittered steps is off by a fraction of the jitter: enough to drift the
+    # grid by several slots over 5,000 points, which the refinement must not.
+    assert abs(float(np.median(np.diff(ts))) - 60.0) > 0.02
+    interval = detect_interval(ts)
+    assert interval == pytest.approx(60.0, abs=2e-3)
+    r = regularize(ts, np.arange(n, dtype=np.float64))
+    assert len(r.values) == n and r.merged_duplicates == 0 and r.filled == 0
+    np.testing.assert_array_equal(r.values, np.arange(n))
+
+
+def test_short_gaps_are_interpolated_linearly() -> None:
+    # Slots 0..10 observed except 2 (a 1-slot gap) and 5, 6, 7 (a 3-slot gap, the default limit).
+    slots = np.array([0, 1, 3, 4, 8, 9, 10])
+    vs = np.array([0.0, 10.0, 30.0, 40.0, 0.0, 1.0, 2.0])
+    r = regularize(T0 + 0.5 * slots, vs)
+    np.testing.assert_array_equal(r.values, [0.0, 10.0, 20.0, 30.0, 40.0, 30.0, 20.0, 10.0, 0.0, 1.0, 2.0])
+    assert (r.filled, r.gaps, r.missing) == (4, 0, 0)
+
+
+def test_long_gaps_stay_nan_and_are_counted() -> None:
+    # A 4-slot gap (over the limit of 3), a 2-slot gap (filled) and a 7-slot gap.
+    slots = np.array([0, 1, 6, 7, 10, 18, 19])
+    r = regularize(T0 + 10.0 * slots, slots.astype(np.float64), max_gap_steps=3)
+    expected = np.arange(20, dtype=np.float64)
+    expected[[2, 3, 4, 5, *range(11, 18)]] = np.nan
+    np.testing.assert_array_equal(r.values, expected)
+    assert (r.filled, r.gaps, r.missing) == (2, 2, 11)
+    assert account_balances(r)
+
+
+def test_max_gap_steps_zero_fills_nothing() -> None:
+    r = regularize(T0 + np.array([0.0, 1.0, 3.0, 4.0]), np.array([1.0, 2.0, 4.0, 5.0]), max_gap_steps=0)
+    np.testing.assert_array_equal(r.values, [1.0, 2.0, np.nan, 4.0, 5.0])
+    assert (r.filled, r.gaps) == (0, 1)
+
+
+@pytest.mark.parametrize(
+    ("timestamps", "values", "usable"),
+    [
+        pytest.param([], [], 0, id="empty"),
+        pytest.param([T0], [1.0], 1, id="one-point"),
+        pytest.param([T0, T0 + 1, T0 + 2], [np.nan, np.inf, np.nan], 0, id="all-non-finite"),
+        pytest.param([T0, T0, T0], [1.0, 2.0, 3.0], 1, id="one-timestamp"),
+    ],
+)
+def test_fewer_than_two_usable_points_is_refused_clearly(
+    timestamps: list[float], values: list[float], usable: int
+) -> None:
+    with pytest.raises(InsufficientSeries, match=rf"at least 2 points .* got {usable} \("):
+        regularize(np.array(timestamps), np.array(values))
+
+
+def test_insufficient_series_is_a_value_error() -> None:
+    assert issubclass(InsufficientSeries, ValueError)
+    with pytest.raises(ValueError, match="distinct finite timestamps"):
+        detect_interval(np.array([T0, T0]))
+
+
+def test_malformed_input_is_refused() -> None:
+    with pytest.raises(ValueError, match="equal length"):
+        regularize(np.arange(3.0), np.arange(4.0))
+    with pytest.raises(ValueError, match="max_gap_steps"):
+        regularize(np.arange(3.0), np.arange(3.0), max_gap_steps=-1)
+
+
+def test_a_corrupt_timestamp_is_refused_before_allocating_a_huge_grid() -> None:
+    ts = np.concatenate([[0.0], T0 + np.arange(100.0)])
+    with pytest.raises(ValueError, match="probably corrupt"):
+        regularize(ts, np.ones(101))
