@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
+from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
@@ -113,7 +114,10 @@ def _checked(spec: ModelSpec) -> ModelSpec:
 
 async def create_model(*, spec: ModelSpec) -> ModelDocument:
     spec = _checked(spec)
+    now = utcnow()  # one instant: a new model was last updated when it was created
     document = ModelDocument(
+        created_at=now,
+        updated_at=now,
         name=spec.name if spec.name is not None else spec.default_name,
         **_scalar_fields(spec),
         **_layers_to_documents(spec),
@@ -194,7 +198,9 @@ async def update_model(
     problems = [*rejected, *validate_spec(merged)]
     if problems:
         raise ValidationFailed(problems)
-    values: dict[str, Any] = {**_scalar_fields(merged), "name": merged.name, "updated_at": utcnow()}
+    # Strictly after the previous edit even within one millisecond, so clients can order versions.
+    updated_at = max(utcnow(), current.updated_at + timedelta(milliseconds=1))
+    values: dict[str, Any] = {**_scalar_fields(merged), "name": merged.name, "updated_at": updated_at}
     values.update(
         rnn_layers=[vars(layer) for layer in merged.rnn_layers],
         dense_layers=[vars(layer) for layer in merged.dense_layers],
