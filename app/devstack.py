@@ -31,6 +31,7 @@ import structlog
 from app.log import configure_logging
 from app.settings import Settings, get_settings
 from app.system.info import redact_url
+from fiware.sandbox.server import free_port as free_port  # re-exported: tests and benches use it
 
 log = structlog.get_logger("chronos.devstack")
 
@@ -88,12 +89,6 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
             return True
     except OSError:
         return False
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_for_port(
