@@ -1,0 +1,129 @@
+"""One training job end to end on tiny networks: scores, exports, summary, cancellation, progress."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from ml.metrics import forecast_metrics
+from ml.network import Cell, NetworkSpec, RecurrentLayer
+from ml.pipeline import TrainingConfig, forecast_input, forecast_values, train_regular
+from ml.preprocess import Scaler, prepare
+from ml.series import Regular, regularize
+from ml.training import FitSettings, ProgressEvent
+from ml.windows import make_windows, windows_per_split
+
+T0 = 1_700_000_000.0
+LOOKBACK, HORIZON, POINTS = 12, 3, 300
+QUICK = FitSettings(batch_size=32, epochs=2, patience=0, jit_compile=False, learning_rate=0.01)
+
+
+def noisy_sine(points: int = POINTS, *, seed: int = 0) -> Regular:
+    rng = np.random.default_rng(seed)
+    values = 15.0 + 3.0 * np.sin(np.arange(points) / 6.0) + rng.normal(0.0, 0.2, points)
+    return regularize(T0 + 600.0 * np.arange(points), values)
+
+
+def config(cell: Cell = "LSTM", *, delta: bool = True) -> TrainingConfig:
+    spec = NetworkSpec(cell=cell, lookback=LOOKBACK, horizon=HORIZON, recurrent=(RecurrentLayer(4),))
+    return TrainingConfig(network=spec, delta=delta, fit=QUICK)
+
+
+@pytest.mark.parametrize("cell", ["LSTM", "GRU"])
+def test_a_tiny_network_trains_scores_and_exports(cell: Cell, tmp_path: Path) -> None:
+    import keras
+
+    regular = noisy_sine()
+    events: list[ProgressEvent] = []
+    outcome = train_regular(regular, config(cell), progress=events.append)
+
+    assert not outcome.cancelled and outcome.fit.epochs_run == 2
+    assert [e.epoch for e in events if e.kind == "epoch"] == [1, 2]
+    metrics = outcome.metrics
+    assert metrics is not None and len(metrics.rmse_per_step) == HORIZON
+    scores = [metrics.mse, metrics.mae, metrics.rmse, metrics.r2, metrics.theil_u, *metrics.rmse_per_step]
+    assert all(value is not None and math.isfinite(value) for value in scores)
+
+    summary = outcome.summary
+    expected = windows_per_split(POINTS, LOOKBACK, HORIZON, 0.15, 0.15)
+    assert summary.windows == expected and metrics.points == expected.test * HORIZON
+    split = summary.split_points
+    assert (split.train, split.validation, split.test) == (210, 45, 45)
+    assert (summary.points, summary.observed, summary.raw_points) == (POINTS, POINTS, POINTS)
+    assert (summary.filled, summary.gaps, summary.missing) == (0, 0, 0)
+    assert summary.interval_seconds == 600.0
+    assert (summary.start, summary.end) == (T0, T0 + 600.0 * (POINTS - 1))
+    stored = json.loads(json.dumps(summary.as_dict(), allow_nan=False))
+    assert stored["windows"] == {
+        "train": expected.train,
+        "validation": expected.validation,
+        "test": expected.test,
+    }
+    assert outcome.scaler == Scaler.fit(regular.values[:210])
+
+    assert outcome.keras and outcome.onnx
+    archive = tmp_path / "model.keras"
+    archive.write_bytes(outcome.keras)
+    model = keras.saving.load_model(archive)
+    test = prepare(
+        regular, lookback=LOOKBACK, horizon=HORIZON, validation_ratio=0.15, test_ratio=0.15, delta=True
+    ).test
+    session = ort.InferenceSession(outcome.onnx, providers=["CPUExecutionProvider"])
+    [onnx_out] = session.run(None, {session.get_inputs()[0].name: test.x})
+    keras_out = model.predict(test.x, verbose=0)
+    assert onnx_out.shape == (expected.test, HORIZON)
+    np.testing.assert_allclose(onnx_out, keras_out, rtol=1e-5, atol=1e-6)
+
+    # Served forecasts go through the same inverse as the scored ones: the metrics come back.
+    served = forecast_values(onnx_out, test.last, outcome.scaler, delta=True)
+    truth = forecast_values(test.y, test.last, outcome.scaler, delta=True)
+    rescored = forecast_metrics(truth, served, outcome.scaler.inverse(test.last))
+    assert rescored.rmse == pytest.approx(metrics.rmse, rel=1e-4)
+    assert rescored.theil_u == pytest.approx(metrics.theil_u, rel=1e-4)
+
+
+def test_a_cancelled_job_is_neither_scored_nor_exported() -> None:
+    outcome = train_regular(noisy_sine(), config(), should_stop=lambda: True)
+    assert outcome.cancelled and outcome.fit.epochs_run == 1
+    assert outcome.metrics is None and outcome.keras is None and outcome.onnx is None
+    assert outcome.summary.windows.test > 0
+
+
+def test_a_constant_series_scores_undefined_ratios_as_none() -> None:
+    regular = regularize(T0 + 60.0 * np.arange(150), np.full(150, 7.25))
+    outcome = train_regular(regular, config(delta=False), export=False)
+    metrics = outcome.metrics
+    assert metrics is not None and outcome.keras is None and outcome.onnx is None
+    assert metrics.theil_u is None and metrics.r2 is None
+    assert metrics.rmse is not None and math.isfinite(metrics.rmse)
+    json.dumps(metrics.as_dict(), allow_nan=False)
+
+
+def test_forecast_input_matches_the_last_window_of_the_series() -> None:
+    values = 20.0 + np.sin(np.arange(40) / 3.0)
+    scaler = Scaler.fit(values)
+    for delta in (True, False):
+        x, last = forecast_input(values, scaler, lookback=LOOKBACK, delta=delta)
+        wx, _, wlast = make_windows(scaler.transform(values[-LOOKBACK - 1 :]), LOOKBACK, 1, delta=delta)
+        # make_windows needs a target after the window, so the window one step back is compared.
+        x_back, last_back = forecast_input(values[:-1], scaler, lookback=LOOKBACK, delta=delta)
+        np.testing.assert_array_equal(x_back, wx[-1:])
+        np.testing.assert_array_equal(last_back, wlast[-1:])
+        assert x.shape == (1, LOOKBACK, 1) and x.dtype == last.dtype == np.float32
+    with pytest.raises(ValueError, match="latest 12 values"):
+        forecast_input(values[:5], scaler, lookback=LOOKBACK, delta=True)
+    with pytest.raises(ValueError, match="finite"):
+        forecast_input(np.append(values, np.nan), scaler, lookback=LOOKBACK, delta=True)
+
+
+def test_forecast_values_adds_the_last_value_back_only_for_delta_targets() -> None:
+    scaler = Scaler(mean=10.0, scale=2.0)
+    raw = np.array([[0.5, 1.0], [-1.0, 0.0]], dtype=np.float32)
+    last = np.array([1.0, -2.0], dtype=np.float32)
+    np.testing.assert_allclose(forecast_values(raw, last, scaler, delta=True), [[13.0, 14.0], [4.0, 6.0]])
+    np.testing.assert_allclose(forecast_values(raw, last, scaler, delta=False), [[11.0, 12.0], [8.0, 10.0]])
