@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +23,14 @@ from fiware.errors import FiwareBadRequest, FiwareError
 from fiware.http import DEFAULT_RETRY, RetryPolicy, ServiceClient, Tenant, encode_path
 
 SERVICE = "STH-Comet"
+
+ShouldContinue = Callable[[], Awaitable[bool]]
+
+
+class ReadStopped(Exception):
+    """A read was abandoned because its ``should_continue`` answered False (a cancelled job)."""
+
+
 DEFAULT_PAGE_SIZE = 100
 DEFAULT_CONCURRENCY = 5
 
@@ -264,16 +272,60 @@ class SthClient:
         result.requested += grown
         return True
 
+    async def read_range(
+        self,
+        series: Series,
+        tenant: Tenant,
+        *,
+        offset: int,
+        limit: int,
+        date_from: datetime | None = None,
+        date_to: datetime | None = None,
+        should_continue: ShouldContinue | None = None,
+    ) -> Collected:
+        """Points ``[offset, offset + limit)`` counted from the oldest (in the window, when given).
+
+        One slice of a larger collection: the caller plans the slices from one count, and since
+        STH counts offsets from the oldest point, points appended meanwhile never shift a slice.
+        ``should_continue`` is awaited before each page; when it answers False the read stops with
+        :class:`ReadStopped`.
+        """
+        if offset < 0 or limit < 0:
+            raise FiwareBadRequest("offset and limit must not be negative", service=SERVICE)
+        stop = offset + limit
+        plan = [
+            (start, min(self.max_page_size, stop - start))
+            for start in range(offset, stop, self.max_page_size)
+        ]
+        return await self._read_plan(
+            series, tenant, plan=plan, window=Window(date_from, date_to), should_continue=should_continue
+        )
+
     async def _read(
         self, series: Series, tenant: Tenant, *, total: int, last_n: int | None, window: Window
     ) -> Collected:
         plan = list(page_plan(total, last_n, self.max_page_size))
+        result = await self._read_plan(series, tenant, plan=plan, window=window, should_continue=None)
+        result.requested = total - plan[0][0] if plan else 0
+        return result
+
+    async def _read_plan(
+        self,
+        series: Series,
+        tenant: Tenant,
+        *,
+        plan: list[tuple[int, int]],
+        window: Window,
+        should_continue: ShouldContinue | None,
+    ) -> Collected:
         pages = iter(plan)
-        result = Collected(points=[], requested=total - plan[0][0] if plan else 0)
+        result = Collected(points=[], requested=sum(limit for _, limit in plan))
 
         async def worker() -> None:
             # Each worker holds one page at most: memory is the parsed points plus `concurrency` pages.
             for offset, limit in pages:
+                if should_continue is not None and not await should_continue():
+                    raise ReadStopped(f"read of {series.entity_id}/{series.attribute} stopped")
                 page = await self.raw(
                     series, tenant, h_limit=limit, h_offset=offset, date_from=window.start, date_to=window.end
                 )
@@ -285,6 +337,8 @@ class SthClient:
             async with asyncio.TaskGroup() as group:
                 for _ in range(max(1, min(self.concurrency, len(plan)))):
                     group.create_task(worker())
+        except* ReadStopped as stopped:
+            raise stopped.exceptions[0] from None
         except* FiwareError as failures:
             raise failures.exceptions[0] from None
         _sort_unique(result)
@@ -335,7 +389,9 @@ __all__ = [
     "Point",
     "RawEntry",
     "RawPage",
+    "ReadStopped",
     "Series",
+    "ShouldContinue",
     "SthClient",
     "format_time",
     "page_plan",
