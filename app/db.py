@@ -8,9 +8,9 @@ from beanie import init_beanie
 from pymongo import AsyncMongoClient
 
 from app.models.documents import ModelDocument
-from app.training.documents import TrainingJobDocument
+from app.training.documents import TrainingChunkDocument, TrainingJobDocument
 
-DOCUMENTS = [ModelDocument, TrainingJobDocument]
+DOCUMENTS = [ModelDocument, TrainingJobDocument, TrainingChunkDocument]
 
 
 def connect_mongo(url: str, *, timeout_seconds: float) -> AsyncMongoClient[dict[str, Any]]:

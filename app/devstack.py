@@ -202,6 +202,42 @@ def api_command(host: str, port: int) -> list[str]:
     ]  # fmt: skip
 
 
+def worker_command(
+    *, concurrency: int, name: str = "chronos", beat_schedule: Path | None = None
+) -> list[str]:
+    """A Celery worker on every queue (prefork: TensorFlow loads in the children only).
+
+    With ``beat_schedule`` it also runs beat in-process, which tests use; ``make run`` starts beat
+    as its own process, as production does.
+    """
+    queues = ",".join(
+        ("orchestration", "data_collection", "model_training", "forecast_scheduling", "forecast_execution")
+    )
+    command = [
+        sys.executable, "-m", "celery", "-A", "tasks.worker", "worker", "--pool", "prefork",
+        "--concurrency", str(concurrency), "-Q", queues, "-n", f"{name}@%h",
+        "--without-gossip", "--without-mingle", "--loglevel", "INFO",
+    ]  # fmt: skip
+    if beat_schedule is not None:
+        command += ["--beat", "--schedule", str(beat_schedule)]
+    return command
+
+
+def beat_command(schedule: Path) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "tasks.worker",
+        "beat",
+        "--schedule",
+        str(schedule),
+        "--loglevel",
+        "INFO",
+    ]
+
+
 def start_secantus(stack: Stack, *, port: int, storage: str, log_path: Path | None = None) -> str:
     if not SECANTUSD.exists():
         raise RuntimeError(f"{SECANTUSD} is missing: run `make .venv-mongo/.installed` first")
@@ -385,6 +421,23 @@ def main() -> int:
         signal.signal(signum, _raise_interrupt)
     try:
         overrides = ensure_services(settings, stack=stack, memory_mongo=False)
+        data_dir = settings.data_dir.resolve()
+        data_dir.mkdir(parents=True, exist_ok=True)
+        stack.spawn(
+            "worker",
+            worker_command(concurrency=settings.worker_concurrency),
+            env=overrides,
+            log_path=data_dir / "worker.log",
+        )
+        stack.spawn(
+            "beat",
+            beat_command(data_dir / "celerybeat-schedule"),
+            env=overrides,
+            log_path=data_dir / "beat.log",
+        )
+        log.info(
+            "devstack.workers", worker_log=str(data_dir / "worker.log"), beat_log=str(data_dir / "beat.log")
+        )
         api = stack.spawn("api", api_command(settings.host, settings.port), env=overrides)
         if not wait_for_port(settings.host, settings.port, timeout=60, process=api):
             log.error("devstack.api_failed", code=api.poll())

@@ -18,6 +18,7 @@ from fiware.http import NO_RETRY, ServiceClient, make_http_client
 from fiware.iota import IotAgentClient
 from fiware.orion import OrionClient
 from fiware.sth import SthClient
+from tasks.dispatch import TaskQueue
 
 ESSENTIAL = frozenset({"mongo"})
 
@@ -94,6 +95,7 @@ class Resources:
     probes: dict[str, Probe]
     extra_redis: list[aioredis.Redis]
     fiware: FiwareClients
+    tasks: TaskQueue
 
     async def health(self) -> SystemHealth:
         return await check_health(
@@ -154,6 +156,7 @@ async def open_resources(settings: Settings) -> Resources:
         probes={**_probes(settings, mongo, redis, extra_redis), **fiware.probes()},
         extra_redis=extra_redis,
         fiware=fiware,
+        tasks=TaskQueue.open(settings),
     )
 
 
@@ -161,6 +164,7 @@ async def close_resources(resources: Resources) -> None:
     for client in (resources.redis, *resources.extra_redis):
         await client.aclose()
     await resources.fiware.close()
+    resources.tasks.close()
     await resources.mongo.close()
 
 

@@ -57,6 +57,15 @@ class Settings(BaseSettings):
     sth_concurrency: int = Field(default=5, ge=1, le=64)
     forecast_entity_type: str = "Prediction"
 
+    training_chunk_points: int = Field(default=50_000, ge=100, le=200_000)
+    training_max_gap_steps: int = Field(default=3, ge=0, le=1000)
+    training_time_limit_seconds: int = Field(default=6 * 3600, ge=60)
+    collection_time_limit_seconds: int = Field(default=1800, ge=30)
+    job_stale_seconds: float = Field(default=300.0, ge=5)
+    watchdog_interval_seconds: float = Field(default=30.0, ge=1)
+    dispatch_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    worker_concurrency: int = Field(default=2, ge=1, le=64)
+
     log_level: str = "INFO"
     log_format: LogFormat = LogFormat.AUTO
     allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)

@@ -15,17 +15,19 @@ from schema.models.mutations import ModelMutations
 from schema.models.queries import ModelQueries
 from schema.system.queries import SystemQueries
 from schema.system.subscriptions import SystemSubscriptions
+from schema.training.mutations import TrainingMutations
+from schema.training.queries import TrainingQueries
 
 CACHE_SIZE = 512
 
 
 @strawberry.type(description="Read operations.")
-class Query(SystemQueries, ModelQueries, DeviceQueries):
+class Query(SystemQueries, ModelQueries, TrainingQueries, DeviceQueries):
     pass
 
 
 @strawberry.type(description="Write operations; expected failures are reported in each payload's `errors`.")
-class Mutation(ModelMutations):
+class Mutation(ModelMutations, TrainingMutations):
     pass
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.requests import Request
@@ -12,6 +12,7 @@ from strawberry.types import Info as StrawberryInfo
 
 from app.resources import Resources
 from app.settings import Settings
+from schema.loaders import Loaders
 
 
 @dataclass
@@ -21,6 +22,7 @@ class Context:
     resources: Resources
     # Strawberry fills this from `connection_init` on WebSocket connections.
     connection_params: dict[str, Any] | None = None
+    loaders: Loaders = field(default_factory=Loaders)
 
     @property
     def settings(self) -> Settings:

@@ -1,4 +1,5 @@
-"""Celery application and thin, idempotent task wrappers over ``app`` services.
+"""Celery: one app, five queues, and thin idempotent tasks over ``app`` services.
 
-The training issue adds the app and its queues; until then the API runs without workers.
+Nothing the worker's parent process imports may import TensorFlow (forking after TensorFlow ran
+hangs the child): training code imports it inside the task.
 """

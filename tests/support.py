@@ -17,7 +17,7 @@ from gql import Client, GraphQLRequest
 from gql.transport.exceptions import TransportQueryError
 from gql.transport.httpx import HTTPXAsyncTransport
 
-from app.devstack import api_command, free_port, stop_process, wait_for_port
+from app.devstack import api_command, free_port, stop_process, wait_for_port, worker_command
 
 
 @dataclass
@@ -62,6 +62,50 @@ def run_api(env: Mapping[str, str], log_dir: Path) -> Iterator[ApiServer]:
         yield ApiServer(f"http://127.0.0.1:{port}", process, log_path)
     finally:
         stop_process(process, timeout=10)
+
+
+@dataclass
+class WorkerProcess:
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def children(self) -> list[int]:
+        """Pids of the prefork pool processes (the ones that run tasks)."""
+        listed = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        return [int(pid) for pid in listed.read_text().split()] if listed.exists() else []
+
+
+@contextlib.contextmanager
+def run_worker(
+    env: Mapping[str, str], log_dir: Path, *, name: str, concurrency: int = 2, beat: bool = True
+) -> Iterator[WorkerProcess]:
+    """A real Celery worker process (prefork pool, optionally with beat) on every queue."""
+    log_path = log_dir / f"worker-{name}.log"
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("CHRONOS_")}
+    command = worker_command(
+        concurrency=concurrency, name=name, beat_schedule=log_dir / f"beat-{name}" if beat else None
+    )
+    with open(log_path, "wb") as output:
+        process = subprocess.Popen(
+            command,
+            env={**inherited, "CHRONOS_LOG_FORMAT": "json", **env},
+            cwd=log_dir,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    worker = WorkerProcess(process, log_path)
+    try:
+        deadline = time.monotonic() + 60
+        while "ready" not in worker.log_text():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"worker did not start:\n{worker.log_text()}")
+            time.sleep(0.1)
+        yield worker
+    finally:
+        stop_process(process, timeout=20, tree=True)
 
 
 @dataclass

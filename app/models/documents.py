@@ -34,6 +34,9 @@ class ModelDocument(Document):
     model_type: ModelType
     status: ModelStatus = ModelStatus.DRAFT
     has_successful_training: bool = False
+    # The job that holds the model while it trains: set and cleared atomically, it is the lock
+    # that makes "one running job per model" hold under concurrent startTraining calls.
+    active_job_id: UUID | None = None
     rnn_layers: list[RnnLayer]
     dense_layers: list[DenseLayer]
     lookback_window: int

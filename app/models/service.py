@@ -18,6 +18,7 @@ from app.models.documents import DenseLayer, ModelDocument, RnnLayer
 from app.models.enums import ModelStatus, ModelType
 from app.models.spec import DenseLayerSpec, ModelSpec, RnnLayerSpec, validate_spec
 from app.timeutil import utcnow
+from app.training import storage
 from app.training.documents import TrainingJobDocument
 
 MAX_PAGE_SIZE = 100
@@ -221,11 +222,16 @@ async def update_model(
 async def delete_model(*, model_id: str) -> UUID:
     key = parse_id(model_id)
     collection = ModelDocument.get_pymongo_collection()
-    result = await collection.delete_one({"_id": key, "status": {"$ne": ModelStatus.TRAINING.value}})
+    # The lock field and the status both guard: a job admitted a moment ago holds the lock.
+    result = await collection.delete_one(
+        {"_id": key, "active_job_id": None, "status": {"$ne": ModelStatus.TRAINING.value}}
+    )
     if result.deleted_count == 0:
         if await ModelDocument.get(key) is None:
             raise NotFound(f"model {model_id} does not exist", field=("id",))
         raise Conflict(f"model {model_id} is training; cancel its job first", field=("id",))
+    async for job in TrainingJobDocument.find(TrainingJobDocument.model_id == key):
+        await storage.delete_job_files(job_id=job.id)
     await TrainingJobDocument.find(TrainingJobDocument.model_id == key).delete()
     return key
 

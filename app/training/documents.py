@@ -1,4 +1,10 @@
-"""Beanie document of a training job (collection ``training_jobs``), after the seed's domain model."""
+"""Beanie documents of the training aggregate: jobs (``training_jobs``) and collected chunks
+(``training_chunks``).
+
+A job carries a snapshot of its model's configuration taken at admission, so what it trains is
+fixed when it is accepted. Collected points live in chunk documents, never in the job or in a
+broker message: tasks pass the job id and read what they need.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,8 @@ from beanie import Document
 from pydantic import BaseModel, Field
 from pymongo import IndexModel
 
+from app.models.documents import DenseLayer, RnnLayer
+from app.models.enums import ModelType, TargetMode
 from app.timeutil import utcnow
 
 
@@ -26,21 +34,72 @@ class TrainingStatus(StrEnum):
     CANCELLED = "CANCELLED"
 
 
-class DataCollectionStatus(StrEnum):
+ACTIVE_STATUSES = frozenset(
+    {
+        TrainingStatus.PENDING,
+        TrainingStatus.COLLECTING_DATA,
+        TrainingStatus.PREPROCESSING,
+        TrainingStatus.TRAINING,
+        TrainingStatus.CANCEL_REQUESTED,
+    }
+)
+# Statuses in which a worker holds the job and must send heartbeats.
+RUNNING_STATUSES = frozenset(
+    {TrainingStatus.COLLECTING_DATA, TrainingStatus.PREPROCESSING, TrainingStatus.TRAINING}
+)
+FINISHED_STATUSES = frozenset({TrainingStatus.COMPLETED, TrainingStatus.FAILED, TrainingStatus.CANCELLED})
+
+
+class ChunkStatus(StrEnum):
     PENDING = "PENDING"
     IN_PROGRESS = "IN_PROGRESS"
     COMPLETED = "COMPLETED"
-    FAILED = "FAILED"
-    CANCELLED = "CANCELLED"
 
 
-class DataCollectionJob(BaseModel):
-    id: UUID = Field(default_factory=uuid4)
-    h_offset: int
-    last_n: int
-    status: DataCollectionStatus = DataCollectionStatus.PENDING
-    data_points_collected: int = 0
-    error: str | None = None
+class TrainingRequest(BaseModel):
+    """What the user asked for: the newest ``last_n`` points, or a time window."""
+
+    last_n: int | None = None
+    date_from: datetime | None = None
+    date_to: datetime | None = None
+
+
+class TrainingConfig(BaseModel):
+    """The model's configuration as it was when the job was admitted."""
+
+    model_type: ModelType
+    rnn_layers: list[RnnLayer]
+    dense_layers: list[DenseLayer]
+    lookback_window: int
+    forecast_horizon: int
+    target_mode: TargetMode
+    batch_size: int
+    epochs: int
+    learning_rate: float
+    validation_ratio: float
+    test_ratio: float
+    early_stopping_patience: int
+    entity_type: str
+    entity_id: str
+    feature: str
+    fiware_service: str
+    fiware_service_path: str
+
+
+class PhaseTimes(BaseModel):
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+
+
+class Phases(BaseModel):
+    collecting: PhaseTimes = Field(default_factory=PhaseTimes)
+    preprocessing: PhaseTimes = Field(default_factory=PhaseTimes)
+    training: PhaseTimes = Field(default_factory=PhaseTimes)
+
+
+class JobError(BaseModel):
+    code: str
+    message: str
 
 
 class TrainingMetrics(BaseModel):
@@ -48,9 +107,68 @@ class TrainingMetrics(BaseModel):
     mse: float | None = None
     mae: float | None = None
     rmse: float | None = None
-    theil_u: float | None = None
     mape: float | None = None
     r2: float | None = None
+    theil_u: float | None = None
+    rmse_per_step: list[float | None] = Field(default_factory=list)
+    points: int = 0
+    best_epoch: int | None = None
+    best_train_loss: float | None = None
+    best_val_loss: float | None = None
+
+
+class EpochLoss(BaseModel):
+    epoch: int
+    loss: float | None
+    val_loss: float | None
+
+
+class DataSummary(BaseModel):
+    """What preprocessing made of the collected points."""
+
+    raw_points: int
+    dropped_non_finite: int
+    merged_duplicates: int
+    slots: int
+    filled: int
+    gaps: int
+    missing: int
+    sampling_interval_seconds: float
+    series_start: datetime
+    series_end: datetime
+    train_windows: int = 0
+    validation_windows: int = 0
+    test_windows: int = 0
+
+
+class Artifact(BaseModel):
+    name: str
+    file_id: str
+    size_bytes: int
+    content_type: str
+    checksum: str  # "sha256:<hex>"
+
+
+class Lease(BaseModel):
+    """Which task holds the job's current step, and when it last showed signs of life."""
+
+    task_id: str
+    worker: str
+    heartbeat_at: datetime
+    attempt: int = 1
+    # False while the job's next step waits in a queue: a queued job sends no heartbeats, and
+    # the watchdog must not take a busy queue for a dead worker (RabbitMQ keeps the message).
+    active: bool = True
+
+
+class Progress(BaseModel):
+    fraction: float = 0.0
+    message: str | None = None
+    epoch: int | None = None
+    total_epochs: int | None = None
+    loss: float | None = None
+    val_loss: float | None = None
+    eta_seconds: float | None = None
 
 
 class PredictionConfig(BaseModel):
@@ -65,14 +183,31 @@ class TrainingJobDocument(Document):
     id: UUID = Field(default_factory=uuid4)  # type: ignore[assignment]
     model_id: UUID
     status: TrainingStatus = TrainingStatus.PENDING
-    last_n: int | None = None
-    data_collection_jobs: list[DataCollectionJob] = Field(default_factory=list)
+    request: TrainingRequest
+    config: TrainingConfig
+    # "<model id>:<key>" so one key can be reused across models; None when the client sent none.
+    idempotency_key: str | None = None
+    request_fingerprint: str
+    points_available: int = 0
+    points_requested: int = 0
+    points_collected: int = 0
+    points_dropped: int = 0
+    chunks_total: int = 0
+    chunks_done: int = 0
+    progress: Progress = Field(default_factory=Progress)
+    phases: Phases = Field(default_factory=Phases)
+    summary: DataSummary | None = None
     metrics: TrainingMetrics | None = None
+    history: list[EpochLoss] = Field(default_factory=list)
+    artifacts: list[Artifact] = Field(default_factory=list)
+    series_file_id: str | None = None
+    error: JobError | None = None
+    lease: Lease | None = None
     prediction_config: PredictionConfig = Field(default_factory=PredictionConfig)
-    task_refs: dict[str, str] = Field(default_factory=dict)
-    error: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
 
     class Settings:
         name = "training_jobs"
@@ -80,6 +215,18 @@ class TrainingJobDocument(Document):
             IndexModel(
                 [("model_id", pymongo.ASCENDING), ("created_at", pymongo.DESCENDING)],
                 name="model_id_created_at",
+            ),
+            # Newest-first keyset pagination of the top-level job list.
+            IndexModel(
+                [("created_at", pymongo.DESCENDING), ("_id", pymongo.DESCENDING)],
+                name="created_at_desc",
+            ),
+            IndexModel([("status", pymongo.ASCENDING)], name="status"),
+            IndexModel(
+                [("idempotency_key", pymongo.ASCENDING)],
+                name="idempotency_key",
+                unique=True,
+                partialFilterExpression={"idempotency_key": {"$type": "string"}},
             ),
             # The forecast scheduler asks: enabled jobs whose next run is due.
             IndexModel(
@@ -90,3 +237,55 @@ class TrainingJobDocument(Document):
                 name="prediction_due",
             ),
         ]
+
+
+class TrainingChunkDocument(Document):
+    """One slice ``[h_offset, h_offset + h_limit)`` of the series, as STH-Comet counts from the oldest."""
+
+    id: str  # type: ignore[assignment]  # "<job id>:<index>": a redelivered task finds its own chunk
+    job_id: UUID
+    index: int
+    h_offset: int
+    h_limit: int
+    status: ChunkStatus = ChunkStatus.PENDING
+    task_id: str | None = None
+    points: int = 0
+    dropped: int = 0
+    # Packed float64 arrays: 16 bytes a point instead of ~30 as BSON arrays, and no per-item decoding.
+    timestamps: bytes | None = None
+    values: bytes | None = None
+    updated_at: datetime = Field(default_factory=utcnow)
+
+    class Settings:
+        name = "training_chunks"
+        indexes: ClassVar[list[IndexModel]] = [
+            IndexModel([("job_id", pymongo.ASCENDING), ("index", pymongo.ASCENDING)], name="job_index"),
+        ]
+
+
+def chunk_id(job_id: UUID, index: int) -> str:
+    return f"{job_id}:{index}"
+
+
+__all__ = [
+    "ACTIVE_STATUSES",
+    "FINISHED_STATUSES",
+    "RUNNING_STATUSES",
+    "Artifact",
+    "ChunkStatus",
+    "DataSummary",
+    "EpochLoss",
+    "JobError",
+    "Lease",
+    "PhaseTimes",
+    "Phases",
+    "PredictionConfig",
+    "Progress",
+    "TrainingChunkDocument",
+    "TrainingConfig",
+    "TrainingJobDocument",
+    "TrainingMetrics",
+    "TrainingRequest",
+    "TrainingStatus",
+    "chunk_id",
+]

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any
+from uuid import UUID
 
 import strawberry
 
 from app import models
+from app.training import service as training
 from schema.context import Info
+from schema.loaders import JobsOfModel
+from schema.pagination import PageInfo
+from schema.training.types import TrainingJob, TrainingJobConnection, TrainingStatus
 
 ModelId = Annotated[strawberry.ID, strawberry.argument(description="UUID of the model.")]
 
@@ -90,6 +95,34 @@ class Model:
     created_at: datetime = strawberry.field(description="Creation time, UTC.")
     updated_at: datetime = strawberry.field(description="Last change, UTC.")
 
+    @strawberry.field(description="Training jobs of this model, newest first, in pages of at most 100.")
+    async def training_jobs(
+        self,
+        info: Info,
+        first: Annotated[int, strawberry.argument(description="Page size, 0-100.")] = 20,
+        after: Annotated[
+            str | None, strawberry.argument(description="`endCursor` of the previous page.")
+        ] = None,
+        status: Annotated[
+            list[TrainingStatus] | None, strawberry.argument(description="Jobs in any of these statuses.")
+        ] = None,
+    ) -> TrainingJobConnection:
+        model_id = UUID(str(self.id))
+        statuses = frozenset(status or ())
+        if after is None:
+            # First pages of many models at once come from one query (no N+1 on list pages).
+            page = await info.context.loaders.jobs_of_model.load(JobsOfModel(model_id, first, statuses))
+        else:
+            page = await training.list_jobs(
+                job_filter=training.JobFilter(model_id=model_id, statuses=statuses), first=first, after=after
+            )
+        return TrainingJobConnection.from_page(page)
+
+    @strawberry.field(description="The newest training job of this model; null when it has none.")
+    async def latest_training_job(self, info: Info) -> TrainingJob | None:
+        page = await info.context.loaders.jobs_of_model.load(JobsOfModel(UUID(str(self.id)), 1, frozenset()))
+        return TrainingJob.from_document(page.edges[0].node) if page.edges else None
+
     @classmethod
     def from_document(cls, doc: models.ModelDocument) -> Model:
         return cls(
@@ -117,14 +150,6 @@ class Model:
             created_at=doc.created_at,
             updated_at=doc.updated_at,
         )
-
-
-@strawberry.type(description="Where a page of a connection ends.")
-class PageInfo:
-    has_next_page: bool = strawberry.field(description="Whether more items follow `endCursor`.")
-    end_cursor: str | None = strawberry.field(
-        description="Cursor of the last item of this page; pass it as `after` for the next page."
-    )
 
 
 @strawberry.type(description="A model and its position in the list.")

@@ -1,0 +1,267 @@
+"""``startTraining``: decide at once whether a job can run, then hand it to the workers.
+
+Refusals happen here, before anything is queued: a missing model, a model already training
+(decided by one conditional update on the model, never read-then-write), or a series too short
+for the model's windows. The minimum is :func:`ml.windows.minimum_points`, the function
+preprocessing itself relies on, so an admitted job never fails later for lack of points.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID, uuid4
+
+import structlog
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from app.errors import (
+    Conflict,
+    ErrorCode,
+    FieldError,
+    InsufficientData,
+    NotFound,
+    Unavailable,
+    ValidationFailed,
+)
+from app.models.documents import ModelDocument
+from app.models.enums import ModelStatus
+from app.models.service import parse_id
+from app.models.spec import DEFAULT_PATIENCE
+from app.training import lifecycle
+from app.training.documents import TrainingConfig, TrainingJobDocument, TrainingRequest
+from app.upstream import translate
+from fiware.errors import FiwareError
+from fiware.http import Tenant
+from fiware.sth import Series, SthClient
+from ml.windows import minimum_points
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_LAST_N = 1_000
+MAX_LAST_N = 1_000_000
+MAX_KEY_LENGTH = 200
+
+Dispatch = Callable[[UUID], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class StartRequest:
+    last_n: int | None = None
+    date_from: datetime | None = None
+    date_to: datetime | None = None
+    idempotency_key: str | None = None
+
+
+class DispatchFailed(Unavailable):
+    """The broker refused the job; the job is recorded FAILED and travels with the error."""
+
+    def __init__(self, message: str, *, job: TrainingJobDocument | None) -> None:
+        super().__init__(message)
+        self.job = job
+
+
+def validate_request(request: StartRequest) -> TrainingRequest:
+    problems: list[FieldError] = []
+
+    def problem(message: str, *path: str) -> None:
+        problems.append(FieldError(ErrorCode.VALIDATION_ERROR, message, ("input", *path)))
+
+    windowed = request.date_from is not None or request.date_to is not None
+    if request.last_n is not None and windowed:
+        problem("give either lastN or a dateFrom/dateTo window, not both", "lastN")
+    if request.last_n is not None and not 1 <= request.last_n <= MAX_LAST_N:
+        problem(f"lastN must be between 1 and {MAX_LAST_N:,}, got {request.last_n}", "lastN")
+    for name, value in (("dateFrom", request.date_from), ("dateTo", request.date_to)):
+        if value is not None and value.tzinfo is None:
+            problem(f"{name} must carry a time zone offset, e.g. 2026-01-01T00:00:00Z", name)
+    if (
+        request.date_from is not None
+        and request.date_to is not None
+        and request.date_from.tzinfo is not None
+        and request.date_to.tzinfo is not None
+        and request.date_from >= request.date_to
+    ):
+        problem("dateFrom must be before dateTo", "dateTo")
+    key = request.idempotency_key
+    if key is not None and not (1 <= len(key) <= MAX_KEY_LENGTH and key.isprintable()):
+        problem(f"idempotencyKey must be 1 to {MAX_KEY_LENGTH} printable characters", "idempotencyKey")
+    if problems:
+        raise ValidationFailed(problems)
+    if windowed:
+        return TrainingRequest(date_from=request.date_from, date_to=request.date_to)
+    return TrainingRequest(last_n=request.last_n if request.last_n is not None else DEFAULT_LAST_N)
+
+
+def snapshot(model: ModelDocument) -> TrainingConfig:
+    patience = model.early_stopping_patience
+    return TrainingConfig(
+        model_type=model.model_type,
+        rnn_layers=model.rnn_layers,
+        dense_layers=model.dense_layers,
+        lookback_window=model.lookback_window,
+        forecast_horizon=model.forecast_horizon,
+        target_mode=model.target_mode,
+        batch_size=model.batch_size,
+        epochs=model.epochs,
+        learning_rate=model.learning_rate,
+        validation_ratio=model.validation_ratio,
+        test_ratio=model.test_ratio,
+        early_stopping_patience=min(DEFAULT_PATIENCE, model.epochs) if patience is None else patience,
+        entity_type=model.entity_type,
+        entity_id=model.entity_id,
+        feature=model.feature,
+        fiware_service=model.fiware_service,
+        fiware_service_path=model.fiware_service_path,
+    )
+
+
+def required_points(config: TrainingConfig) -> int:
+    return minimum_points(
+        config.lookback_window, config.forecast_horizon, config.validation_ratio, config.test_ratio
+    )
+
+
+def series_of(config: TrainingConfig) -> tuple[Series, Tenant]:
+    return (
+        Series(entity_type=config.entity_type, entity_id=config.entity_id, attribute=config.feature),
+        Tenant(service=config.fiware_service, service_path=config.fiware_service_path),
+    )
+
+
+def _fingerprint(model_id: UUID, request: TrainingRequest) -> str:
+    canonical = json.dumps(
+        {"model": str(model_id), **request.model_dump(mode="json")}, sort_keys=True, separators=(",", ":")
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def _replay(key: str, fingerprint: str) -> TrainingJobDocument | None:
+    existing = await TrainingJobDocument.find_one({"idempotency_key": key})
+    if existing is None:
+        return None
+    if existing.request_fingerprint != fingerprint:
+        raise Conflict(
+            "this idempotencyKey was already used with a different input", field=("input", "idempotencyKey")
+        )
+    return existing
+
+
+async def _count(sth: SthClient, config: TrainingConfig, request: TrainingRequest) -> int:
+    series, tenant = series_of(config)
+    try:
+        return await sth.count(series, tenant, date_from=request.date_from, date_to=request.date_to)
+    except FiwareError as error:
+        translated = translate(error)
+        if isinstance(translated, NotFound):
+            # STH answers 404 for an entity it never stored: that is an empty series, not a bad id.
+            return 0
+        raise translated from error
+
+
+async def _claim_model(model_id: UUID, job_id: UUID) -> None:
+    raw = await ModelDocument.get_pymongo_collection().find_one_and_update(
+        {"_id": model_id, "active_job_id": None},
+        {"$set": {"active_job_id": job_id, "status": ModelStatus.TRAINING.value}},
+        return_document=ReturnDocument.AFTER,
+    )
+    if raw is not None:
+        return
+    current = await ModelDocument.get(model_id)
+    if current is None:
+        raise NotFound(f"model {model_id} does not exist", field=("modelId",))
+    raise Conflict(
+        f"model {model_id} already has a running training job ({current.active_job_id}); "
+        "wait for it or cancel it",
+        field=("modelId",),
+    )
+
+
+async def start_training(
+    *, model_id: str, request: StartRequest, sth: SthClient, dispatch: Dispatch, dispatch_timeout: float
+) -> TrainingJobDocument:
+    """Admit and queue a job, or raise the reason it cannot run (see the module docstring)."""
+    key_id = parse_id(model_id, field="modelId")
+    model = await ModelDocument.get(key_id)
+    if model is None:
+        raise NotFound(f"model {model_id} does not exist", field=("modelId",))
+    wanted = validate_request(request)
+    fingerprint = _fingerprint(key_id, wanted)
+    key = f"{key_id}:{request.idempotency_key}" if request.idempotency_key is not None else None
+    if key is not None and (earlier := await _replay(key, fingerprint)) is not None:
+        return earlier
+
+    config = snapshot(model)
+    needed = required_points(config)
+    if wanted.last_n is not None and wanted.last_n < needed:
+        raise InsufficientData(
+            f"lastN {wanted.last_n} is below the {needed} points this model needs (lookback "
+            f"{config.lookback_window} + horizon {config.forecast_horizon} in each of the train, "
+            f"validation and test splits)",
+            field=("input", "lastN"),
+        )
+    available = await _count(sth, config, wanted)
+    if available < needed:
+        where = "in that window" if wanted.last_n is None else "in total"
+        raise InsufficientData(
+            f"STH-Comet holds {available} points of {config.entity_id}/{config.feature} {where}; "
+            f"this model needs at least {needed} (lookback {config.lookback_window} + horizon "
+            f"{config.forecast_horizon} in each of the train, validation and test splits)",
+            field=("input",),
+        )
+    requested = available if wanted.last_n is None else min(wanted.last_n, available)
+
+    job = TrainingJobDocument(
+        id=uuid4(),
+        model_id=key_id,
+        request=wanted,
+        config=config,
+        idempotency_key=key,
+        request_fingerprint=fingerprint,
+        points_available=available,
+        points_requested=requested,
+    )
+    await _claim_model(key_id, job.id)
+    try:
+        await job.insert()
+    except DuplicateKeyError:
+        # Two calls with one key raced: the other inserted first, and its job is the answer.
+        await lifecycle.release_model(model_id=key_id, job_id=job.id, completed=False)
+        assert key is not None
+        earlier = await _replay(key, fingerprint)
+        if earlier is None:
+            raise Conflict("a concurrent request with this idempotencyKey failed; retry") from None
+        return earlier
+    except BaseException:
+        await lifecycle.release_model(model_id=key_id, job_id=job.id, completed=False)
+        raise
+
+    try:
+        await asyncio.wait_for(dispatch(job.id), timeout=dispatch_timeout)
+    except Exception as error:  # any refusal of the broker ends the same way
+        reason = str(error) or type(error).__name__
+        log.error("training.dispatch_failed", job_id=str(job.id), error=reason)
+        message = "the task queue did not accept the job; it was not started"
+        failed = await lifecycle.fail_job(job_id=job.id, code=ErrorCode.UNAVAILABLE.value, message=message)
+        raise DispatchFailed(f"{message} (is the broker running?)", job=failed) from error
+    log.info("training.admitted", job_id=str(job.id), model_id=model_id, points=requested)
+    return job
+
+
+__all__ = [
+    "DEFAULT_LAST_N",
+    "MAX_LAST_N",
+    "Dispatch",
+    "DispatchFailed",
+    "StartRequest",
+    "required_points",
+    "series_of",
+    "snapshot",
+    "start_training",
+    "validate_request",
+]

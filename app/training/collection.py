@@ -1,0 +1,188 @@
+"""Data collection: plan the chunks from one STH count, then fill each chunk from its own task.
+
+A chunk is a slice of offsets, tens of thousands of points wide, that its task pages with the STH
+client's bounded concurrency and stores packed in its chunk document. Offsets count from the
+oldest point, so points that arrive during collection never shift a planned slice.
+"""
+
+from __future__ import annotations
+
+import time
+from uuid import UUID
+
+import structlog
+from pymongo import ReturnDocument
+
+from app.timeutil import utcnow
+from app.training import lifecycle, progress, storage
+from app.training.admission import required_points, series_of
+from app.training.documents import (
+    ChunkStatus,
+    TrainingChunkDocument,
+    TrainingJobDocument,
+    TrainingStatus,
+    chunk_id,
+)
+from app.training.failures import StepFailed, TaskIdentity
+from fiware.sth import SthClient
+
+log = structlog.get_logger(__name__)
+
+# Heartbeats (and the cancel check they carry) at most this often while pages stream in.
+HEARTBEAT_EVERY_SECONDS = 1.0
+
+
+async def begin_collection(
+    *, job_id: UUID, me: TaskIdentity, sth: SthClient, chunk_points: int
+) -> list[int] | None:
+    """Claim a PENDING job and plan its chunks; None when there is nothing for this task to do."""
+    claim = await lifecycle.claim_step(
+        job_id=job_id,
+        expected=TrainingStatus.PENDING,
+        becomes=TrainingStatus.COLLECTING_DATA,
+        opens="collecting",
+        closes=None,
+        task_id=me.task_id,
+        worker=me.worker,
+        redelivered=me.resumable,
+        extra={"started_at": utcnow(), "progress.message": "counting points in STH-Comet"},
+    )
+    if claim is None:
+        return None
+    job = claim.job
+    series, tenant = series_of(job.config)
+    total = await sth.count(series, tenant, date_from=job.request.date_from, date_to=job.request.date_to)
+    requested = total if job.request.last_n is None else min(job.request.last_n, total)
+    needed = required_points(job.config)
+    if requested < needed:
+        raise StepFailed(
+            "INSUFFICIENT_DATA",
+            f"STH-Comet now holds {requested} points where {needed} are needed (it held "
+            f"{job.points_available} when the job was admitted)",
+        )
+    start = total - requested
+    # A resumed plan starts over: chunks of an earlier attempt may describe other offsets.
+    await storage.delete_working_data(job_id=job_id)
+    chunks = [
+        TrainingChunkDocument(
+            id=chunk_id(job_id, index),
+            job_id=job_id,
+            index=index,
+            h_offset=offset,
+            h_limit=min(chunk_points, total - offset),
+        )
+        for index, offset in enumerate(range(start, total, chunk_points))
+    ]
+    await TrainingChunkDocument.insert_many(chunks)
+    planned = await lifecycle.heartbeat(
+        job_id=job_id,
+        status=TrainingStatus.COLLECTING_DATA,
+        task_id=me.task_id,
+        values={
+            "points_available": total,
+            "points_requested": requested,
+            "points_collected": 0,
+            "points_dropped": 0,
+            "chunks_total": len(chunks),
+            "chunks_done": 0,
+            "progress.message": f"collecting {requested} points in {len(chunks)} chunk(s)",
+        },
+    )
+    if not planned:
+        await storage.delete_working_data(job_id=job_id)
+        await lifecycle.finish_cancel(job_id=job_id)
+        return None
+    log.info("training.collection_planned", job_id=str(job_id), points=requested, chunks=len(chunks))
+    return [chunk.index for chunk in chunks]
+
+
+async def collect_chunk(*, job_id: UUID, index: int, me: TaskIdentity, sth: SthClient) -> bool:
+    """Fill one chunk; False when the job stopped collecting (cancelled, failed) or it was done."""
+    job = await TrainingJobDocument.get(job_id)
+    if job is None:
+        return False
+    if job.status is TrainingStatus.CANCEL_REQUESTED:
+        await lifecycle.finish_cancel(job_id=job_id)
+        return False
+    if job.status is not TrainingStatus.COLLECTING_DATA:
+        return False
+    chunks = TrainingChunkDocument.get_pymongo_collection()
+    holders: list[dict[str, object]] = [{"status": ChunkStatus.PENDING.value}]
+    if me.resumable:
+        holders.append({"status": ChunkStatus.IN_PROGRESS.value, "task_id": me.task_id})
+    raw = await chunks.find_one_and_update(
+        {"_id": chunk_id(job_id, index), "$or": holders},
+        {"$set": {"status": ChunkStatus.IN_PROGRESS.value, "task_id": me.task_id, "updated_at": utcnow()}},
+        return_document=ReturnDocument.AFTER,
+    )
+    if raw is None:
+        return False
+    chunk = TrainingChunkDocument.model_validate(raw)
+    lease_task = job.lease.task_id if job.lease else ""
+    last_beat = 0.0
+
+    async def still_wanted() -> bool:
+        nonlocal last_beat
+        now = time.monotonic()
+        if now - last_beat < HEARTBEAT_EVERY_SECONDS:
+            return True
+        last_beat = now
+        # The job's lease belongs to the orchestration task; chunks keep it alive on its behalf.
+        return await lifecycle.heartbeat(
+            job_id=job_id,
+            status=TrainingStatus.COLLECTING_DATA,
+            task_id=lease_task,
+            values={"lease.active": True},
+        )
+
+    series, tenant = series_of(job.config)
+    result = await sth.read_range(
+        series,
+        tenant,
+        offset=chunk.h_offset,
+        limit=chunk.h_limit,
+        date_from=job.request.date_from,
+        date_to=job.request.date_to,
+        should_continue=still_wanted,
+    )
+    timestamps = [point.timestamp.timestamp() for point in result.points]
+    values = [point.value for point in result.points]
+    done = await chunks.update_one(
+        {"_id": chunk.id, "status": ChunkStatus.IN_PROGRESS.value, "task_id": me.task_id},
+        {
+            "$set": {
+                "status": ChunkStatus.COMPLETED.value,
+                "points": len(values),
+                "dropped": result.dropped,
+                "timestamps": storage.pack(timestamps),
+                "values": storage.pack(values),
+                "updated_at": utcnow(),
+            }
+        },
+    )
+    if not done.matched_count:
+        return False
+    now = utcnow()
+    updated = await TrainingJobDocument.get_pymongo_collection().find_one_and_update(
+        {"_id": job_id, "status": TrainingStatus.COLLECTING_DATA.value},
+        {
+            "$inc": {"points_collected": len(values), "points_dropped": result.dropped, "chunks_done": 1},
+            # Other chunks still running turn it back on with their next heartbeat.
+            "$set": {"lease.heartbeat_at": now, "lease.active": False, "updated_at": now},
+        },
+        return_document=ReturnDocument.AFTER,
+    )
+    if updated is not None:
+        collected = int(updated["points_collected"])
+        requested = max(1, int(updated["points_requested"]))
+        await lifecycle.heartbeat(
+            job_id=job_id,
+            status=TrainingStatus.COLLECTING_DATA,
+            task_id=lease_task,
+            values=progress.collecting(collected=collected, requested=requested),
+        )
+    log.info("training.chunk_collected", job_id=str(job_id), index=index, points=len(values))
+    return True
+
+
+__all__ = ["begin_collection", "collect_chunk"]

@@ -1,0 +1,43 @@
+"""How a step's failure is classified: worth retrying later, or final with a reason for the user."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fiware.errors import FiwareError, FiwareNotFound, FiwareUnavailable
+
+
+class StepFailed(Exception):
+    """A deterministic failure (bad data, bad configuration): the job fails at once, no retry."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class TaskIdentity:
+    """The task running a step, as the lease records it."""
+
+    task_id: str
+    worker: str
+    # A redelivered message (its worker died) or a retry of the same task may resume its step.
+    resumable: bool
+
+
+def is_transient(error: BaseException) -> bool:
+    return isinstance(error, FiwareUnavailable)
+
+
+def describe_fiware(error: FiwareError) -> StepFailed:
+    """A final FIWARE failure in words a user can act on (upstream bodies stay in the logs)."""
+    if isinstance(error, FiwareNotFound):
+        return StepFailed("NOT_FOUND", f"{error.service} has no such series (404)")
+    if isinstance(error, FiwareUnavailable):
+        status = f" (status {error.status})" if error.status else ""
+        return StepFailed("UNAVAILABLE", f"{error.service} stayed unavailable{status} after retries")
+    return StepFailed("UPSTREAM_ERROR", f"{error.service} refused a request with status {error.status}")
+
+
+__all__ = ["StepFailed", "TaskIdentity", "describe_fiware", "is_transient"]

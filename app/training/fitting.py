@@ -1,0 +1,281 @@
+"""The training step: fit the network on the stored series, score it, store its artifacts.
+
+Training is synchronous CPU work (Keras), so this step is a plain function; the awaits it needs
+(claims, heartbeats, GridFS) go through ``run``, the worker's event loop. Progress and the cancel
+check share one throttled heartbeat: a cancel or a watchdog moves the status, the heartbeat stops
+matching, and Keras stops after the current batch.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from collections.abc import Callable, Coroutine
+from importlib import metadata
+from typing import Any, TypeVar
+from uuid import UUID
+
+import structlog
+
+from app.timeutil import utcnow
+from app.training import lifecycle, progress, storage
+from app.training.documents import (
+    Artifact,
+    EpochLoss,
+    TrainingConfig,
+    TrainingJobDocument,
+    TrainingMetrics,
+    TrainingStatus,
+)
+from app.training.failures import StepFailed, TaskIdentity
+from app.training.preprocessing import regular_from
+from ml.network import DenseLayer, NetworkSpec, RecurrentLayer
+from ml.pipeline import TrainingConfig as PipelineConfig
+from ml.pipeline import TrainingOutcome, train_regular
+from ml.series import InsufficientSeries
+from ml.training import FitSettings, ProgressEvent
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+Runner = Callable[[Coroutine[Any, Any, T]], T]
+
+HEARTBEAT_EVERY_SECONDS = 1.0
+LIBRARIES = ("tensorflow-cpu", "tensorflow", "keras", "numpy", "onnx", "onnxruntime", "tf2onnx")
+
+
+def pipeline_config(config: TrainingConfig) -> PipelineConfig:
+    return PipelineConfig(
+        network=NetworkSpec(
+            cell="LSTM" if config.model_type.value == "LSTM" else "GRU",
+            lookback=config.lookback_window,
+            horizon=config.forecast_horizon,
+            recurrent=tuple(
+                RecurrentLayer(layer.units, layer.dropout, layer.recurrent_dropout)
+                for layer in config.rnn_layers
+            ),
+            dense=tuple(
+                DenseLayer(layer.units, layer.dropout, layer.activation.value)
+                for layer in config.dense_layers
+            ),
+        ),
+        delta=config.target_mode.value == "DELTA",
+        fit=FitSettings(
+            batch_size=config.batch_size,
+            epochs=config.epochs,
+            learning_rate=config.learning_rate,
+            patience=config.early_stopping_patience,
+        ),
+        validation_ratio=config.validation_ratio,
+        test_ratio=config.test_ratio,
+    )
+
+
+class _Monitor:
+    """Turns training events into throttled heartbeats, and heartbeat refusals into a stop."""
+
+    def __init__(self, job_id: UUID, task_id: str, run: Runner[Any]) -> None:
+        self.job_id = job_id
+        self.task_id = task_id
+        self.run = run
+        self.last_beat = 0.0
+        self.lost = False
+        self.started = time.monotonic()
+        self.pending: dict[str, Any] = {}
+
+    def _beat(self, values: dict[str, Any], *, push: EpochLoss | None = None, force: bool = False) -> None:
+        self.pending.update(values)
+        now = time.monotonic()
+        if not force and now - self.last_beat < HEARTBEAT_EVERY_SECONDS:
+            return
+        self.last_beat = now
+        kept = self.run(
+            lifecycle.heartbeat(
+                job_id=self.job_id,
+                status=TrainingStatus.TRAINING,
+                task_id=self.task_id,
+                values=self.pending,
+                push={"history": push.model_dump()} if push is not None else None,
+            )
+        )
+        self.pending = {}
+        self.lost = self.lost or not kept
+
+    def on_event(self, event: ProgressEvent) -> None:
+        elapsed = time.monotonic() - self.started
+        done_epochs = event.epoch - 1 + (event.batch or event.batches) / max(1, event.batches)
+        eta = elapsed / done_epochs * (event.total_epochs - done_epochs) if done_epochs > 0 else None
+        values = progress.training(
+            epoch=event.epoch,
+            total_epochs=event.total_epochs,
+            batch=event.batch,
+            batches=event.batches,
+            loss=event.loss,
+            val_loss=event.val_loss,
+            eta_seconds=None if eta is None else round(eta, 1),
+        )
+        if event.kind == "epoch":
+            # Every epoch is recorded, however fast: the loss history must be complete.
+            self._beat(
+                values,
+                push=EpochLoss(epoch=event.epoch, loss=event.loss, val_loss=event.val_loss),
+                force=True,
+            )
+        else:
+            self._beat(values)
+
+    def should_stop(self) -> bool:
+        self._beat({})
+        return self.lost
+
+
+def _versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+async def _store_artifacts(
+    job: TrainingJobDocument, outcome: TrainingOutcome, metrics: TrainingMetrics
+) -> list[Artifact]:
+    assert outcome.keras is not None and outcome.onnx is not None
+    files = [
+        ("model.keras", outcome.keras, "application/x-keras"),
+        ("model.onnx", outcome.onnx, "application/onnx"),
+        ("scaler.json", json.dumps(outcome.scaler.to_json(), sort_keys=True).encode(), "application/json"),
+    ]
+    stored = [
+        await storage.store_artifact(
+            job_id=job.id, model_id=job.model_id, name=name, data=data, content_type=kind
+        )
+        for name, data, kind in files
+    ]
+    summary = outcome.summary
+    described = {
+        "jobId": str(job.id),
+        "modelId": str(job.model_id),
+        "createdAt": utcnow().isoformat(),
+        "config": job.config.model_dump(mode="json"),
+        "request": job.request.model_dump(mode="json"),
+        "data": summary.as_dict(),
+        "samplingIntervalSeconds": summary.interval_seconds,
+        "targetMode": job.config.target_mode.value,
+        "metrics": metrics.model_dump(),
+        "history": {"loss": outcome.fit.loss, "valLoss": outcome.fit.val_loss},
+        "libraries": _versions(),
+        "artifacts": {a.name: {"checksum": a.checksum, "sizeBytes": a.size_bytes} for a in stored},
+    }
+    stored.append(
+        await storage.store_artifact(
+            job_id=job.id,
+            model_id=job.model_id,
+            name="metadata.json",
+            data=json.dumps(described, indent=2, sort_keys=True).encode(),
+            content_type="application/json",
+        )
+    )
+    return stored
+
+
+def _metrics(outcome: TrainingOutcome) -> TrainingMetrics:
+    scored = outcome.metrics
+    fit = outcome.fit
+    return TrainingMetrics(
+        mse=scored.mse if scored else None,
+        mae=scored.mae if scored else None,
+        rmse=scored.rmse if scored else None,
+        mape=scored.mape if scored else None,
+        r2=scored.r2 if scored else None,
+        theil_u=scored.theil_u if scored else None,
+        rmse_per_step=list(scored.rmse_per_step) if scored else [],
+        points=scored.points if scored else 0,
+        best_epoch=fit.best_epoch,
+        best_train_loss=fit.best_train_loss,
+        best_val_loss=fit.best_val_loss,
+    )
+
+
+def train_job(*, job_id: UUID, me: TaskIdentity, run: Runner[Any]) -> None:
+    """Run the training step of a preprocessed job to COMPLETED, or explain why it cannot."""
+    claim = run(
+        lifecycle.claim_step(
+            job_id=job_id,
+            expected=TrainingStatus.PREPROCESSING,
+            becomes=TrainingStatus.TRAINING,
+            opens="training",
+            closes="preprocessing",
+            task_id=me.task_id,
+            worker=me.worker,
+            redelivered=me.resumable,
+            extra={"history": [], "progress.message": "starting training"},
+        )
+    )
+    if claim is None:
+        if run(lifecycle.job_status(job_id)) is TrainingStatus.CANCEL_REQUESTED:
+            run(lifecycle.finish_cancel(job_id=job_id))
+        return
+    job = claim.job
+    if job.summary is None or job.series_file_id is None:
+        raise StepFailed("INTERNAL", "the preprocessed series is missing; start a new job")
+    values = run(storage.read_series(file_id=job.series_file_id))
+    regular = regular_from(job.summary, values)
+    monitor = _Monitor(job_id, me.task_id, run)
+    try:
+        outcome = train_regular(
+            regular, pipeline_config(job.config), progress=monitor.on_event, should_stop=monitor.should_stop
+        )
+    except InsufficientSeries as error:
+        raise StepFailed("INSUFFICIENT_DATA", str(error)) from error
+    if outcome.cancelled or monitor.lost:
+        run(lifecycle.finish_cancel(job_id=job_id))
+        return
+    metrics = _metrics(outcome)
+    windows = outcome.summary.windows
+    if not run(
+        lifecycle.heartbeat(
+            job_id=job_id, status=TrainingStatus.TRAINING, task_id=me.task_id, values=progress.storing()
+        )
+    ):
+        run(lifecycle.finish_cancel(job_id=job_id))
+        return
+    artifacts = run(_store_artifacts(job, outcome, metrics))
+    completed = run(
+        lifecycle.complete_job(
+            job_id=job_id,
+            task_id=me.task_id,
+            values={
+                "metrics": metrics.model_dump(),
+                "history": [
+                    EpochLoss(epoch=i + 1, loss=loss, val_loss=val).model_dump()
+                    for i, (loss, val) in enumerate(zip(outcome.fit.loss, outcome.fit.val_loss, strict=False))
+                ],
+                "artifacts": [a.model_dump() for a in artifacts],
+                "summary.train_windows": windows.train,
+                "summary.validation_windows": windows.validation,
+                "summary.test_windows": windows.test,
+                "progress.fraction": 1.0,
+                "progress.message": "completed",
+                "progress.eta_seconds": None,
+            },
+        )
+    )
+    if completed is None:
+        # A cancel (or the watchdog) got there first: nothing of this run may survive it.
+        run(storage.delete_artifacts(job_id=job_id))
+        run(lifecycle.finish_cancel(job_id=job_id))
+        return
+    log.info(
+        "training.completed",
+        job_id=str(job_id),
+        epochs=outcome.fit.epochs_run,
+        seconds=round(outcome.fit.seconds, 2),
+        theil_u=metrics.theil_u,
+    )
+
+
+__all__ = ["Runner", "pipeline_config", "train_job"]

@@ -1,0 +1,122 @@
+"""Preprocessing: the collected chunks become one regular series, stored for the training step.
+
+The heavy lifting is :func:`ml.series.regularize`; this step moves bytes in and out of MongoDB and
+records what cleaning did, so a user can see how many points were dropped, merged or filled.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from uuid import UUID
+
+import numpy as np
+import structlog
+
+from app.training import lifecycle, progress, storage
+from app.training.documents import (
+    ChunkStatus,
+    DataSummary,
+    TrainingChunkDocument,
+    TrainingJobDocument,
+    TrainingStatus,
+)
+from app.training.failures import StepFailed, TaskIdentity
+from ml.series import FloatArray, InsufficientSeries, Regular, regularize
+
+log = structlog.get_logger(__name__)
+
+
+def summary_of(regular: Regular) -> DataSummary:
+    end = regular.start + regular.interval * max(0, len(regular.values) - 1)
+    return DataSummary(
+        raw_points=regular.raw_points,
+        dropped_non_finite=regular.dropped_non_finite,
+        merged_duplicates=regular.merged_duplicates,
+        slots=len(regular.values),
+        filled=regular.filled,
+        gaps=regular.gaps,
+        missing=regular.missing,
+        sampling_interval_seconds=regular.interval,
+        series_start=datetime.fromtimestamp(regular.start, tz=UTC),
+        series_end=datetime.fromtimestamp(end, tz=UTC),
+    )
+
+
+def regular_from(summary: DataSummary, values: FloatArray) -> Regular:
+    return Regular(
+        start=summary.series_start.timestamp(),
+        interval=summary.sampling_interval_seconds,
+        values=values,
+        raw_points=summary.raw_points,
+        dropped_non_finite=summary.dropped_non_finite,
+        merged_duplicates=summary.merged_duplicates,
+        filled=summary.filled,
+        gaps=summary.gaps,
+    )
+
+
+async def preprocess(*, job_id: UUID, me: TaskIdentity, max_gap_steps: int) -> bool:
+    """Claim a collected job and regularise its series; True when training should follow."""
+    job = await TrainingJobDocument.get(job_id)
+    if job is None:
+        return False
+    if job.status is TrainingStatus.CANCEL_REQUESTED:
+        await lifecycle.finish_cancel(job_id=job_id)
+        return False
+    if job.status is TrainingStatus.COLLECTING_DATA:
+        completed = await TrainingChunkDocument.find(
+            TrainingChunkDocument.job_id == job_id, TrainingChunkDocument.status == ChunkStatus.COMPLETED
+        ).count()
+        if completed < job.chunks_total:
+            # A chord of an earlier, redelivered plan: the current plan's chord is still running,
+            # and a chunk that really fails fails the job itself (or the watchdog does).
+            log.warning(
+                "training.preprocess_early", job_id=str(job_id), chunks=completed, of=job.chunks_total
+            )
+            return False
+    claim = await lifecycle.claim_step(
+        job_id=job_id,
+        expected=TrainingStatus.COLLECTING_DATA,
+        becomes=TrainingStatus.PREPROCESSING,
+        opens="preprocessing",
+        closes="collecting",
+        task_id=me.task_id,
+        worker=me.worker,
+        redelivered=me.resumable,
+        extra=progress.preprocessing("regularising the series"),
+    )
+    if claim is None:
+        return False
+    chunks = await TrainingChunkDocument.find(TrainingChunkDocument.job_id == job_id).sort("+index").to_list()
+    timestamps = np.concatenate([storage.unpack(c.timestamps) for c in chunks] or [np.empty(0)])
+    values = np.concatenate([storage.unpack(c.values) for c in chunks] or [np.empty(0)])
+    try:
+        regular = regularize(timestamps, values, max_gap_steps=max_gap_steps)
+    except InsufficientSeries as error:
+        raise StepFailed("INSUFFICIENT_DATA", str(error)) from error
+    except ValueError as error:
+        raise StepFailed("INVALID_DATA", str(error)) from error
+    file_id = await storage.store_series(job_id=job_id, values=regular.values)
+    summary = summary_of(regular)
+    kept = await lifecycle.heartbeat(
+        job_id=job_id,
+        status=TrainingStatus.PREPROCESSING,
+        task_id=me.task_id,
+        values={"series_file_id": file_id, "summary": summary.model_dump()},
+    )
+    await TrainingChunkDocument.find(TrainingChunkDocument.job_id == job_id).delete()
+    if not kept:
+        await lifecycle.finish_cancel(job_id=job_id)
+        return False
+    log.info(
+        "training.preprocessed",
+        job_id=str(job_id),
+        slots=summary.slots,
+        interval=summary.sampling_interval_seconds,
+        filled=summary.filled,
+        gaps=summary.gaps,
+    )
+    return True
+
+
+__all__ = ["preprocess", "regular_from", "summary_of"]

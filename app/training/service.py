@@ -1,0 +1,182 @@
+"""Reading, cancelling and deleting training jobs (admission lives in ``admission``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from beanie import SortDirection
+
+from app.errors import Conflict, ErrorCode, FieldError, NotFound, ValidationFailed
+from app.models.cursor import decode_cursor, encode_cursor
+from app.models.documents import ModelDocument
+from app.models.enums import ModelStatus
+from app.models.service import parse_id
+from app.training import lifecycle, storage
+from app.training.documents import FINISHED_STATUSES, TrainingJobDocument, TrainingStatus
+
+MAX_PAGE_SIZE = 100
+NEWEST_FIRST = [("created_at", SortDirection.DESCENDING), ("_id", SortDirection.DESCENDING)]
+
+
+class JobConflict(Conflict):
+    """The job cannot do what was asked in its current status; the job travels with the error."""
+
+    def __init__(self, message: str, *, job: TrainingJobDocument) -> None:
+        super().__init__(message, field=("jobId",))
+        self.job = job
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    model_id: UUID | None = None
+    statuses: frozenset[TrainingStatus] = field(default_factory=frozenset)
+
+    def to_query(self) -> dict[str, Any]:
+        query: dict[str, Any] = {}
+        if self.model_id is not None:
+            query["model_id"] = self.model_id
+        if self.statuses:
+            query["status"] = {"$in": sorted(status.value for status in self.statuses)}
+        return query
+
+
+@dataclass(frozen=True)
+class JobEdge:
+    cursor: str
+    node: TrainingJobDocument
+
+
+@dataclass(frozen=True)
+class JobPage:
+    edges: list[JobEdge]
+    has_next_page: bool
+    query: dict[str, Any]
+
+    @property
+    def end_cursor(self) -> str | None:
+        return self.edges[-1].cursor if self.edges else None
+
+
+def _edge(job: TrainingJobDocument) -> JobEdge:
+    return JobEdge(encode_cursor(job.created_at, job.id), job)
+
+
+def _page_arguments(first: int, after: str | None) -> tuple[Any, ...] | None:
+    problems: list[FieldError] = []
+    if not 0 <= first <= MAX_PAGE_SIZE:
+        problems.append(
+            FieldError(ErrorCode.VALIDATION_ERROR, f"must be between 0 and {MAX_PAGE_SIZE}", ("first",))
+        )
+    position = decode_cursor(after) if after is not None else None
+    if after is not None and position is None:
+        problems.append(FieldError(ErrorCode.VALIDATION_ERROR, "is not a cursor of this list", ("after",)))
+    if problems:
+        raise ValidationFailed(problems)
+    return position
+
+
+def _after(query: dict[str, Any], position: tuple[Any, ...] | None) -> dict[str, Any]:
+    if position is None:
+        return query
+    created_at, last_id = position
+    older = {
+        "$or": [{"created_at": {"$lt": created_at}}, {"created_at": created_at, "_id": {"$lt": last_id}}]
+    }
+    return {"$and": [query, older]} if query else older
+
+
+async def get_job(*, job_id: str) -> TrainingJobDocument | None:
+    return await TrainingJobDocument.get(parse_id(job_id))
+
+
+async def list_jobs(*, job_filter: JobFilter, first: int, after: str | None) -> JobPage:
+    position = _page_arguments(first, after)
+    query = job_filter.to_query()
+    found = (
+        await TrainingJobDocument.find(_after(query, position)).sort(NEWEST_FIRST).limit(first + 1).to_list()
+    )
+    return JobPage(edges=[_edge(job) for job in found[:first]], has_next_page=len(found) > first, query=query)
+
+
+async def count_jobs(*, query: Mapping[str, Any]) -> int:
+    return await TrainingJobDocument.find(dict(query)).count()
+
+
+async def jobs_of_models(
+    *, model_ids: Sequence[UUID], first: int, statuses: frozenset[TrainingStatus]
+) -> dict[UUID, JobPage]:
+    """The newest ``first`` jobs of each model, for many models in one query (the DataLoader's)."""
+    _page_arguments(first, None)
+    query: dict[str, Any] = {"model_id": {"$in": list(dict.fromkeys(model_ids))}}
+    if statuses:
+        query["status"] = {"$in": sorted(status.value for status in statuses)}
+    grouped: dict[UUID, list[TrainingJobDocument]] = {model_id: [] for model_id in model_ids}
+    # Per-model slicing happens here, so a model with thousands of jobs costs its documents once.
+    async for job in TrainingJobDocument.find(query).sort(NEWEST_FIRST):
+        kept = grouped[job.model_id]
+        if len(kept) <= first:
+            kept.append(job)
+    return {
+        model_id: JobPage(
+            edges=[_edge(job) for job in jobs[:first]],
+            has_next_page=len(jobs) > first,
+            query={"model_id": model_id, **({"status": query["status"]} if statuses else {})},
+        )
+        for model_id, jobs in grouped.items()
+    }
+
+
+async def cancel_job(*, job_id: str) -> TrainingJobDocument:
+    key = parse_id(job_id, field="jobId")
+    job, changed = await lifecycle.request_cancel(job_id=key)
+    if job is None:
+        raise NotFound(f"training job {job_id} does not exist", field=("jobId",))
+    if not changed:
+        raise JobConflict(f"training job {job_id} has already finished ({job.status.value})", job=job)
+    return job
+
+
+async def _settle_model_after_removal(model_id: UUID) -> None:
+    """A model whose last completed job is gone has nothing trained left: back to DRAFT."""
+    if await TrainingJobDocument.find_one({"model_id": model_id, "status": TrainingStatus.COMPLETED.value}):
+        return
+    await ModelDocument.get_pymongo_collection().update_one(
+        {"_id": model_id, "active_job_id": None},
+        {"$set": {"has_successful_training": False, "status": ModelStatus.DRAFT.value}},
+    )
+
+
+async def delete_job(*, job_id: str) -> UUID:
+    key = parse_id(job_id, field="jobId")
+    collection = TrainingJobDocument.get_pymongo_collection()
+    raw = await collection.find_one_and_delete(
+        {"_id": key, "status": {"$in": sorted(status.value for status in FINISHED_STATUSES)}}
+    )
+    if raw is None:
+        job = await TrainingJobDocument.get(key)
+        if job is None:
+            raise NotFound(f"training job {job_id} does not exist", field=("jobId",))
+        raise JobConflict(
+            f"training job {job_id} is {job.status.value}; cancel it and wait for it to end first", job=job
+        )
+    await storage.delete_job_files(job_id=key)
+    await _settle_model_after_removal(raw["model_id"])
+    return key
+
+
+__all__ = [
+    "MAX_PAGE_SIZE",
+    "JobConflict",
+    "JobEdge",
+    "JobFilter",
+    "JobPage",
+    "cancel_job",
+    "count_jobs",
+    "delete_job",
+    "get_job",
+    "jobs_of_models",
+    "list_jobs",
+]

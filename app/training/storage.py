@@ -1,0 +1,128 @@
+"""Where a job's bytes live: collected chunks, the regularised series, and artifacts in GridFS.
+
+Artifacts go to the ``model_artifacts`` bucket with ``metadata.job_id``, so deleting a job finds
+them by query (no list on the job can drift from what is stored). The regularised series between
+preprocessing and training goes to ``training_series``: it is working data, removed when the job
+ends. Nothing here is ever unpickled: arrays are raw float64 and the rest is JSON.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+from uuid import UUID
+
+import numpy as np
+import numpy.typing as npt
+from bson import Binary, ObjectId
+from gridfs import AsyncGridFSBucket
+
+from app.training.documents import Artifact, TrainingChunkDocument, TrainingJobDocument
+
+ARTIFACTS_BUCKET = "model_artifacts"
+SERIES_BUCKET = "training_series"
+
+FloatArray = npt.NDArray[np.float64]
+
+
+def _database() -> Any:
+    return TrainingJobDocument.get_pymongo_collection().database
+
+
+def _bucket(name: str) -> AsyncGridFSBucket:
+    return AsyncGridFSBucket(_database(), bucket_name=name)
+
+
+def checksum(data: bytes) -> str:
+    return f"sha256:{hashlib.sha256(data).hexdigest()}"
+
+
+def pack(array: npt.ArrayLike) -> Binary:
+    return Binary(np.ascontiguousarray(array, dtype="<f8").tobytes())
+
+
+def unpack(data: bytes | None) -> FloatArray:
+    if not data:
+        return np.empty(0, dtype=np.float64)
+    return np.frombuffer(data, dtype="<f8").astype(np.float64)
+
+
+async def store_artifact(
+    *, job_id: UUID, model_id: UUID, name: str, data: bytes, content_type: str
+) -> Artifact:
+    digest = checksum(data)
+    file_id = await _bucket(ARTIFACTS_BUCKET).upload_from_stream(
+        name,
+        data,
+        metadata={
+            "job_id": str(job_id),
+            "model_id": str(model_id),
+            "content_type": content_type,
+            "checksum": digest,
+        },
+    )
+    return Artifact(
+        name=name, file_id=str(file_id), size_bytes=len(data), content_type=content_type, checksum=digest
+    )
+
+
+async def read_artifact(*, file_id: str) -> bytes:
+    stream = await _bucket(ARTIFACTS_BUCKET).open_download_stream(ObjectId(file_id))
+    data: bytes = await stream.read()
+    return data
+
+
+async def _delete_files(bucket_name: str, query: dict[str, Any]) -> int:
+    bucket = _bucket(bucket_name)
+    files = _database()[f"{bucket_name}.files"]
+    deleted = 0
+    async for entry in files.find(query, {"_id": 1}):
+        await bucket.delete(entry["_id"])
+        deleted += 1
+    return deleted
+
+
+async def delete_artifacts(*, job_id: UUID) -> int:
+    return await _delete_files(ARTIFACTS_BUCKET, {"metadata.job_id": str(job_id)})
+
+
+async def store_series(*, job_id: UUID, values: FloatArray) -> str:
+    # A redelivered preprocessing step replaces, not duplicates, the series.
+    await _delete_files(SERIES_BUCKET, {"metadata.job_id": str(job_id)})
+    data = np.ascontiguousarray(values, dtype="<f8").tobytes()
+    file_id = await _bucket(SERIES_BUCKET).upload_from_stream(
+        f"{job_id}.f8", data, metadata={"job_id": str(job_id)}
+    )
+    return str(file_id)
+
+
+async def read_series(*, file_id: str) -> FloatArray:
+    stream = await _bucket(SERIES_BUCKET).open_download_stream(ObjectId(file_id))
+    return unpack(await stream.read())
+
+
+async def delete_working_data(*, job_id: UUID) -> None:
+    """Chunks and the intermediate series: needed only while the job runs."""
+    await TrainingChunkDocument.find(TrainingChunkDocument.job_id == job_id).delete()
+    await _delete_files(SERIES_BUCKET, {"metadata.job_id": str(job_id)})
+
+
+async def delete_job_files(*, job_id: UUID) -> None:
+    await delete_working_data(job_id=job_id)
+    await delete_artifacts(job_id=job_id)
+
+
+__all__ = [
+    "ARTIFACTS_BUCKET",
+    "SERIES_BUCKET",
+    "checksum",
+    "delete_artifacts",
+    "delete_job_files",
+    "delete_working_data",
+    "pack",
+    "read_artifact",
+    "read_series",
+    "store_artifact",
+    "store_series",
+    "unpack",
+]

@@ -1,0 +1,1 @@
+"""Training jobs in GraphQL: start, cancel, delete, and read them."""

@@ -1,0 +1,261 @@
+"""GraphQL types of training jobs, built from documents by ``from_document``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any
+
+import strawberry
+
+from app.models.service import get_model
+from app.training import documents, service
+from schema.context import Info
+from schema.pagination import PageInfo
+
+if TYPE_CHECKING:
+    from schema.models.types import Model
+
+TrainingJobId = Annotated[strawberry.ID, strawberry.argument(description="UUID of the training job.")]
+
+TrainingStatus = documents.TrainingStatus
+strawberry.enum(
+    TrainingStatus,
+    name="TrainingStatus",
+    description=(
+        "Life cycle of a training job: PENDING → COLLECTING_DATA → PREPROCESSING → TRAINING → "
+        "COMPLETED, or FAILED; a cancel goes through CANCEL_REQUESTED to CANCELLED."
+    ),
+)
+
+
+@strawberry.type(description="What the job was asked to train on.")
+class TrainingRequest:
+    last_n: int | None = strawberry.field(description="The newest points asked for; null for a window.")
+    date_from: datetime | None = strawberry.field(description="Start of the time window, inclusive.")
+    date_to: datetime | None = strawberry.field(description="End of the time window, inclusive.")
+
+
+@strawberry.type(description="When a phase of the job started and ended.")
+class PhaseTimes:
+    started_at: datetime | None = strawberry.field(description="Start, UTC; null before the phase.")
+    ended_at: datetime | None = strawberry.field(description="End, UTC; null while it runs.")
+
+    @strawberry.field(description="Seconds from start to end; null until it ended.")
+    def duration_seconds(self) -> float | None:
+        if self.started_at is None or self.ended_at is None:
+            return None
+        return round((self.ended_at - self.started_at).total_seconds(), 3)
+
+
+@strawberry.type(description="The phases of a job and their times.")
+class TrainingPhases:
+    collecting: PhaseTimes = strawberry.field(description="Reading the series from STH-Comet.")
+    preprocessing: PhaseTimes = strawberry.field(description="Cleaning and regularising the series.")
+    training: PhaseTimes = strawberry.field(description="Fitting, scoring and storing the network.")
+
+
+@strawberry.type(description="Where the job stands now.")
+class TrainingProgress:
+    fraction: float = strawberry.field(description="Done share of the whole job, 0-1.")
+    message: str | None = strawberry.field(description="What is happening, for people.")
+    epoch: int | None = strawberry.field(description="Current epoch (1-based) while training.")
+    total_epochs: int | None = strawberry.field(description="Most epochs this job may run.")
+    loss: float | None = strawberry.field(description="Latest training loss (scaled MSE).")
+    val_loss: float | None = strawberry.field(description="Latest validation loss (scaled MSE).")
+    eta_seconds: float | None = strawberry.field(
+        description="Estimated seconds of training left, if every epoch runs (early stopping may end sooner)."
+    )
+
+
+@strawberry.type(description="What preprocessing made of the collected points.")
+class TrainingData:
+    raw_points: int = strawberry.field(description="Points received from STH-Comet.")
+    dropped_non_finite: int = strawberry.field(description="Points dropped for a NaN or infinite value.")
+    merged_duplicates: int = strawberry.field(
+        description="Points averaged into another (same timestamp, or same slot of the grid)."
+    )
+    slots: int = strawberry.field(description="Length of the regular series, one slot per interval.")
+    filled: int = strawberry.field(description="Slots filled by interpolation across short gaps.")
+    gaps: int = strawberry.field(description="Gaps too long to fill; no window spans one.")
+    missing: int = strawberry.field(description="Slots left empty inside those gaps.")
+    sampling_interval_seconds: float = strawberry.field(description="Detected sampling interval.")
+    series_start: datetime = strawberry.field(description="Time of the first slot, UTC.")
+    series_end: datetime = strawberry.field(description="Time of the last slot, UTC.")
+    train_windows: int = strawberry.field(description="Training windows (lookback + horizon).")
+    validation_windows: int = strawberry.field(description="Validation windows.")
+    test_windows: int = strawberry.field(description="Test windows, the forecast origins scored.")
+
+
+@strawberry.type(
+    description=(
+        "Scores on the test split in the series' own units, pooled over every forecast origin and "
+        "horizon step; null wherever a metric is undefined for the data (never NaN)."
+    )
+)
+class TrainingMetrics:
+    mse: float | None = strawberry.field(description="Mean squared error.")
+    mae: float | None = strawberry.field(description="Mean absolute error.")
+    rmse: float | None = strawberry.field(description="Root mean squared error.")
+    mape: float | None = strawberry.field(
+        description="Mean absolute percentage error, over targets not close to zero."
+    )
+    r2: float | None = strawberry.field(description="Coefficient of determination.")
+    theil_u: float | None = strawberry.field(
+        description=(
+            "Theil's U2: RMSE of the model over RMSE of naive persistence on the same targets; "
+            "below 1 beats 'no change'."
+        )
+    )
+    rmse_per_step: list[float | None] = strawberry.field(description="RMSE of each horizon step, 1 first.")
+    points: int = strawberry.field(description="(origin, step) pairs scored.")
+    best_epoch: int | None = strawberry.field(description="Epoch (1-based) whose weights were kept.")
+    best_train_loss: float | None = strawberry.field(description="Training loss at the best epoch.")
+    best_val_loss: float | None = strawberry.field(description="Validation loss at the best epoch.")
+
+
+@strawberry.type(description="Losses of one epoch (scaled MSE).")
+class EpochLoss:
+    epoch: int = strawberry.field(description="Epoch number, 1-based.")
+    loss: float | None = strawberry.field(description="Training loss.")
+    val_loss: float | None = strawberry.field(description="Validation loss.")
+
+
+@strawberry.type(description="A file the job stored: the network, its ONNX export, scaler or metadata.")
+class Artifact:
+    name: str = strawberry.field(description="File name, e.g. `model.onnx`.")
+    size_bytes: int = strawberry.field(description="Size in bytes.")
+    content_type: str = strawberry.field(description="Media type.")
+    checksum: str = strawberry.field(description="`sha256:<hex>` of the content.")
+
+
+@strawberry.type(description="Why a job failed.")
+class JobError:
+    code: str = strawberry.field(
+        description=(
+            "Machine-readable reason: INSUFFICIENT_DATA, INVALID_DATA, NOT_FOUND, UNAVAILABLE, "
+            "UPSTREAM_ERROR, WORKER_LOST, TIME_LIMIT or INTERNAL."
+        )
+    )
+    message: str = strawberry.field(description="What happened, for people.")
+
+
+def _phase(times: documents.PhaseTimes) -> PhaseTimes:
+    return PhaseTimes(started_at=times.started_at, ended_at=times.ended_at)
+
+
+@strawberry.type(description="One run of training of a model on a slice of its sensor's history.")
+class TrainingJob:
+    id: strawberry.ID = strawberry.field(description="UUID of the job.")
+    model_id: strawberry.ID = strawberry.field(description="UUID of the model trained.")
+    status: TrainingStatus = strawberry.field(description="Life-cycle status.")
+    progress: TrainingProgress = strawberry.field(description="How far the job is, and what it does now.")
+    request: TrainingRequest = strawberry.field(description="The slice of history asked for.")
+    points_available: int = strawberry.field(description="Points STH-Comet held for the request.")
+    points_requested: int = strawberry.field(description="Points the job collects.")
+    points_collected: int = strawberry.field(description="Points collected so far.")
+    points_dropped: int = strawberry.field(description="Points STH-Comet sent that were not numbers.")
+    sampling_interval_seconds: float | None = strawberry.field(
+        description="Sampling interval detected in preprocessing (sub-second intervals are kept)."
+    )
+    data: TrainingData | None = strawberry.field(description="Preprocessing summary; null before it ran.")
+    phases: TrainingPhases = strawberry.field(description="Start and end of each phase.")
+    metrics: TrainingMetrics | None = strawberry.field(description="Test scores; null until COMPLETED.")
+    history: list[EpochLoss] = strawberry.field(description="Loss and validation loss of every epoch run.")
+    artifacts: list[Artifact] = strawberry.field(description="Stored files; empty until COMPLETED.")
+    error: JobError | None = strawberry.field(description="Why it failed; null otherwise.")
+    created_at: datetime = strawberry.field(description="Admission time, UTC.")
+    updated_at: datetime = strawberry.field(description="Last change of any kind, UTC.")
+    started_at: datetime | None = strawberry.field(description="When a worker took it, UTC.")
+    finished_at: datetime | None = strawberry.field(description="When it ended, UTC.")
+
+    @strawberry.field(description="Seconds from admission to the end, or to now while it runs.")
+    def duration_seconds(self) -> float:
+        end = self.finished_at or self.updated_at
+        return round(max(0.0, (end - self.created_at).total_seconds()), 3)
+
+    @strawberry.field(description="The model this job trains; null if it was deleted meanwhile.")
+    async def model(self, info: Info) -> Annotated[Model, strawberry.lazy("schema.models.types")] | None:
+        from schema.models.types import Model
+
+        document = await get_model(model_id=str(self.model_id))
+        return Model.from_document(document) if document else None
+
+    @classmethod
+    def from_document(cls, doc: documents.TrainingJobDocument) -> TrainingJob:
+        summary = doc.summary
+        return cls(
+            id=strawberry.ID(str(doc.id)),
+            model_id=strawberry.ID(str(doc.model_id)),
+            status=doc.status,
+            progress=TrainingProgress(**doc.progress.model_dump()),
+            request=TrainingRequest(**doc.request.model_dump()),
+            points_available=doc.points_available,
+            points_requested=doc.points_requested,
+            points_collected=doc.points_collected,
+            points_dropped=doc.points_dropped,
+            sampling_interval_seconds=summary.sampling_interval_seconds if summary else None,
+            data=TrainingData(**summary.model_dump()) if summary else None,
+            phases=TrainingPhases(
+                collecting=_phase(doc.phases.collecting),
+                preprocessing=_phase(doc.phases.preprocessing),
+                training=_phase(doc.phases.training),
+            ),
+            metrics=TrainingMetrics(**doc.metrics.model_dump()) if doc.metrics else None,
+            history=[EpochLoss(**entry.model_dump()) for entry in doc.history],
+            artifacts=[
+                Artifact(
+                    name=a.name, size_bytes=a.size_bytes, content_type=a.content_type, checksum=a.checksum
+                )
+                for a in doc.artifacts
+            ],
+            error=JobError(code=doc.error.code, message=doc.error.message) if doc.error else None,
+            created_at=doc.created_at,
+            updated_at=doc.updated_at,
+            started_at=doc.started_at,
+            finished_at=doc.finished_at,
+        )
+
+
+@strawberry.type(description="A training job and its position in the list.")
+class TrainingJobEdge:
+    cursor: str = strawberry.field(description="Opaque position of this job in the list.")
+    node: TrainingJob = strawberry.field(description="The job.")
+
+
+@strawberry.type(description="A page of training jobs, newest first.")
+class TrainingJobConnection:
+    edges: list[TrainingJobEdge] = strawberry.field(description="Jobs of this page.")
+    page_info: PageInfo = strawberry.field(description="Whether and where the list goes on.")
+    query: strawberry.Private[dict[str, Any]]
+
+    @strawberry.field(description="Number of jobs matching the filter, on all pages.")
+    async def total_count(self, info: Info) -> int:
+        return await service.count_jobs(query=self.query)
+
+    @classmethod
+    def from_page(cls, page: service.JobPage) -> TrainingJobConnection:
+        return cls(
+            edges=[
+                TrainingJobEdge(cursor=e.cursor, node=TrainingJob.from_document(e.node)) for e in page.edges
+            ],
+            page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
+            query=page.query,
+        )
+
+
+__all__ = [
+    "Artifact",
+    "EpochLoss",
+    "JobError",
+    "PhaseTimes",
+    "TrainingData",
+    "TrainingJob",
+    "TrainingJobConnection",
+    "TrainingJobEdge",
+    "TrainingJobId",
+    "TrainingMetrics",
+    "TrainingPhases",
+    "TrainingProgress",
+    "TrainingRequest",
+    "TrainingStatus",
+]

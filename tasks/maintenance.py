@@ -1,0 +1,24 @@
+"""Periodic housekeeping run by beat: the watchdog for jobs whose worker died."""
+
+from __future__ import annotations
+
+import structlog
+from celery import shared_task
+
+from app.settings import get_settings
+from app.training import lifecycle
+from tasks.names import WATCHDOG
+from tasks.runtime import run
+
+log = structlog.get_logger(__name__)
+
+
+@shared_task(name=WATCHDOG, ignore_result=True)
+def training_watchdog() -> list[str]:
+    ended = run(lifecycle.sweep_stale_jobs(stale_seconds=get_settings().job_stale_seconds))
+    if ended:
+        log.warning("training.watchdog_ended", jobs=[str(job) for job in ended])
+    return [str(job) for job in ended]
+
+
+__all__ = ["training_watchdog"]

@@ -1,0 +1,41 @@
+"""Task and queue names: what the API needs to enqueue work without importing any task code."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Queue(StrEnum):
+    ORCHESTRATION = "orchestration"
+    DATA_COLLECTION = "data_collection"
+    MODEL_TRAINING = "model_training"
+    FORECAST_SCHEDULING = "forecast_scheduling"
+    FORECAST_EXECUTION = "forecast_execution"
+
+
+ORCHESTRATE_TRAINING = "chronos.orchestrate_training"
+COLLECT_DATA_CHUNK = "chronos.collect_data_chunk"
+PROCESS_COLLECTED_DATA = "chronos.process_collected_data"
+TRAIN_MODEL = "chronos.train_model_task"
+CLEANUP_TRAINING_TASKS = "chronos.cleanup_training_tasks"
+WATCHDOG = "chronos.training_watchdog"
+
+ROUTES: dict[str, Queue] = {
+    ORCHESTRATE_TRAINING: Queue.ORCHESTRATION,
+    PROCESS_COLLECTED_DATA: Queue.ORCHESTRATION,
+    CLEANUP_TRAINING_TASKS: Queue.ORCHESTRATION,
+    WATCHDOG: Queue.ORCHESTRATION,
+    COLLECT_DATA_CHUNK: Queue.DATA_COLLECTION,
+    TRAIN_MODEL: Queue.MODEL_TRAINING,
+}
+
+__all__ = [
+    "CLEANUP_TRAINING_TASKS",
+    "COLLECT_DATA_CHUNK",
+    "ORCHESTRATE_TRAINING",
+    "PROCESS_COLLECTED_DATA",
+    "ROUTES",
+    "TRAIN_MODEL",
+    "WATCHDOG",
+    "Queue",
+]

@@ -1,0 +1,15 @@
+"""The worker's and beat's Celery app: ``celery -A tasks.worker worker`` / ``celery -A tasks.worker beat``.
+
+Importing this loads the task modules, and nothing of TensorFlow (a test checks it).
+"""
+
+from __future__ import annotations
+
+from app.settings import get_settings
+from tasks.app import create_celery
+
+celery_app = create_celery(get_settings())
+celery_app.set_default()
+celery_app.loader.import_default_modules()
+
+__all__ = ["celery_app"]

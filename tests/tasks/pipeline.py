@@ -1,0 +1,132 @@
+"""Helpers of the pipeline tests: seed a series, create a tiny model, wait for a job to settle."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fiware.sandbox.runner import Sandbox
+from tests.conftest import unique
+from tests.support import GraphQL
+
+JOB_FIELDS = """
+  id modelId status
+  progress { fraction message epoch totalEpochs loss valLoss etaSeconds }
+  request { lastN dateFrom dateTo }
+  pointsAvailable pointsRequested pointsCollected pointsDropped samplingIntervalSeconds
+  data { rawPoints droppedNonFinite mergedDuplicates slots filled gaps missing samplingIntervalSeconds
+         seriesStart seriesEnd trainWindows validationWindows testWindows }
+  phases { collecting { startedAt endedAt durationSeconds } preprocessing { startedAt endedAt }
+           training { startedAt endedAt } }
+  metrics { mse mae rmse mape r2 theilU rmsePerStep points bestEpoch bestTrainLoss bestValLoss }
+  history { epoch loss valLoss }
+  artifacts { name sizeBytes contentType checksum }
+  error { code message }
+  createdAt startedAt finishedAt durationSeconds
+"""
+
+START = (
+    "mutation($modelId: ID!, $input: StartTrainingInput) { startTraining(modelId: $modelId, input: $input) "
+    "{ trainingJob { " + JOB_FIELDS + " } errors { code message field } } }"
+)
+
+JOB = "query($id: ID!) { trainingJob(id: $id) { " + JOB_FIELDS + " } }"
+
+CANCEL = (
+    "mutation($id: ID!) { cancelTraining(jobId: $id) { trainingJob { "
+    + JOB_FIELDS
+    + " } errors { code message field } } }"
+)
+
+DELETE_JOB = (
+    "mutation($id: ID!) { deleteTrainingJob(jobId: $id) { deletedId errors { code message field } } }"
+)
+
+CREATE = """
+mutation($input: CreateModelInput!) {
+  createModel(input: $input) { model { id status entityId feature } errors { code message field } }
+}"""
+
+MODEL = "query($id: ID!) { model(id: $id) { id status latestTrainingJob { id status } } }"
+
+FINISHED = {"COMPLETED", "FAILED", "CANCELLED"}
+
+
+def seed_series(
+    sandbox: Sandbox,
+    *,
+    points: int,
+    entity_id: str | None = None,
+    interval: timedelta = timedelta(minutes=1),
+    value: Any = None,
+    service: str = "smart",
+    service_path: str = "/",
+) -> str:
+    """A noisy daily-ish sine in STH-Comet, ``points`` long, ending now; returns the entity id."""
+    entity = entity_id or unique("urn:ngsi-ld:Sensor")
+    start = datetime.now(UTC) - interval * points
+    sandbox.sth.add_points(
+        service=service,
+        service_path=service_path,
+        entity_type="Sensor",
+        entity_id=entity,
+        attr_name="temperature",
+        attr_type="Number",
+        points=[
+            (
+                start + interval * i,
+                value if value is not None else 20 + 5 * math.sin(i / 15) + 0.3 * math.sin(i * 7.3),
+            )
+            for i in range(points)
+        ],
+    )
+    return entity
+
+
+def tiny_model(entity_id: str, **changes: Any) -> dict[str, Any]:
+    return {
+        "entityType": "Sensor",
+        "entityId": entity_id,
+        "feature": "temperature",
+        "lookbackWindow": 8,
+        "forecastHorizon": 2,
+        "rnnLayers": [{"units": 4}],
+        "epochs": 2,
+        "batchSize": 32,
+        **changes,
+    }
+
+
+async def create_model(gql: GraphQL, entity_id: str, **changes: Any) -> dict[str, Any]:
+    payload = (await gql.ok(CREATE, {"input": tiny_model(entity_id, **changes)}))["createModel"]
+    assert payload["errors"] == [], payload["errors"]
+    model: dict[str, Any] = payload["model"]
+    return model
+
+
+async def start(gql: GraphQL, model_id: str, **request: Any) -> dict[str, Any]:
+    payload: dict[str, Any] = (await gql.ok(START, {"modelId": model_id, "input": request or None}))[
+        "startTraining"
+    ]
+    return payload
+
+
+async def job(gql: GraphQL, job_id: str) -> dict[str, Any]:
+    found: dict[str, Any] = (await gql.ok(JOB, {"id": job_id}))["trainingJob"]
+    return found
+
+
+async def wait_for(
+    gql: GraphQL, job_id: str, statuses: set[str] = FINISHED, timeout: float = 120.0
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    current = await job(gql, job_id)
+    while current["status"] not in statuses:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"job still {current['status']} after {timeout} s: {current}")
+        await asyncio.sleep(0.2)
+        current = await job(gql, job_id)
+    return current
