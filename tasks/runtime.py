@@ -9,6 +9,7 @@ between tasks (the peer opened a new MongoClient per task and never closed it).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import os
 import socket
 from collections.abc import Coroutine
@@ -41,7 +42,8 @@ class WorkerRuntime:
         return f"{socket.gethostname()}:{os.getpid()}"
 
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        return self.runner.run(coroutine)
+        # The caller's context, not the runner's own: log fields bound around a task reach it.
+        return self.runner.run(coroutine, context=contextvars.copy_context())
 
     def close(self) -> None:
         self.run(self.fiware.close())

@@ -130,3 +130,13 @@ async def wait_for(
         await asyncio.sleep(0.2)
         current = await job(gql, job_id)
     return current
+
+
+async def model_status(gql: GraphQL, model_id: str, expected: str, timeout: float = 10.0) -> str:
+    """The model's status once it is ``expected`` (a job ends first, then frees its model)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status: str = (await gql.ok(MODEL, {"id": model_id}))["model"]["status"]
+        if status == expected or time.monotonic() > deadline:
+            return status
+        await asyncio.sleep(0.1)

@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import os
+import signal
 from typing import Any
+from uuid import UUID
 
 from gridfs import AsyncGridFSBucket
 from pymongo import AsyncMongoClient
 
 from app.settings import Settings
+from fiware.sandbox.faults import Fault
 from fiware.sandbox.runner import Sandbox
 from tests.support import GraphQL, WorkerProcess
-from tests.tasks.pipeline import MODEL, create_model, seed_series, start, wait_for
+from tests.tasks.pipeline import (
+    CANCEL,
+    FINISHED,
+    MODEL,
+    create_model,
+    model_status,
+    seed_series,
+    start,
+    wait_for,
+)
+from tests.tasks.pipeline import job as job_of
 
 
 async def test_a_tiny_model_trains_to_completed_with_metrics_and_artifacts(
@@ -49,8 +64,8 @@ async def test_a_tiny_model_trains_to_completed_with_metrics_and_artifacts(
     names = sorted(artifact["name"] for artifact in done["artifacts"])
     assert names == ["metadata.json", "model.keras", "model.onnx", "scaler.json"]
 
+    assert await model_status(gql, model["id"], "TRAINED") == "TRAINED"
     status = (await gql.ok(MODEL, {"id": model["id"]}))["model"]
-    assert status["status"] == "TRAINED"
     assert status["latestTrainingJob"] == {"id": job["id"], "status": "COMPLETED"}
 
     # Every stored artifact matches its checksum, and the metadata names them all.
@@ -71,3 +86,164 @@ async def test_a_tiny_model_trains_to_completed_with_metrics_and_artifacts(
     # Working data is gone: no chunk and no intermediate series survive a finished job.
     assert await database["training_chunks"].count_documents({"job_id": {"$exists": True}}) == 0
     assert await database["training_series.files"].count_documents({"metadata.job_id": job["id"]}) == 0
+
+
+async def test_a_constant_series_completes_with_null_metrics_not_errors(
+    gql: GraphQL, worker: WorkerProcess, fiware_sandbox: Sandbox
+) -> None:
+    entity = seed_series(fiware_sandbox, points=300, value=21.5)
+    model = await create_model(gql, entity)
+    started = await start(gql, model["id"], lastN=300)
+    done = await wait_for(gql, started["trainingJob"]["id"])
+    assert done["status"] == "COMPLETED", done["error"]
+    metrics = done["metrics"]
+    # Persistence is perfect on a constant series: U2 and R² are undefined, and say so with null.
+    assert metrics["theilU"] is None and metrics["r2"] is None
+    assert metrics["rmse"] is not None and metrics["rmse"] < 1e-3
+
+
+async def test_sth_5xx_bursts_are_survived(
+    gql: GraphQL, worker: WorkerProcess, fiware_sandbox: Sandbox
+) -> None:
+    entity = seed_series(fiware_sandbox, points=400)
+    model = await create_model(gql, entity)
+    started = await start(gql, model["id"], lastN=400)
+    assert started["errors"] == []
+    # Six failures in a row outlast the client's four tries: the task itself retries with backoff.
+    fiware_sandbox.faults["sth"].inject(Fault(status=503), times=6)
+    done = await wait_for(gql, started["trainingJob"]["id"])
+    assert done["status"] == "COMPLETED", done["error"]
+    assert done["pointsCollected"] == 400
+    assert "training.step_retry" in worker.log_text()
+
+
+async def test_an_upstream_that_stays_down_fails_the_job_with_a_reason(
+    gql: GraphQL, worker: WorkerProcess, fiware_sandbox: Sandbox
+) -> None:
+    entity = seed_series(fiware_sandbox, points=300)
+    model = await create_model(gql, entity)
+    started = await start(gql, model["id"], lastN=300)
+    # A 400 is not worth retrying: the job fails at once, with a code, and the model is free again.
+    fiware_sandbox.faults["sth"].inject(Fault(status=400), times=50)
+    try:
+        done = await wait_for(gql, started["trainingJob"]["id"])
+    finally:
+        fiware_sandbox.faults["sth"].planned.clear()
+    assert done["status"] == "FAILED"
+    assert done["error"]["code"] == "UPSTREAM_ERROR" and "400" in done["error"]["message"]
+    assert done["finishedAt"] is not None and done["artifacts"] == []
+    assert await model_status(gql, model["id"], "DRAFT") == "DRAFT"
+
+
+async def test_cancel_during_collection_ends_cancelled_and_leaves_nothing(
+    gql: GraphQL,
+    worker: WorkerProcess,
+    fiware_sandbox: Sandbox,
+    mongo: AsyncMongoClient[dict[str, Any]],
+    test_settings: Settings,
+) -> None:
+    entity = seed_series(fiware_sandbox, points=3000)
+    model = await create_model(gql, entity)
+    started = await start(gql, model["id"], lastN=3000)
+    fiware_sandbox.faults["sth"].inject(Fault(delay=0.3), times=40)
+    try:
+        job_id = started["trainingJob"]["id"]
+        await wait_for(gql, job_id, {"COLLECTING_DATA"}, timeout=30)
+        cancelled = (await gql.ok(CANCEL, {"id": job_id}))["cancelTraining"]
+        assert cancelled["errors"] == []
+        assert cancelled["trainingJob"]["status"] in {"CANCEL_REQUESTED", "CANCELLED"}
+        done = await wait_for(gql, job_id, timeout=60)
+    finally:
+        fiware_sandbox.faults["sth"].planned.clear()
+    assert done["status"] == "CANCELLED"
+    assert done["pointsCollected"] < 3000
+    assert await model_status(gql, model["id"], "DRAFT") == "DRAFT"
+    database = mongo[test_settings.mongo_database]
+    assert await database["training_chunks"].count_documents({"job_id": UUID(job_id)}) == 0
+    # Cancelling a finished job changes nothing and says why.
+    again = (await gql.ok(CANCEL, {"id": job_id}))["cancelTraining"]
+    assert [e["code"] for e in again["errors"]] == ["CONFLICT"]
+    assert again["trainingJob"]["status"] == "CANCELLED"
+
+
+async def test_cancel_during_training_stops_keras_and_removes_partial_artifacts(
+    gql: GraphQL,
+    worker: WorkerProcess,
+    fiware_sandbox: Sandbox,
+    mongo: AsyncMongoClient[dict[str, Any]],
+    test_settings: Settings,
+) -> None:
+    entity = seed_series(fiware_sandbox, points=600)
+    model = await create_model(gql, entity, epochs=500, earlyStoppingPatience=0)
+    started = await start(gql, model["id"], lastN=600)
+    job_id = started["trainingJob"]["id"]
+    running = await wait_for(gql, job_id, {"TRAINING", *FINISHED}, timeout=60)
+    assert running["status"] == "TRAINING"
+    while (await job_of(gql, job_id))["progress"]["epoch"] is None:
+        await asyncio.sleep(0.1)
+    cancelled = (await gql.ok(CANCEL, {"id": job_id}))["cancelTraining"]
+    assert cancelled["errors"] == [] and cancelled["trainingJob"]["status"] == "CANCEL_REQUESTED"
+    done = await wait_for(gql, job_id, timeout=30)
+    assert done["status"] == "CANCELLED"
+    assert len(done["history"]) < 500
+    assert done["artifacts"] == [] and done["metrics"] is None
+    database = mongo[test_settings.mongo_database]
+    assert await database["model_artifacts.files"].count_documents({"metadata.job_id": job_id}) == 0
+    assert await model_status(gql, model["id"], "DRAFT") == "DRAFT"
+
+
+async def test_kill_9_of_the_training_process_ends_in_a_completed_redelivery(
+    gql: GraphQL,
+    worker: WorkerProcess,
+    fiware_sandbox: Sandbox,
+    mongo: AsyncMongoClient[dict[str, Any]],
+    test_settings: Settings,
+) -> None:
+    entity = seed_series(fiware_sandbox, points=600)
+    model = await create_model(gql, entity, epochs=12, earlyStoppingPatience=0)
+    started = await start(gql, model["id"], lastN=600)
+    job_id = started["trainingJob"]["id"]
+    await wait_for(gql, job_id, {"TRAINING"}, timeout=60)
+    while (await job_of(gql, job_id))["progress"]["epoch"] is None:
+        await asyncio.sleep(0.1)
+    database = mongo[test_settings.mongo_database]
+    lease = (await database["training_jobs"].find_one({"_id": UUID(job_id)}))["lease"]
+    pid = int(lease["worker"].rsplit(":", 1)[1])
+    assert pid in worker.children()
+    os.kill(pid, signal.SIGKILL)
+
+    done = await wait_for(gql, job_id, timeout=120)
+    assert done["status"] == "COMPLETED", done["error"]
+    assert [entry["epoch"] for entry in done["history"]] == list(range(1, 13))
+    final = await database["training_jobs"].find_one({"_id": UUID(job_id)})
+    assert final["lease"] is None
+    assert "training.step_resumed" in worker.log_text()
+
+
+async def test_a_hung_worker_is_failed_by_the_watchdog(
+    gql: GraphQL,
+    worker: WorkerProcess,
+    fiware_sandbox: Sandbox,
+    mongo: AsyncMongoClient[dict[str, Any]],
+    test_settings: Settings,
+) -> None:
+    entity = seed_series(fiware_sandbox, points=600)
+    model = await create_model(gql, entity, epochs=500, earlyStoppingPatience=0)
+    started = await start(gql, model["id"], lastN=600)
+    job_id = started["trainingJob"]["id"]
+    await wait_for(gql, job_id, {"TRAINING"}, timeout=60)
+    database = mongo[test_settings.mongo_database]
+    lease = (await database["training_jobs"].find_one({"_id": UUID(job_id)}))["lease"]
+    pid = int(lease["worker"].rsplit(":", 1)[1])
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        done = await wait_for(gql, job_id, timeout=60)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert done["status"] == "FAILED"
+    assert done["error"]["code"] == "WORKER_LOST" and "no heartbeat" in done["error"]["message"]
+    assert await model_status(gql, model["id"], "DRAFT") == "DRAFT"
+    # The woken worker finds it lost the job: it stops, and stores nothing.
+    await asyncio.sleep(3)
+    assert (await job_of(gql, job_id))["status"] == "FAILED"
+    assert await database["model_artifacts.files"].count_documents({"metadata.job_id": job_id}) == 0
