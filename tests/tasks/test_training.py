@@ -30,6 +30,13 @@ from tests.tasks.pipeline import (
 from tests.tasks.pipeline import job as job_of
 
 
+async def training_pid(database: Any, job_id: str) -> int:
+    """The pid of the pool process holding the job (the lease names ``host:pid``)."""
+    found = await database["training_jobs"].find_one({"_id": UUID(job_id)})
+    assert found is not None and found["lease"] is not None
+    return int(found["lease"]["worker"].rsplit(":", 1)[1])
+
+
 async def test_a_tiny_model_trains_to_completed_with_metrics_and_artifacts(
     gql: GraphQL,
     worker: WorkerProcess,
@@ -207,8 +214,7 @@ async def test_kill_9_of_the_training_process_ends_in_a_completed_redelivery(
     while (await job_of(gql, job_id))["progress"]["epoch"] is None:
         await asyncio.sleep(0.1)
     database = mongo[test_settings.mongo_database]
-    lease = (await database["training_jobs"].find_one({"_id": UUID(job_id)}))["lease"]
-    pid = int(lease["worker"].rsplit(":", 1)[1])
+    pid = await training_pid(database, job_id)
     assert pid in worker.children()
     os.kill(pid, signal.SIGKILL)
 
@@ -216,7 +222,7 @@ async def test_kill_9_of_the_training_process_ends_in_a_completed_redelivery(
     assert done["status"] == "COMPLETED", done["error"]
     assert [entry["epoch"] for entry in done["history"]] == list(range(1, 13))
     final = await database["training_jobs"].find_one({"_id": UUID(job_id)})
-    assert final["lease"] is None
+    assert final is not None and final["lease"] is None
     assert "training.step_resumed" in worker.log_text()
 
 
@@ -233,8 +239,7 @@ async def test_a_hung_worker_is_failed_by_the_watchdog(
     job_id = started["trainingJob"]["id"]
     await wait_for(gql, job_id, {"TRAINING"}, timeout=60)
     database = mongo[test_settings.mongo_database]
-    lease = (await database["training_jobs"].find_one({"_id": UUID(job_id)}))["lease"]
-    pid = int(lease["worker"].rsplit(":", 1)[1])
+    pid = await training_pid(database, job_id)
     os.kill(pid, signal.SIGSTOP)
     try:
         done = await wait_for(gql, job_id, timeout=60)
