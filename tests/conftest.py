@@ -18,7 +18,7 @@ from app.db import connect_mongo, init_documents
 from app.devstack import Stack, ensure_services
 from app.settings import Environment, Settings
 from fiware.sandbox.runner import Sandbox, running_sandbox
-from tests.support import ApiServer, GraphQL, graphql_client, run_api
+from tests.support import ApiServer, GraphQL, WorkerProcess, graphql_client, run_api, run_worker
 
 
 @pytest.fixture(scope="session")
@@ -74,6 +74,26 @@ def log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def api(service_env: dict[str, str], log_dir: Path) -> Iterator[ApiServer]:
     with run_api(service_env, log_dir) as server:
         yield server
+
+
+# Small chunks so even a tiny job runs a real chord of several collection tasks; a short stale
+# time and a fast watchdog so worker-loss tests finish in seconds.
+WORKER_SETTINGS = {
+    "CHRONOS_TRAINING_CHUNK_POINTS": "200",
+    "CHRONOS_WATCHDOG_INTERVAL_SECONDS": "1",
+    "CHRONOS_JOB_STALE_SECONDS": "15",
+}
+
+
+@pytest.fixture(scope="session")
+def worker_env(service_env: dict[str, str]) -> dict[str, str]:
+    return {**service_env, **WORKER_SETTINGS}
+
+
+@pytest.fixture(scope="session")
+def worker(worker_env: dict[str, str], log_dir: Path) -> Iterator[WorkerProcess]:
+    with run_worker(worker_env, log_dir, name="pipeline") as process:
+        yield process
 
 
 @pytest.fixture
