@@ -38,6 +38,7 @@ import dataclasses
 import importlib
 import json
 import math
+import os
 import statistics
 import sys
 import tempfile
@@ -461,6 +462,8 @@ def main() -> None:
         f"(largest process {j.peak_process_mb:,.0f} MB; {j.rss_samples} samples)"
     )
 
+    # Only this process, now that the worker is gone: TensorFlow's C++ INFO lines drown the figures.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     bare = bare_ml(timestamps, values, j.config)
     print(
         f"bare ml: TensorFlow import {bare.tf_import_seconds:.1f} s + regularize "

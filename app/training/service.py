@@ -39,7 +39,7 @@ class JobFilter:
         if self.model_id is not None:
             query["model_id"] = self.model_id
         if self.statuses:
-            query["status"] = {"$in": sorted(status.value for status in self.statuses)}
+            query["status"] = {"$in": sorted(TrainingStatus(status).value for status in self.statuses)}
         return query
 
 
@@ -112,7 +112,7 @@ async def jobs_of_models(
     _page_arguments(first, None)
     query: dict[str, Any] = {"model_id": {"$in": list(dict.fromkeys(model_ids))}}
     if statuses:
-        query["status"] = {"$in": sorted(status.value for status in statuses)}
+        query["status"] = {"$in": sorted(TrainingStatus(status).value for status in statuses)}
     grouped: dict[UUID, list[TrainingJobDocument]] = {model_id: [] for model_id in model_ids}
     # Per-model slicing happens here, so a model with thousands of jobs costs its documents once.
     async for job in TrainingJobDocument.find(query).sort(NEWEST_FIRST):
