@@ -39,6 +39,9 @@ schema: $(VENV)/.installed
 
 bench: $(VENV)/.installed $(MONGO_VENV)/.installed
 	$(VENV)/bin/python bench/graphql_models.py
+	$(VENV)/bin/python bench/sth_collect.py
+	$(VENV)/bin/python bench/ml_quality.py
+	$(VENV)/bin/python bench/training_overhead.py --skip-quality
 
 clean:
 	rm -rf $(VENV) $(MONGO_VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -1,7 +1,8 @@
-"""Session services for the suite: SecantusDB in memory on a free port, Redis and RabbitMQ.
+"""Session services for the suite: SecantusDB in memory on a free port, Redis, and a RabbitMQ node.
 
-Redis and RabbitMQ are the configured (default) servers when they answer; otherwise
-``app.devstack`` starts them where installed, exactly as ``make run`` does.
+Redis is the configured (default) server when it answers; RabbitMQ is a node of the session's own
+on a free port, so no other worker on the machine can consume the session's tasks. Whatever is
+missing ``app.devstack`` starts where installed, exactly as ``make run`` does.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from app.db import connect_mongo, init_documents
-from app.devstack import Stack, ensure_services
+from app.devstack import Stack, ensure_services, free_port
 from app.settings import Environment, Settings
 from fiware.sandbox.runner import Sandbox, running_sandbox
 from tests.support import ApiServer, GraphQL, WorkerProcess, graphql_client, run_api, run_worker
@@ -36,7 +37,10 @@ def service_env(
     data_dir = tmp_path_factory.mktemp("services")
     stack = Stack()
     try:
-        base = Settings(_env_file=None, data_dir=data_dir)
+        # A RabbitMQ node of the session's own, on a free port: a worker of another session (or of
+        # `make run`) consuming the same queue names on the machine's broker would take our tasks.
+        broker = f"amqp://guest:guest@127.0.0.1:{free_port()}//"
+        base = Settings(_env_file=None, data_dir=data_dir, celery_broker_url=broker)
         overrides = ensure_services(base, stack=stack, memory_mongo=True, sandbox=False)
         # Every service URL spelled out: API processes get these and no inherited CHRONOS_*.
         urls = {
