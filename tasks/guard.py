@@ -39,7 +39,8 @@ def identity(task: Task[Any, Any]) -> TaskIdentity:
     return TaskIdentity(
         task_id=str(request.id),
         worker=f"{request.hostname or 'worker'}:{os.getpid()}",
-        resumable=redelivered or bool(request.retries),
+        redelivered=redelivered,
+        retried=bool(request.retries),
     )
 
 

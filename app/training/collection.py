@@ -42,9 +42,7 @@ async def begin_collection(
         becomes=TrainingStatus.COLLECTING_DATA,
         opens="collecting",
         closes=None,
-        task_id=me.task_id,
-        worker=me.worker,
-        redelivered=me.resumable,
+        me=me,
         extra={"started_at": utcnow(), "progress.message": "counting points in STH-Comet"},
     )
     if claim is None:

@@ -22,8 +22,15 @@ class TaskIdentity:
 
     task_id: str
     worker: str
-    # A redelivered message (its worker died) or a retry of the same task may resume its step.
-    resumable: bool
+    # A redelivered message: the process that ran it died, and this is another attempt.
+    redelivered: bool = False
+    # A retry the task asked for itself (a transient upstream failure): not a lost worker.
+    retried: bool = False
+
+    @property
+    def resumable(self) -> bool:
+        """Whether this task may take over the step its own earlier run claimed."""
+        return self.redelivered or self.retried
 
 
 def is_transient(error: BaseException) -> bool:

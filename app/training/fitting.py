@@ -209,9 +209,7 @@ def train_job(*, job_id: UUID, me: TaskIdentity, run: Runner[Any]) -> None:
             becomes=TrainingStatus.TRAINING,
             opens="training",
             closes="preprocessing",
-            task_id=me.task_id,
-            worker=me.worker,
-            redelivered=me.resumable,
+            me=me,
             extra={"history": [], "progress.message": "starting training"},
         )
     )

@@ -28,6 +28,7 @@ from app.training.documents import (
     TrainingJobDocument,
     TrainingStatus,
 )
+from app.training.failures import TaskIdentity
 
 log = structlog.get_logger(__name__)
 
@@ -68,16 +69,16 @@ async def claim_step(
     becomes: TrainingStatus,
     opens: Phase | None,
     closes: Phase | None,
-    task_id: str,
-    worker: str,
-    redelivered: bool,
+    me: TaskIdentity,
     extra: Mapping[str, Any] | None = None,
 ) -> Claim | None:
     """Move the job from ``expected`` to ``becomes`` for this task, or resume its own step.
 
-    A redelivered message (its worker died mid-step) may take the step over again when the lease
-    names the same task id; after :data:`MAX_ATTEMPTS` the job fails instead of looping.
+    A redelivered message (its worker died mid-step) or a retry may take the step over again when
+    the lease names the same task id. Redeliveries count as attempts: after :data:`MAX_ATTEMPTS`
+    the job fails instead of looping on a task that kills its worker (retries do not count).
     """
+    task_id, worker = me.task_id, me.worker
     now = utcnow()
     values: dict[str, Any] = {
         "status": becomes.value,
@@ -96,15 +97,13 @@ async def claim_step(
     )
     if raw is not None:
         return Claim(TrainingJobDocument.model_validate(raw), task_id, resumed=False)
-    if not redelivered:
+    if not me.resumable:
         return None
+    mine: dict[str, Any] = {"_id": job_id, "status": becomes.value, "lease.task_id": task_id}
+    if me.redelivered:
+        mine["lease.attempt"] = {"$lt": MAX_ATTEMPTS}
     raw = await _jobs().find_one_and_update(
-        {
-            "_id": job_id,
-            "status": becomes.value,
-            "lease.task_id": task_id,
-            "lease.attempt": {"$lt": MAX_ATTEMPTS},
-        },
+        mine,
         {
             "$set": {
                 "lease.worker": worker,
@@ -113,7 +112,7 @@ async def claim_step(
                 "updated_at": now,
                 **(extra or {}),
             },
-            "$inc": {"lease.attempt": 1},
+            "$inc": {"lease.attempt": 1 if me.redelivered else 0},
         },
         return_document=ReturnDocument.AFTER,
     )
@@ -290,6 +289,20 @@ async def request_cancel(*, job_id: UUID) -> tuple[TrainingJobDocument | None, b
     pending = await finish_cancel(job_id=job_id, statuses=frozenset({TrainingStatus.PENDING}))
     if pending is not None:
         return pending, True
+    # A job whose next step waits in a queue has no worker to stop: it ends now, and the queued
+    # task finds nothing to claim.
+    queued = await _finish(
+        job_id=job_id,
+        statuses=RUNNING_STATUSES,
+        becomes=TrainingStatus.CANCELLED,
+        values={
+            "progress.message": "cancelled",
+            **_close_open_phases(await TrainingJobDocument.get(job_id), now),
+        },
+        extra_filter={"lease.active": False},
+    )
+    if queued is not None:
+        return queued, True
     raw = await _jobs().find_one_and_update(
         {"_id": job_id, "status": {"$in": _values(RUNNING_STATUSES)}},
         {"$set": {"status": TrainingStatus.CANCEL_REQUESTED.value, "updated_at": now}},
@@ -302,6 +315,28 @@ async def request_cancel(*, job_id: UUID) -> tuple[TrainingJobDocument | None, b
     if job is not None and job.status is TrainingStatus.CANCEL_REQUESTED:
         return job, True
     return job, False
+
+
+async def stalled_collections(*, stale_seconds: float) -> list[UUID]:
+    """Jobs whose chunks are all collected but whose preprocessing never started.
+
+    The chord that starts preprocessing counts its chunks in the result backend; a Redis restart
+    loses that count, and the job would wait forever. The watchdog starts the step again instead
+    (its claim makes a second start harmless).
+    """
+    threshold = utcnow() - timedelta(seconds=stale_seconds)
+    found: list[UUID] = []
+    async for raw in _jobs().find(
+        {
+            "status": TrainingStatus.COLLECTING_DATA.value,
+            "lease.active": False,
+            "lease.heartbeat_at": {"$lt": threshold},
+        },
+        {"_id": 1, "chunks_total": 1, "chunks_done": 1},
+    ):
+        if raw.get("chunks_total") and raw.get("chunks_done", 0) >= raw["chunks_total"]:
+            found.append(raw["_id"])
+    return found
 
 
 async def sweep_stale_jobs(*, stale_seconds: float) -> list[UUID]:
@@ -351,5 +386,6 @@ __all__ = [
     "job_status",
     "release_model",
     "request_cancel",
+    "stalled_collections",
     "sweep_stale_jobs",
 ]

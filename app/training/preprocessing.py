@@ -80,9 +80,7 @@ async def preprocess(*, job_id: UUID, me: TaskIdentity, max_gap_steps: int) -> b
         becomes=TrainingStatus.PREPROCESSING,
         opens="preprocessing",
         closes="collecting",
-        task_id=me.task_id,
-        worker=me.worker,
-        redelivered=me.resumable,
+        me=me,
         extra=progress.preprocessing("regularising the series"),
     )
     if claim is None:

@@ -12,6 +12,7 @@ from app.timeutil import utcnow
 from app.training import lifecycle
 from app.training.admission import snapshot
 from app.training.documents import TrainingJobDocument, TrainingRequest, TrainingStatus
+from app.training.failures import TaskIdentity
 
 
 async def model_with_job(status: TrainingStatus = TrainingStatus.PENDING) -> tuple[ModelDocument, UUID]:
@@ -35,16 +36,16 @@ async def model_with_job(status: TrainingStatus = TrainingStatus.PENDING) -> tup
     return model, job_id
 
 
-async def claim(job_id: UUID, task_id: str = "t1", *, redelivered: bool = False) -> lifecycle.Claim | None:
+async def claim(
+    job_id: UUID, task_id: str = "t1", *, redelivered: bool = False, retried: bool = False
+) -> lifecycle.Claim | None:
     return await lifecycle.claim_step(
         job_id=job_id,
         expected=TrainingStatus.PENDING,
         becomes=TrainingStatus.COLLECTING_DATA,
         opens="collecting",
         closes=None,
-        task_id=task_id,
-        worker="host:1",
-        redelivered=redelivered,
+        me=TaskIdentity(task_id=task_id, worker="host:1", redelivered=redelivered, retried=retried),
     )
 
 
@@ -175,3 +176,39 @@ async def test_the_watchdog_frees_a_model_locked_by_a_job_that_is_gone(beanie_db
     await TrainingJobDocument.get_pymongo_collection().delete_one({"_id": job_id})
     await lifecycle.sweep_stale_jobs(stale_seconds=60)
     assert await status_of(model) == (ModelStatus.DRAFT, None)
+
+
+async def test_retries_resume_the_step_without_counting_as_lost_workers(beanie_db: str) -> None:
+    _, job_id = await model_with_job()
+    await claim(job_id, "t1")
+    for _ in range(6):
+        resumed = await claim(job_id, "t1", retried=True)
+        assert resumed is not None and resumed.job.lease is not None and resumed.job.lease.attempt == 1
+
+
+async def test_cancelling_a_job_that_waits_in_a_queue_ends_it_at_once(beanie_db: str) -> None:
+    model, job_id = await model_with_job()
+    await claim(job_id, "t1")
+    await lifecycle.hand_off(job_id=job_id, status=TrainingStatus.COLLECTING_DATA, task_id="t1")
+    job, changed = await lifecycle.request_cancel(job_id=job_id)
+    assert changed and job is not None and job.status is TrainingStatus.CANCELLED
+    assert job.phases.collecting.ended_at is not None
+    assert await status_of(model) == (ModelStatus.DRAFT, None)
+
+
+async def test_a_collection_whose_chord_was_lost_is_found_for_a_restart(beanie_db: str) -> None:
+    _, done = await model_with_job()
+    await claim(done, "t1")
+    _, partial = await model_with_job()
+    await claim(partial, "t2")
+    collection = TrainingJobDocument.get_pymongo_collection()
+    old = utcnow() - timedelta(minutes=10)
+    await collection.update_one(
+        {"_id": done},
+        {"$set": {"chunks_total": 3, "chunks_done": 3, "lease.active": False, "lease.heartbeat_at": old}},
+    )
+    await collection.update_one(
+        {"_id": partial},
+        {"$set": {"chunks_total": 3, "chunks_done": 2, "lease.active": False, "lease.heartbeat_at": old}},
+    )
+    assert await lifecycle.stalled_collections(stale_seconds=60) == [done]
