@@ -9,19 +9,25 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
-from beanie.odm.enums import SortDirection
 from pymongo import ReturnDocument
 
 from app.errors import Conflict, ErrorCode, FieldError, NotFound, ValidationFailed
-from app.models.cursor import decode_cursor, encode_cursor
 from app.models.documents import DenseLayer, ModelDocument, RnnLayer
 from app.models.enums import ModelStatus, ModelType
 from app.models.spec import DenseLayerSpec, ModelSpec, RnnLayerSpec, validate_spec
+from app.pagination import (
+    MAX_PAGE_SIZE,
+    NEWEST_FIRST,
+    Edge,
+    Page,
+    Position,
+    after_position,
+    page_of,
+    position_of,
+)
 from app.timeutil import utcnow
 from app.training import storage
 from app.training.documents import TrainingJobDocument
-
-MAX_PAGE_SIZE = 100
 
 
 @dataclass(frozen=True)
@@ -44,21 +50,12 @@ class ModelFilter:
         return query
 
 
-@dataclass(frozen=True)
-class ModelEdge:
-    cursor: str
-    node: ModelDocument
+ModelEdge = Edge[ModelDocument]
+ModelPage = Page[ModelDocument]
 
 
-@dataclass(frozen=True)
-class ModelPage:
-    edges: list[ModelEdge]
-    has_next_page: bool
-    query: dict[str, Any]
-
-    @property
-    def end_cursor(self) -> str | None:
-        return self.edges[-1].cursor if self.edges else None
+def _position(model: ModelDocument) -> Position:
+    return model.created_at, model.id
 
 
 def parse_id(value: str, *, field: str = "id") -> UUID:
@@ -132,34 +129,15 @@ async def get_model(*, model_id: str) -> ModelDocument | None:
 
 
 async def list_models(*, model_filter: ModelFilter, first: int, after: str | None) -> ModelPage:
-    problems: list[FieldError] = []
-    if not 0 <= first <= MAX_PAGE_SIZE:
-        problems.append(
-            FieldError(ErrorCode.VALIDATION_ERROR, f"must be between 0 and {MAX_PAGE_SIZE}", ("first",))
-        )
-    position = decode_cursor(after) if after is not None else None
-    if after is not None and position is None:
-        problems.append(FieldError(ErrorCode.VALIDATION_ERROR, "is not a cursor of this list", ("after",)))
-    if problems:
-        raise ValidationFailed(problems)
-
+    position = position_of(first, after)
     query = model_filter.to_query()
-    page_query = query
-    if position is not None:
-        created_at, last_id = position
-        older = {
-            "$or": [{"created_at": {"$lt": created_at}}, {"created_at": created_at, "_id": {"$lt": last_id}}]
-        }
-        page_query = {"$and": [query, older]} if query else older
-    # One more than asked: whether it exists is `hasNextPage`.
     found = (
-        await ModelDocument.find(page_query)
-        .sort([("created_at", SortDirection.DESCENDING), ("_id", SortDirection.DESCENDING)])
+        await ModelDocument.find(after_position(query, position))
+        .sort(NEWEST_FIRST)
         .limit(first + 1)
         .to_list()
     )
-    edges = [ModelEdge(encode_cursor(doc.created_at, doc.id), doc) for doc in found[:first]]
-    return ModelPage(edges=edges, has_next_page=len(found) > first, query=query)
+    return page_of(found, first=first, query=query, key=_position)
 
 
 async def count_models(*, query: Mapping[str, Any]) -> int:

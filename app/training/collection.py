@@ -96,13 +96,8 @@ async def begin_collection(
 
 async def collect_chunk(*, job_id: UUID, index: int, me: TaskIdentity, sth: SthClient) -> bool:
     """Fill one chunk; False when the job stopped collecting (cancelled, failed) or it was done."""
-    job = await TrainingJobDocument.get(job_id)
+    job = await lifecycle.job_in(job_id, TrainingStatus.COLLECTING_DATA)
     if job is None:
-        return False
-    if job.status is TrainingStatus.CANCEL_REQUESTED:
-        await lifecycle.finish_cancel(job_id=job_id)
-        return False
-    if job.status is not TrainingStatus.COLLECTING_DATA:
         return False
     chunks = TrainingChunkDocument.get_pymongo_collection()
     holders: list[dict[str, object]] = [{"status": ChunkStatus.PENDING.value}]

@@ -160,6 +160,15 @@ async def hand_off(*, job_id: UUID, status: TrainingStatus, task_id: str) -> Non
     await heartbeat(job_id=job_id, status=status, task_id=task_id, values={"lease.active": False})
 
 
+async def job_in(job_id: UUID, status: TrainingStatus) -> TrainingJobDocument | None:
+    """The job when it is in ``status``; a job found asked to cancel is ended on the way."""
+    job = await TrainingJobDocument.get(job_id)
+    if job is not None and job.status is TrainingStatus.CANCEL_REQUESTED:
+        await finish_cancel(job_id=job_id)
+        return None
+    return job if job is not None and job.status is status else None
+
+
 async def job_status(job_id: UUID) -> TrainingStatus | None:
     raw = await _jobs().find_one({"_id": job_id}, {"status": 1})
     return None if raw is None else TrainingStatus(raw["status"])
@@ -383,6 +392,7 @@ __all__ = [
     "finish_cancel",
     "hand_off",
     "heartbeat",
+    "job_in",
     "job_status",
     "release_model",
     "request_cancel",

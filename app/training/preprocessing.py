@@ -17,7 +17,6 @@ from app.training.documents import (
     ChunkStatus,
     DataSummary,
     TrainingChunkDocument,
-    TrainingJobDocument,
     TrainingStatus,
 )
 from app.training.failures import StepFailed, TaskIdentity
@@ -57,13 +56,8 @@ def regular_from(summary: DataSummary, values: FloatArray) -> Regular:
 
 async def preprocess(*, job_id: UUID, me: TaskIdentity, max_gap_steps: int) -> bool:
     """Claim a collected job and regularise its series; True when training should follow."""
-    job = await TrainingJobDocument.get(job_id)
-    if job is None:
-        return False
-    if job.status is TrainingStatus.CANCEL_REQUESTED:
-        await lifecycle.finish_cancel(job_id=job_id)
-        return False
-    if job.status is TrainingStatus.COLLECTING_DATA:
+    job = await lifecycle.job_in(job_id, TrainingStatus.COLLECTING_DATA)
+    if job is not None:
         completed = await TrainingChunkDocument.find(
             TrainingChunkDocument.job_id == job_id, TrainingChunkDocument.status == ChunkStatus.COMPLETED
         ).count()

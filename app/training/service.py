@@ -7,18 +7,13 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from beanie import SortDirection
-
-from app.errors import Conflict, ErrorCode, FieldError, NotFound, ValidationFailed
-from app.models.cursor import decode_cursor, encode_cursor
+from app.errors import Conflict, NotFound
 from app.models.documents import ModelDocument
 from app.models.enums import ModelStatus
 from app.models.service import parse_id
+from app.pagination import NEWEST_FIRST, Edge, Page, Position, after_position, page_of, position_of
 from app.training import lifecycle, storage
 from app.training.documents import FINISHED_STATUSES, TrainingJobDocument, TrainingStatus
-
-MAX_PAGE_SIZE = 100
-NEWEST_FIRST = [("created_at", SortDirection.DESCENDING), ("_id", SortDirection.DESCENDING)]
 
 
 class JobConflict(Conflict):
@@ -43,49 +38,12 @@ class JobFilter:
         return query
 
 
-@dataclass(frozen=True)
-class JobEdge:
-    cursor: str
-    node: TrainingJobDocument
+JobEdge = Edge[TrainingJobDocument]
+JobPage = Page[TrainingJobDocument]
 
 
-@dataclass(frozen=True)
-class JobPage:
-    edges: list[JobEdge]
-    has_next_page: bool
-    query: dict[str, Any]
-
-    @property
-    def end_cursor(self) -> str | None:
-        return self.edges[-1].cursor if self.edges else None
-
-
-def _edge(job: TrainingJobDocument) -> JobEdge:
-    return JobEdge(encode_cursor(job.created_at, job.id), job)
-
-
-def _page_arguments(first: int, after: str | None) -> tuple[Any, ...] | None:
-    problems: list[FieldError] = []
-    if not 0 <= first <= MAX_PAGE_SIZE:
-        problems.append(
-            FieldError(ErrorCode.VALIDATION_ERROR, f"must be between 0 and {MAX_PAGE_SIZE}", ("first",))
-        )
-    position = decode_cursor(after) if after is not None else None
-    if after is not None and position is None:
-        problems.append(FieldError(ErrorCode.VALIDATION_ERROR, "is not a cursor of this list", ("after",)))
-    if problems:
-        raise ValidationFailed(problems)
-    return position
-
-
-def _after(query: dict[str, Any], position: tuple[Any, ...] | None) -> dict[str, Any]:
-    if position is None:
-        return query
-    created_at, last_id = position
-    older = {
-        "$or": [{"created_at": {"$lt": created_at}}, {"created_at": created_at, "_id": {"$lt": last_id}}]
-    }
-    return {"$and": [query, older]} if query else older
+def _position(job: TrainingJobDocument) -> Position:
+    return job.created_at, job.id
 
 
 async def get_job(*, job_id: str) -> TrainingJobDocument | None:
@@ -93,12 +51,15 @@ async def get_job(*, job_id: str) -> TrainingJobDocument | None:
 
 
 async def list_jobs(*, job_filter: JobFilter, first: int, after: str | None) -> JobPage:
-    position = _page_arguments(first, after)
+    position = position_of(first, after)
     query = job_filter.to_query()
     found = (
-        await TrainingJobDocument.find(_after(query, position)).sort(NEWEST_FIRST).limit(first + 1).to_list()
+        await TrainingJobDocument.find(after_position(query, position))
+        .sort(NEWEST_FIRST)
+        .limit(first + 1)
+        .to_list()
     )
-    return JobPage(edges=[_edge(job) for job in found[:first]], has_next_page=len(found) > first, query=query)
+    return page_of(found, first=first, query=query, key=_position)
 
 
 async def count_jobs(*, query: Mapping[str, Any]) -> int:
@@ -109,7 +70,7 @@ async def jobs_of_models(
     *, model_ids: Sequence[UUID], first: int, statuses: frozenset[TrainingStatus]
 ) -> dict[UUID, JobPage]:
     """The newest ``first`` jobs of each model, for many models in one query (the DataLoader's)."""
-    _page_arguments(first, None)
+    position_of(first, None)
     query: dict[str, Any] = {"model_id": {"$in": list(dict.fromkeys(model_ids))}}
     if statuses:
         query["status"] = {"$in": sorted(TrainingStatus(status).value for status in statuses)}
@@ -120,10 +81,11 @@ async def jobs_of_models(
         if len(kept) <= first:
             kept.append(job)
     return {
-        model_id: JobPage(
-            edges=[_edge(job) for job in jobs[:first]],
-            has_next_page=len(jobs) > first,
+        model_id: page_of(
+            jobs,
+            first=first,
             query={"model_id": model_id, **({"status": query["status"]} if statuses else {})},
+            key=_position,
         )
         for model_id, jobs in grouped.items()
     }
@@ -168,7 +130,6 @@ async def delete_job(*, job_id: str) -> UUID:
 
 
 __all__ = [
-    "MAX_PAGE_SIZE",
     "JobConflict",
     "JobEdge",
     "JobFilter",

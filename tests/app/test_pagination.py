@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from app.models.cursor import decode_cursor, encode_cursor
+from app.pagination import decode_cursor, encode_cursor
 
 
 def test_round_trip_keeps_millisecond_time_and_id() -> None:
