@@ -8,6 +8,7 @@ from beanie import init_beanie
 from pymongo import AsyncMongoClient
 
 from app.models.documents import ModelDocument
+from app.training import storage
 from app.training.documents import TrainingChunkDocument, TrainingJobDocument
 
 DOCUMENTS = [ModelDocument, TrainingJobDocument, TrainingChunkDocument]
@@ -28,6 +29,7 @@ def connect_mongo(url: str, *, timeout_seconds: float) -> AsyncMongoClient[dict[
 async def init_documents(client: AsyncMongoClient[dict[str, Any]], database: str) -> None:
     """Bind the documents and create missing indexes; existing indexes are never dropped."""
     await init_beanie(database=client[database], document_models=DOCUMENTS, allow_index_dropping=False)
+    await storage.ensure_indexes()
 
 
 __all__ = ["DOCUMENTS", "connect_mongo", "init_documents"]

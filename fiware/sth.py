@@ -337,10 +337,15 @@ class SthClient:
             async with asyncio.TaskGroup() as group:
                 for _ in range(max(1, min(self.concurrency, len(plan)))):
                     group.create_task(worker())
-        except* ReadStopped as stopped:
-            raise stopped.exceptions[0] from None
-        except* FiwareError as failures:
-            raise failures.exceptions[0] from None
+        except BaseExceptionGroup as group:
+            # One error for the caller to act on: a stop wins (the job is over), then a FIWARE
+            # failure (retry or explain it); anything else is a bug and stays a group.
+            leaves = _leaves(group)
+            for kind in (ReadStopped, FiwareError):
+                for error in leaves:
+                    if isinstance(error, kind):
+                        raise error from None
+            raise
         _sort_unique(result)
         return result
 
@@ -360,6 +365,13 @@ class SthClient:
                     result.drop_examples.append(f"{entry.recv_time}: {entry.attr_value!r}")
                 continue
             result.points.append(Point(timestamp, value))
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    found: list[BaseException] = []
+    for error in group.exceptions:
+        found.extend(_leaves(error) if isinstance(error, BaseExceptionGroup) else [error])
+    return found
 
 
 def _sort_unique(result: Collected) -> None:

@@ -17,7 +17,7 @@ import numpy.typing as npt
 from ml.series import InsufficientSeries, Regular
 from ml.windows import SplitSizes, make_windows, minimum_points, split_sizes
 
-__all__ = ["Prepared", "Scaler", "Windows", "prepare"]
+__all__ = ["Prepared", "Scaler", "Windows", "check_windows", "prepare"]
 
 FloatArray = npt.NDArray[np.float64]
 Float32Array = npt.NDArray[np.float32]
@@ -120,6 +120,40 @@ class Prepared:
         return SplitSizes(self.train.origins, self.validation.origins, self.test.origins)
 
 
+def _finite_windows(part: npt.NDArray[np.float64], span: int) -> int:
+    if part.size < span:
+        return 0
+    bad = np.concatenate(([0], np.cumsum(~np.isfinite(part))))
+    return int(((bad[span:] - bad[:-span]) == 0).sum())
+
+
+def check_windows(
+    regular: Regular, *, lookback: int, horizon: int, validation_ratio: float, test_ratio: float
+) -> SplitSizes:
+    """Windows each split of ``regular`` yields, counted without building them.
+
+    Raises :class:`InsufficientSeries` when a split yields none, saying why; preprocessing calls it
+    before training starts so a job fails early, and :func:`prepare` calls it so both agree.
+    """
+    # Validates lookback, horizon and both ratios before any work, with the admission arithmetic.
+    needed = minimum_points(lookback, horizon, validation_ratio, test_ratio)
+    values = regular.values
+    split = split_sizes(len(values), validation_ratio, test_ratio)
+    bounds = np.cumsum([0, split.train, split.validation, split.test])
+    span = lookback + horizon
+    counts = SplitSizes(*(_finite_windows(values[bounds[i] : bounds[i + 1]], span) for i in range(3)))
+    if min(counts.train, counts.validation, counts.test) == 0:
+        raise InsufficientSeries(
+            f"every split needs at least one window of {lookback} + {horizon} = {span} "
+            f"consecutive points: the {len(values)} points split into {split.train} / "
+            f"{split.validation} / {split.test} (train / validation / test), which yield "
+            f"{counts.train} / {counts.validation} / {counts.test} windows. A gap-free series needs "
+            f"at least {needed} points; gaps longer than the fill limit break windows (this series "
+            f"has {regular.gaps} such gaps, {regular.missing} missing slots)"
+        )
+    return counts
+
+
 def prepare(
     regular: Regular,
     *,
@@ -134,32 +168,18 @@ def prepare(
     Raises :class:`InsufficientSeries` when any split yields no window, and ``ValueError`` for
     invalid window sizes or ratios (both ratios must be > 0: an empty split never holds a window).
     """
-    # Validates lookback, horizon and both ratios before any work, with the admission arithmetic.
-    needed = minimum_points(lookback, horizon, validation_ratio, test_ratio)
+    check_windows(
+        regular, lookback=lookback, horizon=horizon, validation_ratio=validation_ratio, test_ratio=test_ratio
+    )
     values = regular.values
     split = split_sizes(len(values), validation_ratio, test_ratio)
     bounds = np.cumsum([0, split.train, split.validation, split.test])
     parts = [values[bounds[i] : bounds[i + 1]] for i in range(3)]
-
-    train_values = parts[0]
-    # A train split without a finite value yields no window either; the identity stand-in only lets
-    # the count below run so the error reports every split, not just the scaler's complaint.
-    has_data = bool(np.isfinite(train_values).any())
-    scaler = Scaler.fit(train_values) if has_data else Scaler(mean=0.0, scale=1.0)
-
+    # Every split holds a window, so the train split holds finite values to fit the scaler on.
+    scaler = Scaler.fit(parts[0])
     train, validation, test = (
         Windows(*make_windows(scaler.transform(part), lookback, horizon, delta=delta)) for part in parts
     )
-    counts = SplitSizes(train.origins, validation.origins, test.origins)
-    if min(counts.train, counts.validation, counts.test) == 0:
-        raise InsufficientSeries(
-            f"every split needs at least one window of {lookback} + {horizon} = {lookback + horizon} "
-            f"consecutive points: the {len(values)} points split into {split.train} / "
-            f"{split.validation} / {split.test} (train / validation / test), which yield "
-            f"{counts.train} / {counts.validation} / {counts.test} windows. A gap-free series needs "
-            f"at least {needed} points; gaps longer than the fill limit break windows (this series "
-            f"has {regular.gaps} such gaps, {regular.missing} missing slots)"
-        )
     return Prepared(
         regular=regular,
         scaler=scaler,

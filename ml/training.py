@@ -54,8 +54,8 @@ class FitSettings:
 
 @dataclass
 class FitResult:
-    loss: list[float] = field(default_factory=list)
-    val_loss: list[float] = field(default_factory=list)
+    loss: list[float | None] = field(default_factory=list)
+    val_loss: list[float | None] = field(default_factory=list)
     best_epoch: int | None = None  # 1-based
     best_train_loss: float | None = None
     best_val_loss: float | None = None
@@ -115,13 +115,15 @@ def fit(
         verbose=0,
     )
     result.seconds = time.perf_counter() - started
-    result.loss = [v for v in (_finite(x) for x in history.history.get("loss", [])) if v is not None]
-    result.val_loss = [v for v in (_finite(x) for x in history.history.get("val_loss", [])) if v is not None]
-    result.epochs_run = len(history.history.get("loss", []))
-    if result.val_loss:
-        best = int(np.argmin(result.val_loss))
+    # One entry per epoch run, None where a loss was not finite: entry i is always epoch i + 1.
+    result.loss = [_finite(x) for x in history.history.get("loss", [])]
+    result.val_loss = [_finite(x) for x in history.history.get("val_loss", [])]
+    result.epochs_run = len(result.loss)
+    scored = [(value, epoch) for epoch, value in enumerate(result.val_loss) if value is not None]
+    if scored:
+        best_val, best = min(scored)
         result.best_epoch = best + 1
-        result.best_val_loss = result.val_loss[best]
+        result.best_val_loss = best_val
         result.best_train_loss = result.loss[best] if best < len(result.loss) else None
     return model, result
 
@@ -151,6 +153,11 @@ class _Reporter:
                 if should_stop is not None and should_stop():
                     result.cancelled = True
                     self.model.stop_training = True
+
+            def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+                # Importing TensorFlow and building the network take seconds: a sign of life (and a
+                # chance to stop) before the first batch compiles.
+                self._stop_if_asked()
 
             def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
                 self.epoch = epoch + 1

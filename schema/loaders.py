@@ -12,6 +12,7 @@ from uuid import UUID
 
 from strawberry.dataloader import DataLoader
 
+from app.models.documents import ModelDocument
 from app.training import service
 from app.training.documents import TrainingStatus
 
@@ -35,8 +36,16 @@ async def _load_jobs(keys: list[JobsOfModel]) -> list[service.JobPage]:
     return [pages[key] for key in keys]
 
 
+async def _load_models(keys: list[UUID]) -> list[ModelDocument | None]:
+    found = {
+        model.id: model for model in await ModelDocument.find({"_id": {"$in": list(set(keys))}}).to_list()
+    }
+    return [found.get(key) for key in keys]
+
+
 class Loaders:
     def __init__(self) -> None:
+        self.model: DataLoader[UUID, ModelDocument | None] = DataLoader(load_fn=_load_models, cache=False)
         self.jobs_of_model: DataLoader[JobsOfModel, service.JobPage] = DataLoader(
             load_fn=_load_jobs, cache=False
         )

@@ -10,9 +10,7 @@ from celery import Celery
 
 from app.settings import Settings
 from tasks.app import create_celery
-from tasks.names import CLEANUP_TRAINING_TASKS, ORCHESTRATE_TRAINING
-
-CLEANUP_DELAY_SECONDS = 60
+from tasks.names import ORCHESTRATE_TRAINING
 
 
 @dataclass
@@ -26,12 +24,6 @@ class TaskQueue:
     async def orchestrate(self, job_id: UUID) -> None:
         await asyncio.to_thread(
             self.celery.send_task, ORCHESTRATE_TRAINING, args=[str(job_id)], task_id=f"{job_id}:orchestrate"
-        )
-
-    async def cleanup(self, job_id: UUID) -> None:
-        # Late enough for a step still finishing its page or batch to have written its last bytes.
-        await asyncio.to_thread(
-            self.celery.send_task, CLEANUP_TRAINING_TASKS, args=[str(job_id)], countdown=CLEANUP_DELAY_SECONDS
         )
 
     def close(self) -> None:

@@ -18,19 +18,18 @@ from uuid import UUID
 import structlog
 from celery import Task
 from celery.exceptions import Retry, SoftTimeLimitExceeded
+from pymongo.errors import ConnectionFailure
 
 from app.training import lifecycle
 from app.training.failures import StepFailed, TaskIdentity, describe_fiware, is_transient
 from fiware.errors import FiwareError
 from fiware.sth import ReadStopped
-from tasks.names import CLEANUP_TRAINING_TASKS
+from tasks.names import CLEANUP_DELAY_SECONDS, CLEANUP_TRAINING_TASKS
 from tasks.runtime import run
 
 log = structlog.get_logger(__name__)
 
 MAX_RETRIES = 5
-# Cleanup runs once more after the end, for anything a step still wrote on its way out.
-CLEANUP_DELAY_SECONDS = 60
 
 
 def identity(task: Task[Any, Any]) -> TaskIdentity:
@@ -66,15 +65,18 @@ def guarded(task: Task[Any, Any], job_id: UUID) -> Iterator[None]:
         _fail(task, job_id, failure.code, failure.message)
     except ReadStopped:
         run(lifecycle.finish_cancel(job_id=job_id))
-    except FiwareError as error:
+    except (FiwareError, ConnectionFailure) as error:
         if is_transient(error) and task.request.retries < MAX_RETRIES:
             log.warning("training.step_retry", error=str(error), retries=task.request.retries)
             raise task.retry(
                 exc=error, countdown=backoff(task.request.retries), max_retries=MAX_RETRIES
             ) from error
-        final = describe_fiware(error)
         log.warning("training.upstream_failed", error=str(error))
-        _fail(task, job_id, final.code, final.message)
+        if isinstance(error, FiwareError):
+            final = describe_fiware(error)
+            _fail(task, job_id, final.code, final.message)
+        else:
+            _fail(task, job_id, "UNAVAILABLE", "MongoDB stayed unreachable after retries")
     except Exception as error:
         log.exception("training.step_crashed")
         _fail(

@@ -9,7 +9,7 @@ from app.settings import get_settings
 from app.training import lifecycle
 from tasks.names import WATCHDOG
 from tasks.runtime import run
-from tasks.training import process_collected_data
+from tasks.training import orchestrate_training, process_collected_data
 
 log = structlog.get_logger(__name__)
 
@@ -20,6 +20,9 @@ def training_watchdog() -> list[str]:
     ended = run(lifecycle.sweep_stale_jobs(stale_seconds=stale_seconds))
     if ended:
         log.warning("training.watchdog_ended", jobs=[str(job) for job in ended])
+    for job_id in run(lifecycle.stalled_pending(stale_seconds=stale_seconds)):
+        log.warning("training.watchdog_requeues", job_id=str(job_id))
+        orchestrate_training.apply_async(args=[str(job_id)], task_id=f"{job_id}:orchestrate")
     for job_id in run(lifecycle.stalled_collections(stale_seconds=stale_seconds)):
         log.warning("training.watchdog_restarts_preprocessing", job_id=str(job_id))
         process_collected_data.apply_async(args=[str(job_id)], task_id=f"{job_id}:process")

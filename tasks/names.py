@@ -20,6 +20,9 @@ TRAIN_MODEL = "chronos.train_model_task"
 CLEANUP_TRAINING_TASKS = "chronos.cleanup_training_tasks"
 WATCHDOG = "chronos.training_watchdog"
 
+# Cleanup runs once more after a job ends, for anything a step still wrote on its way out.
+CLEANUP_DELAY_SECONDS = 60
+
 ROUTES: dict[str, Queue] = {
     ORCHESTRATE_TRAINING: Queue.ORCHESTRATION,
     PROCESS_COLLECTED_DATA: Queue.ORCHESTRATION,
@@ -30,6 +33,7 @@ ROUTES: dict[str, Queue] = {
 }
 
 __all__ = [
+    "CLEANUP_DELAY_SECONDS",
     "CLEANUP_TRAINING_TASKS",
     "COLLECT_DATA_CHUNK",
     "ORCHESTRATE_TRAINING",

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import os
-import socket
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -36,10 +35,6 @@ class WorkerRuntime:
     runner: asyncio.Runner
     mongo: AsyncMongoClient[dict[str, Any]]
     fiware: FiwareClients
-
-    @property
-    def worker(self) -> str:
-        return f"{socket.gethostname()}:{os.getpid()}"
 
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         # The caller's context, not the runner's own: log fields bound around a task reach it.

@@ -2,6 +2,7 @@
 
     orchestrate_training ─► chord( collect_data_chunk × chunks ) ─► process_collected_data
                                                                      └─► train_model_task
+    cleanup_training_tasks: a minute after a job fails, anything a step wrote on its way out
 
 Messages carry only the job id (and a chunk index); every task id is derived from the job, so a
 duplicate message is recognisable and the claims in ``app.training.lifecycle`` make it harmless.
@@ -15,8 +16,8 @@ from uuid import UUID
 from celery import Task, chord, group, shared_task
 
 from app.settings import get_settings
-from app.training import collection, fitting, lifecycle, preprocessing, storage
-from app.training.documents import FINISHED_STATUSES, TrainingJobDocument, TrainingStatus
+from app.training import collection, fitting, lifecycle, preprocessing
+from app.training.documents import TrainingStatus
 from tasks.guard import guarded, identity
 from tasks.names import (
     CLEANUP_TRAINING_TASKS,
@@ -34,7 +35,7 @@ _settings = get_settings()
 def orchestrate_training(self: Task[Any, Any], job_id: str) -> None:
     key = UUID(job_id)
     with guarded(self, key):
-        indexes = run(
+        plan = run(
             collection.begin_collection(
                 job_id=key,
                 me=identity(self),
@@ -42,17 +43,14 @@ def orchestrate_training(self: Task[Any, Any], job_id: str) -> None:
                 chunk_points=_settings.training_chunk_points,
             )
         )
-        if not indexes:
+        if plan is None:
             return
         header = group(
-            collect_data_chunk.si(job_id, index).set(task_id=f"{job_id}:chunk:{index}") for index in indexes
+            collect_data_chunk.si(job_id, index).set(task_id=f"{job_id}:chunk:{index}")
+            for index in plan.indexes
         )
         chord(header)(process_collected_data.si(job_id).set(task_id=f"{job_id}:process"))
-        run(
-            lifecycle.hand_off(
-                job_id=key, status=TrainingStatus.COLLECTING_DATA, task_id=identity(self).task_id
-            )
-        )
+        run(lifecycle.hand_off(job_id=key, status=TrainingStatus.COLLECTING_DATA, run=plan.run))
 
 
 @shared_task(
@@ -76,18 +74,14 @@ def collect_data_chunk(self: Task[Any, Any], job_id: str, index: int) -> bool:
 def process_collected_data(self: Task[Any, Any], job_id: str) -> None:
     key = UUID(job_id)
     with guarded(self, key):
-        ready = run(
+        lease_run = run(
             preprocessing.preprocess(
                 job_id=key, me=identity(self), max_gap_steps=_settings.training_max_gap_steps
             )
         )
-        if ready:
+        if lease_run is not None:
             train_model_task.apply_async(args=[job_id], task_id=f"{job_id}:train")
-            run(
-                lifecycle.hand_off(
-                    job_id=key, status=TrainingStatus.PREPROCESSING, task_id=identity(self).task_id
-                )
-            )
+            run(lifecycle.hand_off(job_id=key, status=TrainingStatus.PREPROCESSING, run=lease_run))
 
 
 @shared_task(name=TRAIN_MODEL, bind=True)
@@ -97,20 +91,9 @@ def train_model_task(self: Task[Any, Any], job_id: str) -> None:
         fitting.train_job(job_id=key, me=identity(self), run=run)
 
 
-@shared_task(name=CLEANUP_TRAINING_TASKS, bind=True)
-def cleanup_training_tasks(self: Task[Any, Any], job_id: str) -> None:
-    """Remove what an ended (or deleted) job no longer needs; a no-op while it runs."""
-    key = UUID(job_id)
-
-    async def clean() -> None:
-        job = await TrainingJobDocument.get(key)
-        if job is not None and job.status not in FINISHED_STATUSES:
-            return
-        await storage.delete_working_data(job_id=key)
-        if job is None or job.status is not TrainingStatus.COMPLETED:
-            await storage.delete_artifacts(job_id=key)
-
-    run(clean())
+@shared_task(name=CLEANUP_TRAINING_TASKS)
+def cleanup_training_tasks(job_id: str) -> None:
+    run(lifecycle.clean_up(job_id=UUID(job_id)))
 
 
 __all__ = [

@@ -37,6 +37,9 @@ class ModelDocument(Document):
     # The job that holds the model while it trains: set and cleared atomically, it is the lock
     # that makes "one running job per model" hold under concurrent startTraining calls.
     active_job_id: UUID | None = None
+    # When the lock was taken: the watchdog frees a lock whose job is missing only once it is old,
+    # since admission takes the lock a moment before it stores the job.
+    active_since: datetime | None = None
     rnn_layers: list[RnnLayer]
     dense_layers: list[DenseLayer]
     lookback_window: int

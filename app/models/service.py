@@ -11,7 +11,7 @@ from uuid import UUID
 
 from pymongo import ReturnDocument
 
-from app.errors import Conflict, ErrorCode, FieldError, NotFound, ValidationFailed
+from app.errors import Conflict, ErrorCode, FieldError, FieldPath, NotFound, ValidationFailed
 from app.models.documents import DenseLayer, ModelDocument, RnnLayer
 from app.models.enums import ModelStatus, ModelType
 from app.models.spec import DenseLayerSpec, ModelSpec, RnnLayerSpec, validate_spec
@@ -58,12 +58,13 @@ def _position(model: ModelDocument) -> Position:
     return model.created_at, model.id
 
 
-def parse_id(value: str, *, field: str = "id") -> UUID:
+def parse_id(value: str, *, field: str | FieldPath = "id") -> UUID:
+    path = (field,) if isinstance(field, str) else field
     try:
         return UUID(value)
     except ValueError:
         raise ValidationFailed(
-            [FieldError(ErrorCode.VALIDATION_ERROR, f"{value!r} is not a UUID", (field,))]
+            [FieldError(ErrorCode.VALIDATION_ERROR, f"{value!r} is not a UUID", path)]
         ) from None
 
 

@@ -32,7 +32,8 @@ from app.errors import (
 from app.models.documents import ModelDocument
 from app.models.enums import ModelStatus
 from app.models.service import parse_id
-from app.models.spec import DEFAULT_PATIENCE
+from app.models.spec import effective_patience
+from app.timeutil import utcnow
 from app.training import lifecycle
 from app.training.documents import TrainingConfig, TrainingJobDocument, TrainingRequest
 from app.upstream import translate
@@ -99,7 +100,6 @@ def validate_request(request: StartRequest) -> TrainingRequest:
 
 
 def snapshot(model: ModelDocument) -> TrainingConfig:
-    patience = model.early_stopping_patience
     return TrainingConfig(
         model_type=model.model_type,
         rnn_layers=model.rnn_layers,
@@ -112,7 +112,7 @@ def snapshot(model: ModelDocument) -> TrainingConfig:
         learning_rate=model.learning_rate,
         validation_ratio=model.validation_ratio,
         test_ratio=model.test_ratio,
-        early_stopping_patience=min(DEFAULT_PATIENCE, model.epochs) if patience is None else patience,
+        early_stopping_patience=effective_patience(model.early_stopping_patience, model.epochs),
         entity_type=model.entity_type,
         entity_id=model.entity_id,
         feature=model.feature,
@@ -164,19 +164,24 @@ async def _count(sth: SthClient, config: TrainingConfig, request: TrainingReques
         raise translated from error
 
 
-async def _claim_model(model_id: UUID, job_id: UUID) -> None:
+async def _claim_model(model: ModelDocument, job_id: UUID) -> None:
+    # Guarded on the revision snapshotted: an edit that landed meanwhile would not be trained.
     raw = await ModelDocument.get_pymongo_collection().find_one_and_update(
-        {"_id": model_id, "active_job_id": None},
-        {"$set": {"active_job_id": job_id, "status": ModelStatus.TRAINING.value}},
+        {"_id": model.id, "active_job_id": None, "revision": model.revision},
+        {"$set": {"active_job_id": job_id, "active_since": utcnow(), "status": ModelStatus.TRAINING.value}},
         return_document=ReturnDocument.AFTER,
     )
     if raw is not None:
         return
-    current = await ModelDocument.get(model_id)
+    current = await ModelDocument.get(model.id)
     if current is None:
-        raise NotFound(f"model {model_id} does not exist", field=("modelId",))
+        raise NotFound(f"model {model.id} does not exist", field=("modelId",))
+    if current.active_job_id is None:
+        raise Conflict(
+            f"model {model.id} was changed while the job was being admitted; retry", field=("modelId",)
+        )
     raise Conflict(
-        f"model {model_id} already has a running training job ({current.active_job_id}); "
+        f"model {model.id} already has a running training job ({current.active_job_id}); "
         "wait for it or cancel it",
         field=("modelId",),
     )
@@ -214,6 +219,17 @@ async def start_training(
             f"{config.forecast_horizon} in each of the train, validation and test splits)",
             field=("input",),
         )
+    if wanted.last_n is None and available > MAX_LAST_N:
+        raise ValidationFailed(
+            [
+                FieldError(
+                    ErrorCode.VALIDATION_ERROR,
+                    f"the window holds {available:,} points, more than the {MAX_LAST_N:,} one job may "
+                    "use; narrow it or use lastN",
+                    ("input", "dateFrom"),
+                )
+            ]
+        )
     requested = available if wanted.last_n is None else min(wanted.last_n, available)
 
     job = TrainingJobDocument(
@@ -226,17 +242,21 @@ async def start_training(
         points_available=available,
         points_requested=requested,
     )
-    await _claim_model(key_id, job.id)
+    try:
+        await _claim_model(model, job.id)
+    except Conflict:
+        # A retry of a call still in flight: once that call has stored its job, it is the answer.
+        if key is not None and (earlier := await _replay(key, fingerprint)) is not None:
+            return earlier
+        raise
     try:
         await job.insert()
     except DuplicateKeyError:
-        # Two calls with one key raced: the other inserted first, and its job is the answer.
+        # Two calls with one key raced past the replay check: the first stored is the answer.
         await lifecycle.release_model(model_id=key_id, job_id=job.id, completed=False)
-        assert key is not None
-        earlier = await _replay(key, fingerprint)
-        if earlier is None:
-            raise Conflict("a concurrent request with this idempotencyKey failed; retry") from None
-        return earlier
+        if key is not None and (earlier := await _replay(key, fingerprint)) is not None:
+            return earlier
+        raise Conflict("a concurrent request with this idempotencyKey failed; retry") from None
     except BaseException:
         await lifecycle.release_model(model_id=key_id, job_id=job.id, completed=False)
         raise
@@ -244,10 +264,15 @@ async def start_training(
     try:
         await asyncio.wait_for(dispatch(job.id), timeout=dispatch_timeout)
     except Exception as error:  # any refusal of the broker ends the same way
-        reason = str(error) or type(error).__name__
-        log.error("training.dispatch_failed", job_id=str(job.id), error=reason)
+        log.error("training.dispatch_failed", job_id=str(job.id), error=str(error) or type(error).__name__)
         message = "the task queue did not accept the job; it was not started"
-        failed = await lifecycle.fail_job(job_id=job.id, code=ErrorCode.UNAVAILABLE.value, message=message)
+        failed = await lifecycle.fail_pending(
+            job_id=job.id, code=ErrorCode.UNAVAILABLE.value, message=message
+        )
+        if failed is None:
+            # The message went out after all (the wait timed out, the publish did not): it runs.
+            log.warning("training.dispatch_late", job_id=str(job.id))
+            return await TrainingJobDocument.get(job.id) or job
         raise DispatchFailed(f"{message} (is the broker running?)", job=failed) from error
     log.info("training.admitted", job_id=str(job.id), model_id=model_id, points=requested)
     return job

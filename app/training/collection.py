@@ -8,6 +8,7 @@ oldest point, so points that arrive during collection never shift a planned slic
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from uuid import UUID
 
 import structlog
@@ -32,9 +33,15 @@ log = structlog.get_logger(__name__)
 HEARTBEAT_EVERY_SECONDS = 1.0
 
 
+@dataclass(frozen=True)
+class CollectionPlan:
+    indexes: list[int]
+    run: str
+
+
 async def begin_collection(
     *, job_id: UUID, me: TaskIdentity, sth: SthClient, chunk_points: int
-) -> list[int] | None:
+) -> CollectionPlan | None:
     """Claim a PENDING job and plan its chunks; None when there is nothing for this task to do."""
     claim = await lifecycle.claim_step(
         job_id=job_id,
@@ -48,6 +55,10 @@ async def begin_collection(
     if claim is None:
         return None
     job = claim.job
+    if claim.resumed and job.chunks_total > 0:
+        # The plan was stored before this step's worker died: its chunks may be running or done,
+        # so it is sent again as it is (done chunks skip themselves), never planned anew.
+        return CollectionPlan(list(range(job.chunks_total)), claim.run)
     series, tenant = series_of(job.config)
     total = await sth.count(series, tenant, date_from=job.request.date_from, date_to=job.request.date_to)
     requested = total if job.request.last_n is None else min(job.request.last_n, total)
@@ -59,7 +70,7 @@ async def begin_collection(
             f"{job.points_available} when the job was admitted)",
         )
     start = total - requested
-    # A resumed plan starts over: chunks of an earlier attempt may describe other offsets.
+    # Chunks of an attempt that died before its plan was stored describe nothing: start over.
     await storage.delete_working_data(job_id=job_id)
     chunks = [
         TrainingChunkDocument(
@@ -75,7 +86,7 @@ async def begin_collection(
     planned = await lifecycle.heartbeat(
         job_id=job_id,
         status=TrainingStatus.COLLECTING_DATA,
-        task_id=me.task_id,
+        run=claim.run,
         values={
             "points_available": total,
             "points_requested": requested,
@@ -91,7 +102,7 @@ async def begin_collection(
         await lifecycle.finish_cancel(job_id=job_id)
         return None
     log.info("training.collection_planned", job_id=str(job_id), points=requested, chunks=len(chunks))
-    return [chunk.index for chunk in chunks]
+    return CollectionPlan([chunk.index for chunk in chunks], claim.run)
 
 
 async def collect_chunk(*, job_id: UUID, index: int, me: TaskIdentity, sth: SthClient) -> bool:
@@ -105,13 +116,20 @@ async def collect_chunk(*, job_id: UUID, index: int, me: TaskIdentity, sth: SthC
         holders.append({"status": ChunkStatus.IN_PROGRESS.value, "task_id": me.task_id})
     raw = await chunks.find_one_and_update(
         {"_id": chunk_id(job_id, index), "$or": holders},
-        {"$set": {"status": ChunkStatus.IN_PROGRESS.value, "task_id": me.task_id, "updated_at": utcnow()}},
+        {
+            "$set": {"status": ChunkStatus.IN_PROGRESS.value, "task_id": me.task_id, "updated_at": utcnow()},
+            "$inc": {"attempts": 1 if me.redelivered else 0},
+        },
         return_document=ReturnDocument.AFTER,
     )
     if raw is None:
         return False
     chunk = TrainingChunkDocument.model_validate(raw)
-    lease_task = job.lease.task_id if job.lease else ""
+    if chunk.attempts >= lifecycle.MAX_ATTEMPTS:
+        raise StepFailed(
+            "WORKER_LOST", f"the worker collecting chunk {index} was lost {chunk.attempts} times; giving up"
+        )
+    lease_run = job.lease.run if job.lease else ""
     last_beat = 0.0
 
     async def still_wanted() -> bool:
@@ -124,7 +142,7 @@ async def collect_chunk(*, job_id: UUID, index: int, me: TaskIdentity, sth: SthC
         return await lifecycle.heartbeat(
             job_id=job_id,
             status=TrainingStatus.COLLECTING_DATA,
-            task_id=lease_task,
+            run=lease_run,
             values={"lease.active": True},
         )
 
@@ -171,7 +189,7 @@ async def collect_chunk(*, job_id: UUID, index: int, me: TaskIdentity, sth: SthC
         await lifecycle.heartbeat(
             job_id=job_id,
             status=TrainingStatus.COLLECTING_DATA,
-            task_id=lease_task,
+            run=lease_run,
             values=progress.collecting(collected=collected, requested=requested),
         )
     log.info("training.chunk_collected", job_id=str(job_id), index=index, points=len(values))

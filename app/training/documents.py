@@ -97,8 +97,19 @@ class Phases(BaseModel):
     training: PhaseTimes = Field(default_factory=PhaseTimes)
 
 
+class JobErrorCode(StrEnum):
+    INSUFFICIENT_DATA = "INSUFFICIENT_DATA"
+    INVALID_DATA = "INVALID_DATA"
+    NOT_FOUND = "NOT_FOUND"
+    UNAVAILABLE = "UNAVAILABLE"
+    UPSTREAM_ERROR = "UPSTREAM_ERROR"
+    WORKER_LOST = "WORKER_LOST"
+    TIME_LIMIT = "TIME_LIMIT"
+    INTERNAL = "INTERNAL"
+
+
 class JobError(BaseModel):
-    code: str
+    code: str  # a JobErrorCode value; kept a string so a code added later never breaks reads
     message: str
 
 
@@ -153,6 +164,10 @@ class Lease(BaseModel):
     """Which task holds the job's current step, and when it last showed signs of life."""
 
     task_id: str
+    # One token per execution of a step: a duplicate execution of the same task (a redelivery
+    # while the first still runs) takes the lease with a new token, and the old one's writes stop
+    # matching, so two runs can never both finish a step.
+    run: str
     worker: str
     heartbeat_at: datetime
     attempt: int = 1
@@ -249,6 +264,7 @@ class TrainingChunkDocument(Document):
     h_limit: int
     status: ChunkStatus = ChunkStatus.PENDING
     task_id: str | None = None
+    attempts: int = 0  # redeliveries: a chunk that keeps killing its worker fails the job
     points: int = 0
     dropped: int = 0
     # Packed float64 arrays: 16 bytes a point instead of ~30 as BSON arrays, and no per-item decoding.
@@ -276,6 +292,7 @@ __all__ = [
     "DataSummary",
     "EpochLoss",
     "JobError",
+    "JobErrorCode",
     "Lease",
     "PhaseTimes",
     "Phases",

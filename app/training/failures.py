@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pymongo.errors import ConnectionFailure
+
 from fiware.errors import FiwareError, FiwareNotFound, FiwareUnavailable
 
 
@@ -34,7 +36,8 @@ class TaskIdentity:
 
 
 def is_transient(error: BaseException) -> bool:
-    return isinstance(error, FiwareUnavailable)
+    """Worth another try later: FIWARE unavailable, or MongoDB briefly unreachable (a failover)."""
+    return isinstance(error, FiwareUnavailable | ConnectionFailure)
 
 
 def describe_fiware(error: FiwareError) -> StepFailed:
@@ -44,6 +47,9 @@ def describe_fiware(error: FiwareError) -> StepFailed:
     if isinstance(error, FiwareUnavailable):
         status = f" (status {error.status})" if error.status else ""
         return StepFailed("UNAVAILABLE", f"{error.service} stayed unavailable{status} after retries")
+    if error.status is None:
+        # Not an HTTP refusal but an answer we could not use; the message is ours, not upstream's.
+        return StepFailed("UPSTREAM_ERROR", str(error))
     return StepFailed("UPSTREAM_ERROR", f"{error.service} refused a request with status {error.status}")
 
 

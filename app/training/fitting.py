@@ -75,9 +75,9 @@ def pipeline_config(config: TrainingConfig) -> PipelineConfig:
 class _Monitor:
     """Turns training events into throttled heartbeats, and heartbeat refusals into a stop."""
 
-    def __init__(self, job_id: UUID, task_id: str, run: Runner[Any]) -> None:
+    def __init__(self, job_id: UUID, lease_run: str, run: Runner[Any]) -> None:
         self.job_id = job_id
-        self.task_id = task_id
+        self.lease_run = lease_run
         self.run = run
         self.last_beat = 0.0
         self.lost = False
@@ -94,7 +94,7 @@ class _Monitor:
             lifecycle.heartbeat(
                 job_id=self.job_id,
                 status=TrainingStatus.TRAINING,
-                task_id=self.task_id,
+                run=self.lease_run,
                 values=self.pending,
                 push={"history": push.model_dump()} if push is not None else None,
             )
@@ -141,9 +141,10 @@ def _versions() -> dict[str, str]:
 
 
 async def _store_artifacts(
-    job: TrainingJobDocument, outcome: TrainingOutcome, metrics: TrainingMetrics
+    job: TrainingJobDocument, lease_run: str, outcome: TrainingOutcome, metrics: TrainingMetrics
 ) -> list[Artifact]:
-    assert outcome.keras is not None and outcome.onnx is not None
+    if outcome.keras is None or outcome.onnx is None:
+        raise StepFailed("INTERNAL", "training finished without exporting the network")
     files = [
         ("model.keras", outcome.keras, "application/x-keras"),
         ("model.onnx", outcome.onnx, "application/onnx"),
@@ -151,7 +152,7 @@ async def _store_artifacts(
     ]
     stored = [
         await storage.store_artifact(
-            job_id=job.id, model_id=job.model_id, name=name, data=data, content_type=kind
+            job_id=job.id, model_id=job.model_id, run=lease_run, name=name, data=data, content_type=kind
         )
         for name, data, kind in files
     ]
@@ -174,6 +175,7 @@ async def _store_artifacts(
         await storage.store_artifact(
             job_id=job.id,
             model_id=job.model_id,
+            run=lease_run,
             name="metadata.json",
             data=json.dumps(described, indent=2, sort_keys=True).encode(),
             content_type="application/json",
@@ -217,12 +219,12 @@ def train_job(*, job_id: UUID, me: TaskIdentity, run: Runner[Any]) -> None:
         if run(lifecycle.job_status(job_id)) is TrainingStatus.CANCEL_REQUESTED:
             run(lifecycle.finish_cancel(job_id=job_id))
         return
-    job = claim.job
+    job, lease_run = claim.job, claim.run
     if job.summary is None or job.series_file_id is None:
         raise StepFailed("INTERNAL", "the preprocessed series is missing; start a new job")
     values = run(storage.read_series(file_id=job.series_file_id))
     regular = regular_from(job.summary, values)
-    monitor = _Monitor(job_id, me.task_id, run)
+    monitor = _Monitor(job_id, lease_run, run)
     try:
         outcome = train_regular(
             regular, pipeline_config(job.config), progress=monitor.on_event, should_stop=monitor.should_stop
@@ -234,24 +236,24 @@ def train_job(*, job_id: UUID, me: TaskIdentity, run: Runner[Any]) -> None:
         return
     metrics = _metrics(outcome)
     windows = outcome.summary.windows
-    if not run(
-        lifecycle.heartbeat(
-            job_id=job_id, status=TrainingStatus.TRAINING, task_id=me.task_id, values=progress.storing()
-        )
-    ):
+    storing = lifecycle.heartbeat(
+        job_id=job_id, status=TrainingStatus.TRAINING, run=lease_run, values=progress.storing()
+    )
+    if not run(storing):
         run(lifecycle.finish_cancel(job_id=job_id))
         return
-    artifacts = run(_store_artifacts(job, outcome, metrics))
+    artifacts = run(_store_artifacts(job, lease_run, outcome, metrics))
+    history = [
+        EpochLoss(epoch=epoch, loss=loss, val_loss=val).model_dump()
+        for epoch, (loss, val) in enumerate(zip(outcome.fit.loss, outcome.fit.val_loss, strict=True), start=1)
+    ]
     completed = run(
         lifecycle.complete_job(
             job_id=job_id,
-            task_id=me.task_id,
+            run=lease_run,
             values={
                 "metrics": metrics.model_dump(),
-                "history": [
-                    EpochLoss(epoch=i + 1, loss=loss, val_loss=val).model_dump()
-                    for i, (loss, val) in enumerate(zip(outcome.fit.loss, outcome.fit.val_loss, strict=False))
-                ],
+                "history": history,
                 "artifacts": [a.model_dump() for a in artifacts],
                 "summary.train_windows": windows.train,
                 "summary.validation_windows": windows.validation,
@@ -263,10 +265,12 @@ def train_job(*, job_id: UUID, me: TaskIdentity, run: Runner[Any]) -> None:
         )
     )
     if completed is None:
-        # A cancel (or the watchdog) got there first: nothing of this run may survive it.
-        run(storage.delete_artifacts(job_id=job_id))
+        # A cancel, the watchdog or a newer run of this step got there first: this run's files go.
+        run(storage.delete_artifacts(job_id=job_id, run=lease_run))
         run(lifecycle.finish_cancel(job_id=job_id))
         return
+    # Files of earlier runs of this step that died midway are not the job's artifacts.
+    run(storage.delete_artifacts(job_id=job_id, keep_run=lease_run))
     log.info(
         "training.completed",
         job_id=str(job_id),

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import structlog
 from pymongo import ReturnDocument
@@ -42,7 +42,7 @@ class Claim:
     """A task's right to run one step of a job (the job as the claim left it)."""
 
     job: TrainingJobDocument
-    task_id: str
+    run: str
     resumed: bool
 
 
@@ -58,8 +58,15 @@ def _values(statuses: Iterable[TrainingStatus]) -> list[str]:
     return [status.value for status in statuses]
 
 
-def _lease(task_id: str, worker: str, now: datetime) -> dict[str, Any]:
-    return {"task_id": task_id, "worker": worker, "heartbeat_at": now, "attempt": 1, "active": True}
+def _lease(task_id: str, run: str, worker: str, now: datetime) -> dict[str, Any]:
+    return {
+        "task_id": task_id,
+        "run": run,
+        "worker": worker,
+        "heartbeat_at": now,
+        "attempt": 1,
+        "active": True,
+    }
 
 
 async def claim_step(
@@ -79,10 +86,11 @@ async def claim_step(
     the job fails instead of looping on a task that kills its worker (retries do not count).
     """
     task_id, worker = me.task_id, me.worker
+    run = uuid4().hex
     now = utcnow()
     values: dict[str, Any] = {
         "status": becomes.value,
-        "lease": _lease(task_id, worker, now),
+        "lease": _lease(task_id, run, worker, now),
         "updated_at": now,
         **(extra or {}),
     }
@@ -96,7 +104,7 @@ async def claim_step(
         return_document=ReturnDocument.AFTER,
     )
     if raw is not None:
-        return Claim(TrainingJobDocument.model_validate(raw), task_id, resumed=False)
+        return Claim(TrainingJobDocument.model_validate(raw), run, resumed=False)
     if not me.resumable:
         return None
     mine: dict[str, Any] = {"_id": job_id, "status": becomes.value, "lease.task_id": task_id}
@@ -106,6 +114,7 @@ async def claim_step(
         mine,
         {
             "$set": {
+                "lease.run": run,
                 "lease.worker": worker,
                 "lease.heartbeat_at": now,
                 "lease.active": True,
@@ -118,7 +127,7 @@ async def claim_step(
     )
     if raw is not None:
         log.warning("training.step_resumed", job_id=str(job_id), status=becomes.value, task_id=task_id)
-        return Claim(TrainingJobDocument.model_validate(raw), task_id, resumed=True)
+        return Claim(TrainingJobDocument.model_validate(raw), run, resumed=True)
     current = await _jobs().find_one({"_id": job_id}, {"status": 1, "lease": 1})
     if (
         current
@@ -137,7 +146,7 @@ async def heartbeat(
     *,
     job_id: UUID,
     status: TrainingStatus,
-    task_id: str,
+    run: str,
     values: Mapping[str, Any] | None = None,
     push: Mapping[str, Any] | None = None,
 ) -> bool:
@@ -149,15 +158,13 @@ async def heartbeat(
     update: dict[str, Any] = {"$set": {"lease.heartbeat_at": now, "updated_at": now, **(values or {})}}
     if push:
         update["$push"] = dict(push)
-    result = await _jobs().update_one(
-        {"_id": job_id, "status": status.value, "lease.task_id": task_id}, update
-    )
+    result = await _jobs().update_one({"_id": job_id, "status": status.value, "lease.run": run}, update)
     return bool(result.matched_count)
 
 
-async def hand_off(*, job_id: UUID, status: TrainingStatus, task_id: str) -> None:
+async def hand_off(*, job_id: UUID, status: TrainingStatus, run: str) -> None:
     """The step queued the next one: until a task takes it, silence is not a lost worker."""
-    await heartbeat(job_id=job_id, status=status, task_id=task_id, values={"lease.active": False})
+    await heartbeat(job_id=job_id, status=status, run=run, values={"lease.active": False})
 
 
 async def job_in(job_id: UUID, status: TrainingStatus) -> TrainingJobDocument | None:
@@ -184,6 +191,7 @@ async def release_model(*, model_id: UUID, job_id: UUID, completed: bool) -> Non
             {
                 "$set": {
                     "active_job_id": None,
+                    "active_since": None,
                     "status": ModelStatus.TRAINED.value,
                     "has_successful_training": True,
                 }
@@ -192,10 +200,12 @@ async def release_model(*, model_id: UUID, job_id: UUID, completed: bool) -> Non
         return
     result = await models.update_one(
         {**held, "has_successful_training": True},
-        {"$set": {"active_job_id": None, "status": ModelStatus.TRAINED.value}},
+        {"$set": {"active_job_id": None, "active_since": None, "status": ModelStatus.TRAINED.value}},
     )
     if result.matched_count == 0:
-        await models.update_one(held, {"$set": {"active_job_id": None, "status": ModelStatus.DRAFT.value}})
+        await models.update_one(
+            held, {"$set": {"active_job_id": None, "active_since": None, "status": ModelStatus.DRAFT.value}}
+        )
 
 
 async def _finish(
@@ -261,6 +271,16 @@ async def fail_job(*, job_id: UUID, code: str, message: str) -> TrainingJobDocum
     return failed
 
 
+async def fail_pending(*, job_id: UUID, code: str, message: str) -> TrainingJobDocument | None:
+    """Fail a job no worker has taken yet (its dispatch failed); None once a worker has it."""
+    return await _finish(
+        job_id=job_id,
+        statuses={TrainingStatus.PENDING},
+        becomes=TrainingStatus.FAILED,
+        values={"error": JobError(code=code, message=message).model_dump(), "progress.message": message},
+    )
+
+
 async def finish_cancel(
     *, job_id: UUID, statuses: frozenset[TrainingStatus] = frozenset({TrainingStatus.CANCEL_REQUESTED})
 ) -> TrainingJobDocument | None:
@@ -274,17 +294,15 @@ async def finish_cancel(
     )
 
 
-async def complete_job(
-    *, job_id: UUID, task_id: str, values: Mapping[str, Any]
-) -> TrainingJobDocument | None:
-    """TRAINING ends COMPLETED, only for the task holding it (a cancel in between wins)."""
+async def complete_job(*, job_id: UUID, run: str, values: Mapping[str, Any]) -> TrainingJobDocument | None:
+    """TRAINING ends COMPLETED, only for the run holding it (a cancel in between wins)."""
     now = utcnow()
     return await _finish(
         job_id=job_id,
         statuses={TrainingStatus.TRAINING},
         becomes=TrainingStatus.COMPLETED,
         values={"phases.training.ended_at": now, **values},
-        extra_filter={"lease.task_id": task_id},
+        extra_filter={"lease.run": run},
     )
 
 
@@ -326,6 +344,19 @@ async def request_cancel(*, job_id: UUID) -> tuple[TrainingJobDocument | None, b
     return job, False
 
 
+async def clean_up(*, job_id: UUID) -> None:
+    """Remove what an ended (or deleted) job no longer needs; a no-op while it runs."""
+    job = await TrainingJobDocument.get(job_id)
+    if job is not None and job.status in ACTIVE_STATUSES:
+        return
+    await storage.delete_working_data(job_id=job_id)
+    if job is None or job.status is not TrainingStatus.COMPLETED:
+        await storage.delete_artifacts(job_id=job_id)
+    else:
+        kept = {a.file_id for a in job.artifacts}
+        await storage.delete_artifacts_except(job_id=job_id, file_ids=kept)
+
+
 async def stalled_collections(*, stale_seconds: float) -> list[UUID]:
     """Jobs whose chunks are all collected but whose preprocessing never started.
 
@@ -348,13 +379,37 @@ async def stalled_collections(*, stale_seconds: float) -> list[UUID]:
     return found
 
 
+async def stalled_pending(*, stale_seconds: float) -> list[UUID]:
+    """PENDING jobs no worker took for ``stale_seconds``: their orchestration is sent again.
+
+    The API may have died between storing a job and queueing it. A job merely waiting behind a
+    busy queue gets a duplicate message, which its claim makes harmless. Each job is picked at
+    most once per ``stale_seconds`` (its ``updated_at`` moves).
+    """
+    threshold = utcnow() - timedelta(seconds=stale_seconds)
+    picked: list[UUID] = []
+    async for raw in _jobs().find(
+        {"status": TrainingStatus.PENDING.value, "updated_at": {"$lt": threshold}}, {"_id": 1}
+    ):
+        moved = await _jobs().update_one(
+            {"_id": raw["_id"], "status": TrainingStatus.PENDING.value, "updated_at": {"$lt": threshold}},
+            {"$set": {"updated_at": utcnow()}},
+        )
+        if moved.modified_count:
+            picked.append(raw["_id"])
+    return picked
+
+
 async def sweep_stale_jobs(*, stale_seconds: float) -> list[UUID]:
     """The watchdog: end jobs whose worker stopped sending heartbeats, and free orphaned models."""
     threshold = utcnow() - timedelta(seconds=stale_seconds)
+    silent = {"lease.heartbeat_at": {"$lt": threshold}, "lease.active": True}
     stale_filter = {
-        "status": {"$in": _values(RUNNING_STATUSES | {TrainingStatus.CANCEL_REQUESTED})},
-        "lease.heartbeat_at": {"$lt": threshold},
-        "lease.active": True,
+        "$or": [
+            {"status": {"$in": _values(RUNNING_STATUSES)}, **silent},
+            # A cancel whose job waits in a queue has no worker to finish it: finish it here.
+            {"status": TrainingStatus.CANCEL_REQUESTED.value, "$or": [silent, {"lease.active": False}]},
+        ]
     }
     ended: list[UUID] = []
     async for raw in _jobs().find(stale_filter, {"_id": 1, "status": 1, "lease": 1}):
@@ -373,8 +428,10 @@ async def sweep_stale_jobs(*, stale_seconds: float) -> list[UUID]:
             )
         if done is not None:
             ended.append(job_id)
-    # A model whose lock names a job that has ended (or vanished) is released.
-    async for model in _models().find({"active_job_id": {"$ne": None}}, {"active_job_id": 1}):
+    # A model whose lock names a job that has ended (or vanished) is released; a young lock may
+    # belong to an admission that has not stored its job yet.
+    locked = {"active_job_id": {"$ne": None}, "active_since": {"$lt": threshold}}
+    async for model in _models().find(locked, {"active_job_id": 1}):
         job = await _jobs().find_one({"_id": model["active_job_id"]}, {"status": 1})
         if job is None or TrainingStatus(job["status"]) not in ACTIVE_STATUSES:
             completed = job is not None and job["status"] == TrainingStatus.COMPLETED.value
@@ -387,8 +444,10 @@ __all__ = [
     "Claim",
     "Phase",
     "claim_step",
+    "clean_up",
     "complete_job",
     "fail_job",
+    "fail_pending",
     "finish_cancel",
     "hand_off",
     "heartbeat",
@@ -397,5 +456,6 @@ __all__ = [
     "release_model",
     "request_cancel",
     "stalled_collections",
+    "stalled_pending",
     "sweep_stale_jobs",
 ]

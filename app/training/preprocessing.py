@@ -20,6 +20,7 @@ from app.training.documents import (
     TrainingStatus,
 )
 from app.training.failures import StepFailed, TaskIdentity
+from ml.preprocess import check_windows
 from ml.series import FloatArray, InsufficientSeries, Regular, regularize
 
 log = structlog.get_logger(__name__)
@@ -54,20 +55,21 @@ def regular_from(summary: DataSummary, values: FloatArray) -> Regular:
     )
 
 
-async def preprocess(*, job_id: UUID, me: TaskIdentity, max_gap_steps: int) -> bool:
-    """Claim a collected job and regularise its series; True when training should follow."""
+async def preprocess(*, job_id: UUID, me: TaskIdentity, max_gap_steps: int) -> str | None:
+    """Claim a collected job and regularise its series; the run token when training should follow."""
     job = await lifecycle.job_in(job_id, TrainingStatus.COLLECTING_DATA)
     if job is not None:
         completed = await TrainingChunkDocument.find(
             TrainingChunkDocument.job_id == job_id, TrainingChunkDocument.status == ChunkStatus.COMPLETED
         ).count()
         if completed < job.chunks_total:
-            # A chord of an earlier, redelivered plan: the current plan's chord is still running,
-            # and a chunk that really fails fails the job itself (or the watchdog does).
+            # The chord fired early: a chunk ran twice (redelivered while it still ran) and was
+            # counted twice. The last chunk to finish is not followed by another callback, so the
+            # watchdog starts this step again once collection went quiet.
             log.warning(
                 "training.preprocess_early", job_id=str(job_id), chunks=completed, of=job.chunks_total
             )
-            return False
+            return None
     claim = await lifecycle.claim_step(
         job_id=job_id,
         expected=TrainingStatus.COLLECTING_DATA,
@@ -78,28 +80,48 @@ async def preprocess(*, job_id: UUID, me: TaskIdentity, max_gap_steps: int) -> b
         extra=progress.preprocessing("regularising the series"),
     )
     if claim is None:
-        return False
+        return None
+    if claim.resumed and claim.job.series_file_id is not None:
+        # The step died after storing the series (and maybe after deleting the chunks): done.
+        return claim.run
+    config = claim.job.config
     chunks = await TrainingChunkDocument.find(TrainingChunkDocument.job_id == job_id).sort("+index").to_list()
     timestamps = np.concatenate([storage.unpack(c.timestamps) for c in chunks] or [np.empty(0)])
     values = np.concatenate([storage.unpack(c.values) for c in chunks] or [np.empty(0)])
     try:
         regular = regularize(timestamps, values, max_gap_steps=max_gap_steps)
+        # Windows are counted now, before a training process loads TensorFlow for nothing.
+        windows = check_windows(
+            regular,
+            lookback=config.lookback_window,
+            horizon=config.forecast_horizon,
+            validation_ratio=config.validation_ratio,
+            test_ratio=config.test_ratio,
+        )
     except InsufficientSeries as error:
         raise StepFailed("INSUFFICIENT_DATA", str(error)) from error
     except ValueError as error:
         raise StepFailed("INVALID_DATA", str(error)) from error
-    file_id = await storage.store_series(job_id=job_id, values=regular.values)
-    summary = summary_of(regular)
+    file_id = await storage.store_series(job_id=job_id, run=claim.run, values=regular.values)
+    summary = summary_of(regular).model_copy(
+        update={
+            "train_windows": windows.train,
+            "validation_windows": windows.validation,
+            "test_windows": windows.test,
+        }
+    )
     kept = await lifecycle.heartbeat(
         job_id=job_id,
         status=TrainingStatus.PREPROCESSING,
-        task_id=me.task_id,
+        run=claim.run,
         values={"series_file_id": file_id, "summary": summary.model_dump()},
     )
-    await TrainingChunkDocument.find(TrainingChunkDocument.job_id == job_id).delete()
     if not kept:
+        # Cancelled, failed or taken over meanwhile: this run's series is nobody's.
+        await storage.delete_series(file_id=file_id)
         await lifecycle.finish_cancel(job_id=job_id)
-        return False
+        return None
+    await TrainingChunkDocument.find(TrainingChunkDocument.job_id == job_id).delete()
     log.info(
         "training.preprocessed",
         job_id=str(job_id),
@@ -108,7 +130,7 @@ async def preprocess(*, job_id: UUID, me: TaskIdentity, max_gap_steps: int) -> b
         filled=summary.filled,
         gaps=summary.gaps,
     )
-    return True
+    return claim.run
 
 
 __all__ = ["preprocess", "regular_from", "summary_of"]

@@ -102,12 +102,14 @@ async def cancel_job(*, job_id: str) -> TrainingJobDocument:
 
 
 async def _settle_model_after_removal(model_id: UUID) -> None:
-    """A model whose last completed job is gone has nothing trained left: back to DRAFT."""
+    """A model whose last completed job is gone has nothing trained left."""
     if await TrainingJobDocument.find_one({"model_id": model_id, "status": TrainingStatus.COMPLETED.value}):
         return
-    await ModelDocument.get_pymongo_collection().update_one(
-        {"_id": model_id, "active_job_id": None},
-        {"$set": {"has_successful_training": False, "status": ModelStatus.DRAFT.value}},
+    models = ModelDocument.get_pymongo_collection()
+    # The flag first, even while another job runs: that job's end then settles DRAFT, not TRAINED.
+    await models.update_one({"_id": model_id}, {"$set": {"has_successful_training": False}})
+    await models.update_one(
+        {"_id": model_id, "active_job_id": None}, {"$set": {"status": ModelStatus.DRAFT.value}}
     )
 
 

@@ -48,7 +48,7 @@ def unpack(data: bytes | None) -> FloatArray:
 
 
 async def store_artifact(
-    *, job_id: UUID, model_id: UUID, name: str, data: bytes, content_type: str
+    *, job_id: UUID, model_id: UUID, run: str, name: str, data: bytes, content_type: str
 ) -> Artifact:
     digest = checksum(data)
     file_id = await _bucket(ARTIFACTS_BUCKET).upload_from_stream(
@@ -57,6 +57,8 @@ async def store_artifact(
         metadata={
             "job_id": str(job_id),
             "model_id": str(model_id),
+            # Which execution wrote it: a run that loses its job removes its own files only.
+            "run": run,
             "content_type": content_type,
             "checksum": digest,
         },
@@ -82,18 +84,39 @@ async def _delete_files(bucket_name: str, query: dict[str, Any]) -> int:
     return deleted
 
 
-async def delete_artifacts(*, job_id: UUID) -> int:
-    return await _delete_files(ARTIFACTS_BUCKET, {"metadata.job_id": str(job_id)})
+async def delete_artifacts(*, job_id: UUID, run: str | None = None, keep_run: str | None = None) -> int:
+    """A job's artifacts: all of them, one run's (``run``), or all but one run's (``keep_run``)."""
+    query: dict[str, Any] = {"metadata.job_id": str(job_id)}
+    if run is not None:
+        query["metadata.run"] = run
+    if keep_run is not None:
+        query["metadata.run"] = {"$ne": keep_run}
+    return await _delete_files(ARTIFACTS_BUCKET, query)
 
 
-async def store_series(*, job_id: UUID, values: FloatArray) -> str:
-    # A redelivered preprocessing step replaces, not duplicates, the series.
-    await _delete_files(SERIES_BUCKET, {"metadata.job_id": str(job_id)})
+async def delete_artifacts_except(*, job_id: UUID, file_ids: set[str]) -> int:
+    """Files of the job that are not among its recorded artifacts (left by a run that died)."""
+    keep = [ObjectId(file_id) for file_id in file_ids]
+    return await _delete_files(ARTIFACTS_BUCKET, {"metadata.job_id": str(job_id), "_id": {"$nin": keep}})
+
+
+async def ensure_indexes() -> None:
+    """Lookups by job on the GridFS file collections (GridFS indexes only its own fields)."""
+    database = _database()
+    for bucket in (ARTIFACTS_BUCKET, SERIES_BUCKET):
+        await database[f"{bucket}.files"].create_index("metadata.job_id", name="metadata_job_id")
+
+
+async def store_series(*, job_id: UUID, run: str, values: FloatArray) -> str:
     data = np.ascontiguousarray(values, dtype="<f8").tobytes()
     file_id = await _bucket(SERIES_BUCKET).upload_from_stream(
-        f"{job_id}.f8", data, metadata={"job_id": str(job_id)}
+        f"{job_id}.f8", data, metadata={"job_id": str(job_id), "run": run}
     )
     return str(file_id)
+
+
+async def delete_series(*, file_id: str) -> None:
+    await _bucket(SERIES_BUCKET).delete(ObjectId(file_id))
 
 
 async def read_series(*, file_id: str) -> FloatArray:
@@ -117,8 +140,11 @@ __all__ = [
     "SERIES_BUCKET",
     "checksum",
     "delete_artifacts",
+    "delete_artifacts_except",
     "delete_job_files",
+    "delete_series",
     "delete_working_data",
+    "ensure_indexes",
     "pack",
     "read_artifact",
     "read_series",

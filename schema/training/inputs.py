@@ -57,7 +57,9 @@ class TrainingJobFilter:
 
     def to_filter(self) -> service.JobFilter:
         return service.JobFilter(
-            model_id=parse_id(self.model_id, field="filter") if self.model_id is not None else None,
+            model_id=parse_id(self.model_id, field=("filter", "modelId"))
+            if self.model_id is not None
+            else None,
             statuses=frozenset(self.status or ()),
         )
 

@@ -33,7 +33,8 @@ class DeleteTrainingJobPayload:
 
 
 def _failed(error: ChronosError) -> TrainingJobPayload:
-    job = getattr(error, "job", None)
+    # These refusals carry the job they concern: the FAILED job, or the unchanged finished one.
+    job = error.job if isinstance(error, admission.DispatchFailed | service.JobConflict) else None
     return TrainingJobPayload(
         training_job=TrainingJob.from_document(job) if job is not None else None, errors=user_errors(error)
     )

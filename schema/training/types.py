@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
+from uuid import UUID
 
 import strawberry
 
-from app.models.service import get_model
 from app.training import documents, service
 from schema.context import Info
 from schema.pagination import PageInfo
@@ -128,15 +128,28 @@ class Artifact:
     checksum: str = strawberry.field(description="`sha256:<hex>` of the content.")
 
 
+JobErrorCode = documents.JobErrorCode
+strawberry.enum(
+    JobErrorCode,
+    name="JobErrorCode",
+    description=(
+        "Why a training job failed: INSUFFICIENT_DATA (too few usable points or windows), "
+        "INVALID_DATA (a series that cannot be regularised), NOT_FOUND (the series is gone), "
+        "UNAVAILABLE (a dependency stayed down through retries), UPSTREAM_ERROR (FIWARE refused), "
+        "WORKER_LOST (the worker died or went silent), TIME_LIMIT, INTERNAL (a bug: see the logs)."
+    ),
+)
+
+
 @strawberry.type(description="Why a job failed.")
 class JobError:
-    code: str = strawberry.field(
-        description=(
-            "Machine-readable reason: INSUFFICIENT_DATA, INVALID_DATA, NOT_FOUND, UNAVAILABLE, "
-            "UPSTREAM_ERROR, WORKER_LOST, TIME_LIMIT or INTERNAL."
-        )
-    )
+    code: JobErrorCode = strawberry.field(description="Machine-readable reason.")
     message: str = strawberry.field(description="What happened, for people.")
+
+    @classmethod
+    def from_document(cls, error: documents.JobError) -> JobError:
+        known = error.code in JobErrorCode.__members__
+        return cls(code=JobErrorCode(error.code) if known else JobErrorCode.INTERNAL, message=error.message)
 
 
 def _phase(times: documents.PhaseTimes) -> PhaseTimes:
@@ -168,7 +181,7 @@ class TrainingJob:
     started_at: datetime | None = strawberry.field(description="When a worker took it, UTC.")
     finished_at: datetime | None = strawberry.field(description="When it ended, UTC.")
 
-    @strawberry.field(description="Seconds from admission to the end, or to now while it runs.")
+    @strawberry.field(description="Seconds from admission to the end; while it runs, to its latest change.")
     def duration_seconds(self) -> float:
         end = self.finished_at or self.updated_at
         return round(max(0.0, (end - self.created_at).total_seconds()), 3)
@@ -177,7 +190,7 @@ class TrainingJob:
     async def model(self, info: Info) -> Annotated[Model, strawberry.lazy("schema.models.types")] | None:
         from schema.models.types import Model
 
-        document = await get_model(model_id=str(self.model_id))
+        document = await info.context.loaders.model.load(UUID(str(self.model_id)))
         return Model.from_document(document) if document else None
 
     @classmethod
@@ -208,7 +221,7 @@ class TrainingJob:
                 )
                 for a in doc.artifacts
             ],
-            error=JobError(code=doc.error.code, message=doc.error.message) if doc.error else None,
+            error=JobError.from_document(doc.error) if doc.error else None,
             created_at=doc.created_at,
             updated_at=doc.updated_at,
             started_at=doc.started_at,
@@ -247,6 +260,7 @@ __all__ = [
     "Artifact",
     "EpochLoss",
     "JobError",
+    "JobErrorCode",
     "PhaseTimes",
     "TrainingData",
     "TrainingJob",

@@ -242,7 +242,7 @@ async def test_a_hung_worker_is_failed_by_the_watchdog(
     pid = await training_pid(database, job_id)
     os.kill(pid, signal.SIGSTOP)
     try:
-        done = await wait_for(gql, job_id, timeout=60)
+        done = await wait_for(gql, job_id, timeout=120)
     finally:
         os.kill(pid, signal.SIGCONT)
     assert done["status"] == "FAILED"

@@ -22,7 +22,7 @@ async def model_with_job(status: TrainingStatus = TrainingStatus.PENDING) -> tup
         lookback_window=8, forecast_horizon=2, target_mode=TargetMode.DELTA, batch_size=32, epochs=2,
         learning_rate=0.001, validation_ratio=0.15, test_ratio=0.15, entity_type="Sensor", entity_id="urn:s",
         feature="t", fiware_service="smart", fiware_service_path="/", status=ModelStatus.TRAINING,
-        active_job_id=job_id,
+        active_job_id=job_id, active_since=utcnow() - timedelta(hours=1),
     )  # fmt: skip
     await model.insert()
     await TrainingJobDocument(
@@ -84,15 +84,17 @@ async def test_a_redelivered_step_resumes_only_its_own_lease_and_only_so_often(b
 
 async def test_a_failed_job_never_flips_back(beanie_db: str) -> None:
     model, job_id = await model_with_job()
-    await claim(job_id)
+    first = await claim(job_id)
+    assert first is not None
     failed = await lifecycle.fail_job(job_id=job_id, code="INVALID_DATA", message="bad")
     assert failed is not None and failed.status is TrainingStatus.FAILED and failed.finished_at is not None
     assert failed.phases.collecting.ended_at is not None
     assert await lifecycle.fail_job(job_id=job_id, code="X", message="again") is None
     assert (
-        await lifecycle.heartbeat(job_id=job_id, status=TrainingStatus.COLLECTING_DATA, task_id="t1") is False
+        await lifecycle.heartbeat(job_id=job_id, status=TrainingStatus.COLLECTING_DATA, run=first.run)
+        is False
     )
-    assert await lifecycle.complete_job(job_id=job_id, task_id="t1", values={}) is None
+    assert await lifecycle.complete_job(job_id=job_id, run=first.run, values={}) is None
     job = await TrainingJobDocument.get(job_id)
     assert job is not None and job.status is TrainingStatus.FAILED and job.error is not None
     assert job.error.message == "bad"
@@ -107,13 +109,14 @@ async def test_cancel_of_a_pending_job_is_immediate_and_of_a_running_one_coopera
     assert await claim(pending) is None  # the orchestration message finds nothing to do
 
     model, running = await model_with_job()
-    await claim(running)
+    held = await claim(running)
+    assert held is not None
     job, changed = await lifecycle.request_cancel(job_id=running)
     assert changed and job is not None and job.status is TrainingStatus.CANCEL_REQUESTED
     # The model stays locked until the worker has actually stopped.
     assert await status_of(model) == (ModelStatus.TRAINING, running)
     assert (
-        await lifecycle.heartbeat(job_id=running, status=TrainingStatus.COLLECTING_DATA, task_id="t1")
+        await lifecycle.heartbeat(job_id=running, status=TrainingStatus.COLLECTING_DATA, run=held.run)
         is False
     )
     # A failure reported while stopping still ends as the cancel the user asked for.
@@ -125,11 +128,12 @@ async def test_cancel_of_a_pending_job_is_immediate_and_of_a_running_one_coopera
 
 async def test_completion_releases_the_model_as_trained_and_later_failures_keep_it(beanie_db: str) -> None:
     model, job_id = await model_with_job()
-    await claim(job_id)
+    mine = await claim(job_id)
+    assert mine is not None
     collection = TrainingJobDocument.get_pymongo_collection()
     await collection.update_one({"_id": job_id}, {"$set": {"status": TrainingStatus.TRAINING.value}})
-    assert await lifecycle.complete_job(job_id=job_id, task_id="other", values={}) is None
-    done = await lifecycle.complete_job(job_id=job_id, task_id="t1", values={"progress.fraction": 1.0})
+    assert await lifecycle.complete_job(job_id=job_id, run="another run", values={}) is None
+    done = await lifecycle.complete_job(job_id=job_id, run=mine.run, values={"progress.fraction": 1.0})
     assert done is not None and done.status is TrainingStatus.COMPLETED and done.lease is None
     assert await status_of(model) == (ModelStatus.TRAINED, None)
     # A later job of the same model that fails leaves it TRAINED: it still has a trained job.
@@ -152,8 +156,9 @@ async def test_the_watchdog_fails_silent_active_jobs_only(beanie_db: str) -> Non
     model, stale = await model_with_job()
     await claim(stale)
     _, queued = await model_with_job()
-    await claim(queued, "q1")
-    await lifecycle.hand_off(job_id=queued, status=TrainingStatus.COLLECTING_DATA, task_id="q1")
+    waiting = await claim(queued, "q1")
+    assert waiting is not None
+    await lifecycle.hand_off(job_id=queued, status=TrainingStatus.COLLECTING_DATA, run=waiting.run)
     _, alive = await model_with_job()
     await claim(alive, "a1")
     collection = TrainingJobDocument.get_pymongo_collection()
@@ -188,8 +193,9 @@ async def test_retries_resume_the_step_without_counting_as_lost_workers(beanie_d
 
 async def test_cancelling_a_job_that_waits_in_a_queue_ends_it_at_once(beanie_db: str) -> None:
     model, job_id = await model_with_job()
-    await claim(job_id, "t1")
-    await lifecycle.hand_off(job_id=job_id, status=TrainingStatus.COLLECTING_DATA, task_id="t1")
+    waiting = await claim(job_id, "t1")
+    assert waiting is not None
+    await lifecycle.hand_off(job_id=job_id, status=TrainingStatus.COLLECTING_DATA, run=waiting.run)
     job, changed = await lifecycle.request_cancel(job_id=job_id)
     assert changed and job is not None and job.status is TrainingStatus.CANCELLED
     assert job.phases.collecting.ended_at is not None
@@ -212,3 +218,49 @@ async def test_a_collection_whose_chord_was_lost_is_found_for_a_restart(beanie_d
         {"$set": {"chunks_total": 3, "chunks_done": 2, "lease.active": False, "lease.heartbeat_at": old}},
     )
     assert await lifecycle.stalled_collections(stale_seconds=60) == [done]
+
+
+async def test_a_second_run_of_a_step_takes_the_lease_and_the_first_stops(beanie_db: str) -> None:
+    _, job_id = await model_with_job()
+    first = await claim(job_id, "t1")
+    assert first is not None
+    # The broker redelivers the same task while the first run still works (a consumer timeout).
+    second = await claim(job_id, "t1", redelivered=True)
+    assert second is not None and second.run != first.run
+    assert not await lifecycle.heartbeat(job_id=job_id, status=TrainingStatus.COLLECTING_DATA, run=first.run)
+    assert await lifecycle.heartbeat(job_id=job_id, status=TrainingStatus.COLLECTING_DATA, run=second.run)
+
+
+async def test_the_watchdog_leaves_a_young_lock_alone(beanie_db: str) -> None:
+    model, job_id = await model_with_job()
+    await TrainingJobDocument.get_pymongo_collection().delete_one({"_id": job_id})
+    # Admission takes the lock a moment before it stores the job: a fresh lock is not an orphan.
+    await ModelDocument.get_pymongo_collection().update_one(
+        {"_id": model.id}, {"$set": {"active_since": utcnow()}}
+    )
+    await lifecycle.sweep_stale_jobs(stale_seconds=60)
+    assert await status_of(model) == (ModelStatus.TRAINING, job_id)
+
+
+async def test_pending_jobs_nobody_took_are_picked_once_per_period(beanie_db: str) -> None:
+    _, old = await model_with_job()
+    _, fresh = await model_with_job()
+    collection = TrainingJobDocument.get_pymongo_collection()
+    await collection.update_one({"_id": old}, {"$set": {"updated_at": utcnow() - timedelta(minutes=10)}})
+    assert await lifecycle.stalled_pending(stale_seconds=60) == [old]
+    assert await lifecycle.stalled_pending(stale_seconds=60) == []
+    assert fresh != old
+
+
+async def test_a_cancel_waiting_in_a_queue_is_finished_by_the_watchdog(beanie_db: str) -> None:
+    model, job_id = await model_with_job()
+    held = await claim(job_id)
+    assert held is not None
+    await lifecycle.hand_off(job_id=job_id, status=TrainingStatus.COLLECTING_DATA, run=held.run)
+    await TrainingJobDocument.get_pymongo_collection().update_one(
+        {"_id": job_id}, {"$set": {"status": TrainingStatus.CANCEL_REQUESTED.value}}
+    )
+    assert await lifecycle.sweep_stale_jobs(stale_seconds=60) == [job_id]
+    job = await TrainingJobDocument.get(job_id)
+    assert job is not None and job.status is TrainingStatus.CANCELLED
+    assert await status_of(model) == (ModelStatus.DRAFT, None)
