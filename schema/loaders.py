@@ -36,6 +36,23 @@ async def _load_jobs(keys: list[JobsOfModel]) -> list[service.JobPage]:
     return [pages[key] for key in keys]
 
 
+@dataclass(frozen=True)
+class JobCount:
+    model_id: UUID
+    statuses: frozenset[TrainingStatus]
+
+
+async def _count_jobs(keys: list[JobCount]) -> list[int]:
+    groups: dict[frozenset[TrainingStatus], list[UUID]] = defaultdict(list)
+    for key in keys:
+        groups[key.statuses].append(key.model_id)
+    counts: dict[JobCount, int] = {}
+    for statuses, model_ids in groups.items():
+        found = await service.count_jobs_of_models(model_ids=model_ids, statuses=statuses)
+        counts.update({JobCount(model_id, statuses): n for model_id, n in found.items()})
+    return [counts[key] for key in keys]
+
+
 async def _load_models(keys: list[UUID]) -> list[ModelDocument | None]:
     found = {
         model.id: model for model in await ModelDocument.find({"_id": {"$in": list(set(keys))}}).to_list()
@@ -46,9 +63,10 @@ async def _load_models(keys: list[UUID]) -> list[ModelDocument | None]:
 class Loaders:
     def __init__(self) -> None:
         self.model: DataLoader[UUID, ModelDocument | None] = DataLoader(load_fn=_load_models, cache=False)
+        self.job_count: DataLoader[JobCount, int] = DataLoader(load_fn=_count_jobs, cache=False)
         self.jobs_of_model: DataLoader[JobsOfModel, service.JobPage] = DataLoader(
             load_fn=_load_jobs, cache=False
         )
 
 
-__all__ = ["JobsOfModel", "Loaders"]
+__all__ = ["JobCount", "JobsOfModel", "Loaders"]

@@ -91,6 +91,22 @@ async def jobs_of_models(
     }
 
 
+async def count_jobs_of_models(
+    *, model_ids: Sequence[UUID], statuses: frozenset[TrainingStatus]
+) -> dict[UUID, int]:
+    """How many jobs each model has (in ``statuses``, when given), for many models in one query."""
+    match: dict[str, Any] = {"model_id": {"$in": list(dict.fromkeys(model_ids))}}
+    if statuses:
+        match["status"] = {"$in": sorted(TrainingStatus(status).value for status in statuses)}
+    counts = dict.fromkeys(model_ids, 0)
+    cursor = await TrainingJobDocument.get_pymongo_collection().aggregate(
+        [{"$match": match}, {"$group": {"_id": "$model_id", "n": {"$sum": 1}}}]
+    )
+    async for row in cursor:
+        counts[row["_id"]] = int(row["n"])
+    return counts
+
+
 async def cancel_job(*, job_id: str) -> TrainingJobDocument:
     key = parse_id(job_id, field="jobId")
     job, changed = await lifecycle.request_cancel(job_id=key)
@@ -138,6 +154,7 @@ __all__ = [
     "JobPage",
     "cancel_job",
     "count_jobs",
+    "count_jobs_of_models",
     "delete_job",
     "get_job",
     "jobs_of_models",

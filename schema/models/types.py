@@ -11,7 +11,7 @@ import strawberry
 from app import models
 from app.training import service as training
 from schema.context import Info
-from schema.loaders import JobsOfModel
+from schema.loaders import JobCount, JobsOfModel
 from schema.pagination import PageInfo
 from schema.training.types import TrainingJob, TrainingJobConnection, TrainingStatus
 
@@ -116,7 +116,7 @@ class Model:
             page = await training.list_jobs(
                 job_filter=training.JobFilter(model_id=model_id, statuses=statuses), first=first, after=after
             )
-        return TrainingJobConnection.from_page(page)
+        return TrainingJobConnection.from_page(page, count_key=JobCount(model_id, statuses))
 
     @strawberry.field(description="The newest training job of this model; null when it has none.")
     async def latest_training_job(self, info: Info) -> TrainingJob | None:

@@ -10,6 +10,7 @@ import strawberry
 
 from app.training import documents, service
 from schema.context import Info
+from schema.loaders import JobCount
 from schema.pagination import PageInfo
 
 if TYPE_CHECKING:
@@ -240,14 +241,19 @@ class TrainingJobConnection:
     edges: list[TrainingJobEdge] = strawberry.field(description="Jobs of this page.")
     page_info: PageInfo = strawberry.field(description="Whether and where the list goes on.")
     query: strawberry.Private[dict[str, Any]]
+    # Set for a model's own list: its count is batched with the other models' of the page.
+    count_key: strawberry.Private[JobCount | None] = None
 
     @strawberry.field(description="Number of jobs matching the filter, on all pages.")
     async def total_count(self, info: Info) -> int:
+        if self.count_key is not None:
+            return await info.context.loaders.job_count.load(self.count_key)
         return await service.count_jobs(query=self.query)
 
     @classmethod
-    def from_page(cls, page: service.JobPage) -> TrainingJobConnection:
+    def from_page(cls, page: service.JobPage, *, count_key: JobCount | None = None) -> TrainingJobConnection:
         return cls(
+            count_key=count_key,
             edges=[
                 TrainingJobEdge(cursor=e.cursor, node=TrainingJob.from_document(e.node)) for e in page.edges
             ],

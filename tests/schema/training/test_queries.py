@@ -100,15 +100,20 @@ async def test_listing_models_with_their_jobs_costs_constant_round_trips(counted
     counted.commands.clear()
     few = await run(LIST, first=5)
     few_queries = [c for c in counted.commands if c == ("find", "training_jobs")]
+    few_counts = [c for c in counted.commands if c[0] in {"count", "aggregate"}]
 
     await seed(models=45, jobs_each=3)
     counted.commands.clear()
     many = await run(LIST, first=50)
     many_queries = [c for c in counted.commands if c == ("find", "training_jobs")]
 
+    many_counts = [c for c in counted.commands if c[0] in {"count", "aggregate"}]
+
     assert len(many["models"]["edges"]) == 50
-    # One query per distinct (first, statuses) the page asks for, however many models it shows.
+    # One query per distinct (first, statuses) the page asks for, however many models it shows,
+    # and one count for all the models' totalCount.
     assert len(few_queries) == len(many_queries) == 3
+    assert len(few_counts) == len(many_counts) == 1
     node = few["models"]["edges"][0]["node"]
     assert node["latestTrainingJob"]["status"] == "FAILED"  # the newest of its three jobs
     assert [e["node"]["status"] for e in node["trainingJobs"]["edges"]] == ["FAILED", "COMPLETED"]
@@ -140,3 +145,12 @@ async def test_training_jobs_filters_and_pages(counted: CommandCounter) -> None:
     assert failed["totalCount"] == 6
     missing = await run("query($id: ID!) { trainingJob(id: $id) { id } }", id=str(uuid.uuid4()))
     assert missing == {"trainingJob": None}
+
+
+async def test_jobs_listing_their_models_costs_one_model_query(counted: CommandCounter) -> None:
+    await seed(models=10, jobs_each=2)
+    counted.commands.clear()
+    page = await run("{ trainingJobs(first: 20) { edges { node { id model { id name } } } } }")
+    assert len(page["trainingJobs"]["edges"]) == 20
+    assert all(edge["node"]["model"] for edge in page["trainingJobs"]["edges"])
+    assert [c for c in counted.commands if c[0] == "find" and c[1] == "models"] == [("find", "models")]

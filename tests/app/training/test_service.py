@@ -1,0 +1,52 @@
+"""Deleting and cancelling jobs through the service, and what it leaves of the model."""
+
+from __future__ import annotations
+
+from uuid import uuid4
+
+import pytest
+
+from app.errors import NotFound
+from app.models.documents import ModelDocument
+from app.models.enums import ModelStatus
+from app.training import lifecycle, service, storage
+from app.training.documents import TrainingJobDocument, TrainingRequest, TrainingStatus
+from tests.app.training.test_lifecycle import model_with_job, status_of
+
+
+async def test_deleting_the_only_trained_job_while_another_runs_ends_in_draft(beanie_db: str) -> None:
+    model, running = await model_with_job()
+    done = TrainingJobDocument(
+        model_id=model.id,
+        status=TrainingStatus.COMPLETED,
+        request=TrainingRequest(last_n=100),
+        config=(await TrainingJobDocument.get(running)).config,  # type: ignore[union-attr]
+        request_fingerprint="z",
+    )
+    await done.insert()
+    await ModelDocument.get_pymongo_collection().update_one(
+        {"_id": model.id}, {"$set": {"has_successful_training": True}}
+    )
+    stored = await storage.store_artifact(
+        job_id=done.id,
+        model_id=model.id,
+        run="r",
+        name="model.onnx",
+        data=b"onnx",
+        content_type="application/onnx",
+    )
+    assert stored.checksum.startswith("sha256:")
+
+    assert await service.delete_job(job_id=str(done.id)) == done.id
+    assert await storage.delete_artifacts(job_id=done.id) == 0  # already gone with the job
+    # The running job still holds the model; when it fails, nothing trained is left: DRAFT.
+    assert await status_of(model) == (ModelStatus.TRAINING, running)
+    await lifecycle.fail_job(job_id=running, code="INTERNAL", message="x")
+    assert await status_of(model) == (ModelStatus.DRAFT, None)
+
+
+async def test_unknown_jobs_are_not_found(beanie_db: str) -> None:
+    with pytest.raises(NotFound):
+        await service.cancel_job(job_id=str(uuid4()))
+    with pytest.raises(NotFound):
+        await service.delete_job(job_id=str(uuid4()))
