@@ -119,10 +119,12 @@ def parse_value(value: object) -> float | None:
 def _entries(items: Any) -> list[RawEntry]:
     if not isinstance(items, list):
         return []
+    # An entry without a time is kept (with an empty one) so that it is counted as dropped, not lost.
     return [
-        RawEntry(str(item.get("recvTime")), item.get("attrType"), item.get("attrValue"))
+        RawEntry(str(item.get("recvTime", "")), item.get("attrType"), item.get("attrValue"))
+        if isinstance(item, dict)
+        else RawEntry("", None, item)
         for item in items
-        if isinstance(item, dict) and "recvTime" in item
     ]
 
 

@@ -156,6 +156,12 @@ async def collect_chunk(*, job_id: UUID, index: int, me: TaskIdentity, sth: SthC
         date_to=job.request.date_to,
         should_continue=still_wanted,
     )
+    received = len(result.points) + result.dropped + result.duplicates
+    if received < chunk.h_limit:
+        # Fewer entries than asked: points removed meanwhile (TTL) or a server capping its pages.
+        log.warning(
+            "training.chunk_short", job_id=str(job_id), index=index, asked=chunk.h_limit, received=received
+        )
     timestamps = [point.timestamp.timestamp() for point in result.points]
     values = [point.value for point in result.points]
     done = await chunks.update_one(
