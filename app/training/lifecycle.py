@@ -130,7 +130,8 @@ async def claim_step(
         return Claim(TrainingJobDocument.model_validate(raw), run, resumed=True)
     current = await _jobs().find_one({"_id": job_id}, {"status": 1, "lease": 1})
     if (
-        current
+        me.redelivered
+        and current
         and current.get("status") == becomes.value
         and (current.get("lease") or {}).get("task_id") == task_id
     ):
