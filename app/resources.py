@@ -14,6 +14,8 @@ from app.settings import Settings
 from app.system.amqp_probe import probe_amqp
 from app.system.health import Probe, SystemHealth, check_health
 from app.system.info import ApplicationInfo, build_info
+from app.training import events
+from app.training.hub import ProgressHub
 from fiware.http import NO_RETRY, ServiceClient, make_http_client
 from fiware.iota import IotAgentClient
 from fiware.orion import OrionClient
@@ -96,6 +98,7 @@ class Resources:
     extra_redis: list[aioredis.Redis]
     fiware: FiwareClients
     tasks: TaskQueue
+    hub: ProgressHub
 
     async def health(self) -> SystemHealth:
         return await check_health(
@@ -148,6 +151,10 @@ async def open_resources(settings: Settings) -> Resources:
     redis = _redis_client(settings.redis_url, settings.health_timeout_seconds)
     extra_redis: list[aioredis.Redis] = []
     fiware = FiwareClients.open(settings)
+    # Status changes made by the API (admission, cancel) are announced like the workers' are.
+    events.use_sink(redis)
+    hub = ProgressHub(settings.redis_url)
+    await hub.start()
     return Resources(
         settings=settings,
         mongo=mongo,
@@ -157,10 +164,13 @@ async def open_resources(settings: Settings) -> Resources:
         extra_redis=extra_redis,
         fiware=fiware,
         tasks=TaskQueue.open(settings),
+        hub=hub,
     )
 
 
 async def close_resources(resources: Resources) -> None:
+    await resources.hub.stop()
+    events.use_sink(None)
     for client in (resources.redis, *resources.extra_redis):
         await client.aclose()
     await resources.fiware.close()

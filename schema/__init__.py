@@ -17,6 +17,7 @@ from schema.system.queries import SystemQueries
 from schema.system.subscriptions import SystemSubscriptions
 from schema.training.mutations import TrainingMutations
 from schema.training.queries import TrainingQueries
+from schema.training.subscriptions import TrainingSubscriptions
 
 CACHE_SIZE = 512
 
@@ -32,7 +33,7 @@ class Mutation(ModelMutations, TrainingMutations):
 
 
 @strawberry.type(description="Live streams, over graphql-transport-ws or the legacy graphql-ws protocol.")
-class Subscription(SystemSubscriptions):
+class Subscription(SystemSubscriptions, TrainingSubscriptions):
     pass
 
 

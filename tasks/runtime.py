@@ -15,6 +15,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import redis.asyncio as aioredis
 import structlog
 from celery.signals import setup_logging, worker_process_init, worker_process_shutdown
 from pymongo import AsyncMongoClient
@@ -23,6 +24,7 @@ from app.db import connect_mongo, init_documents
 from app.log import configure_logging
 from app.resources import FiwareClients
 from app.settings import Settings, get_settings
+from app.training import events
 
 log = structlog.get_logger(__name__)
 
@@ -35,6 +37,7 @@ class WorkerRuntime:
     runner: asyncio.Runner
     mongo: AsyncMongoClient[dict[str, Any]]
     fiware: FiwareClients
+    publisher: aioredis.Redis
 
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         # The caller's context, not the runner's own: log fields bound around a task reach it.
@@ -42,6 +45,7 @@ class WorkerRuntime:
 
     def close(self) -> None:
         self.run(self.fiware.close())
+        self.run(self.publisher.aclose())
         self.run(self.mongo.close())
         self.runner.close()
 
@@ -58,7 +62,11 @@ def runtime() -> WorkerRuntime:
         runner.run(init_documents(mongo, settings.mongo_database))
         # httpx binds its pools to the loop that first uses them: open them on ours.
         fiware = runner.run(_open_fiware(settings))
-        _runtime = WorkerRuntime(settings=settings, runner=runner, mongo=mongo, fiware=fiware)
+        publisher = aioredis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=2)
+        events.use_sink(publisher)
+        _runtime = WorkerRuntime(
+            settings=settings, runner=runner, mongo=mongo, fiware=fiware, publisher=publisher
+        )
         log.info("worker.runtime_ready", pid=os.getpid())
     return _runtime
 

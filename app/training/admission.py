@@ -34,7 +34,7 @@ from app.models.enums import ModelStatus
 from app.models.service import parse_id
 from app.models.spec import effective_patience
 from app.timeutil import utcnow
-from app.training import lifecycle
+from app.training import events, lifecycle
 from app.training.documents import TrainingConfig, TrainingJobDocument, TrainingRequest
 from app.upstream import translate
 from fiware.errors import FiwareError
@@ -241,6 +241,7 @@ async def start_training(
         request_fingerprint=fingerprint,
         points_available=available,
         points_requested=requested,
+        progress_seq=1,
     )
     try:
         await _claim_model(model, job.id)
@@ -274,6 +275,7 @@ async def start_training(
             log.warning("training.dispatch_late", job_id=str(job.id))
             return await TrainingJobDocument.get(job.id) or job
         raise DispatchFailed(f"{message} (is the broker running?)", job=failed) from error
+    await events.announce(job, status_changed=True)
     log.info("training.admitted", job_id=str(job.id), model_id=model_id, points=requested)
     return job
 

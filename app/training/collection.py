@@ -183,7 +183,12 @@ async def collect_chunk(*, job_id: UUID, index: int, me: TaskIdentity, sth: SthC
     updated = await TrainingJobDocument.get_pymongo_collection().find_one_and_update(
         {"_id": job_id, "status": TrainingStatus.COLLECTING_DATA.value},
         {
-            "$inc": {"points_collected": len(values), "points_dropped": result.dropped, "chunks_done": 1},
+            "$inc": {
+                "points_collected": len(values),
+                "points_dropped": result.dropped,
+                "chunks_done": 1,
+                "progress_seq": 1,
+            },
             # Other chunks still running turn it back on with their next heartbeat.
             "$set": {"lease.heartbeat_at": now, "lease.active": False, "updated_at": now},
         },

@@ -210,6 +210,8 @@ class TrainingJobDocument(Document):
     chunks_total: int = 0
     chunks_done: int = 0
     progress: Progress = Field(default_factory=Progress)
+    # Incremented by every write a watcher can see: orders progress events across processes.
+    progress_seq: int = 0
     phases: Phases = Field(default_factory=Phases)
     summary: DataSummary | None = None
     metrics: TrainingMetrics | None = None

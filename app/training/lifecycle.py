@@ -20,7 +20,7 @@ from pymongo import ReturnDocument
 from app.models.documents import ModelDocument
 from app.models.enums import ModelStatus
 from app.timeutil import utcnow
-from app.training import storage
+from app.training import events, storage
 from app.training.documents import (
     ACTIVE_STATUSES,
     RUNNING_STATUSES,
@@ -100,11 +100,13 @@ async def claim_step(
         values[f"phases.{closes}.ended_at"] = now
     raw = await _jobs().find_one_and_update(
         {"_id": job_id, "status": expected.value},
-        {"$set": values},
+        {"$set": values, "$inc": {"progress_seq": 1}},
         return_document=ReturnDocument.AFTER,
     )
     if raw is not None:
-        return Claim(TrainingJobDocument.model_validate(raw), run, resumed=False)
+        claimed: TrainingJobDocument = TrainingJobDocument.model_validate(raw)
+        await events.announce(claimed, status_changed=True)
+        return Claim(claimed, run, resumed=False)
     if not me.resumable:
         return None
     mine: dict[str, Any] = {"_id": job_id, "status": becomes.value, "lease.task_id": task_id}
@@ -121,13 +123,15 @@ async def claim_step(
                 "updated_at": now,
                 **(extra or {}),
             },
-            "$inc": {"lease.attempt": 1 if me.redelivered else 0},
+            "$inc": {"lease.attempt": 1 if me.redelivered else 0, "progress_seq": 1},
         },
         return_document=ReturnDocument.AFTER,
     )
     if raw is not None:
         log.warning("training.step_resumed", job_id=str(job_id), status=becomes.value, task_id=task_id)
-        return Claim(TrainingJobDocument.model_validate(raw), run, resumed=True)
+        resumed: TrainingJobDocument = TrainingJobDocument.model_validate(raw)
+        await events.announce(resumed, status_changed=False)
+        return Claim(resumed, run, resumed=True)
     current = await _jobs().find_one({"_id": job_id}, {"status": 1, "lease": 1})
     if (
         me.redelivered
@@ -156,11 +160,21 @@ async def heartbeat(
     The same update tells a worker to stop: a cancel or the watchdog moves the status away.
     """
     now = utcnow()
-    update: dict[str, Any] = {"$set": {"lease.heartbeat_at": now, "updated_at": now, **(values or {})}}
+    update: dict[str, Any] = {
+        "$set": {"lease.heartbeat_at": now, "updated_at": now, **(values or {})},
+        "$inc": {"progress_seq": 1},
+    }
     if push:
         update["$push"] = dict(push)
-    result = await _jobs().update_one({"_id": job_id, "status": status.value, "lease.run": run}, update)
-    return bool(result.matched_count)
+    raw = await _jobs().find_one_and_update(
+        {"_id": job_id, "status": status.value, "lease.run": run},
+        update,
+        return_document=ReturnDocument.AFTER,
+    )
+    if raw is None:
+        return False
+    await events.announce(TrainingJobDocument.model_validate(raw), status_changed=False)
+    return True
 
 
 async def hand_off(*, job_id: UUID, status: TrainingStatus, run: str) -> None:
@@ -227,13 +241,15 @@ async def _finish(
                 "updated_at": now,
                 "lease": None,
                 **values,
-            }
+            },
+            "$inc": {"progress_seq": 1},
         },
         return_document=ReturnDocument.AFTER,
     )
     if raw is None:
         return None
     job: TrainingJobDocument = TrainingJobDocument.model_validate(raw)
+    await events.announce(job, status_changed=True)
     await release_model(model_id=job.model_id, job_id=job.id, completed=becomes is TrainingStatus.COMPLETED)
     await storage.delete_working_data(job_id=job.id)
     if becomes is not TrainingStatus.COMPLETED:
@@ -333,12 +349,21 @@ async def request_cancel(*, job_id: UUID) -> tuple[TrainingJobDocument | None, b
         return queued, True
     raw = await _jobs().find_one_and_update(
         {"_id": job_id, "status": {"$in": _values(RUNNING_STATUSES)}},
-        {"$set": {"status": TrainingStatus.CANCEL_REQUESTED.value, "updated_at": now}},
+        {
+            "$set": {
+                "status": TrainingStatus.CANCEL_REQUESTED.value,
+                "progress.message": "stopping at the next page or batch",
+                "updated_at": now,
+            },
+            "$inc": {"progress_seq": 1},
+        },
         return_document=ReturnDocument.AFTER,
     )
     if raw is not None:
         log.info("training.cancel_requested", job_id=str(job_id))
-        return TrainingJobDocument.model_validate(raw), True
+        stopping: TrainingJobDocument = TrainingJobDocument.model_validate(raw)
+        await events.announce(stopping, status_changed=True)
+        return stopping, True
     job = await TrainingJobDocument.get(job_id)
     if job is not None and job.status is TrainingStatus.CANCEL_REQUESTED:
         return job, True
