@@ -16,7 +16,8 @@ class SystemQueries:
 
     @strawberry.field(description="Version, build, environment, uptime and dependency URLs.")
     def info(self, info: Info) -> ApplicationInfo:
-        return ApplicationInfo.from_info(info.context.resources.info)
+        resources = info.context.resources
+        return ApplicationInfo.from_info(resources.info, resources.hub.stats())
 
 
 __all__ = ["SystemQueries"]

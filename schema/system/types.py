@@ -7,6 +7,7 @@ from datetime import datetime
 import strawberry
 
 from app import system
+from app.training.hub import HubStats
 
 HealthStatus = system.HealthStatus
 strawberry.enum(
@@ -58,6 +59,19 @@ class DependencyUrl:
     url: str = strawberry.field(description="The URL without user, password or secret parameters.")
 
 
+@strawberry.type(
+    description="The process's live-progress fan-out: one Redis pub/sub connection for all subscribers."
+)
+class ProgressHubStats:
+    connected: bool = strawberry.field(description="Whether the Redis pub/sub connection is up.")
+    channels: int = strawberry.field(description="Redis channels subscribed for local listeners.")
+    listeners: int = strawberry.field(description="Subscriptions of this process currently listening.")
+    dropped: int = strawberry.field(
+        description="Progress events dropped for slow clients since start (terminal events never are)."
+    )
+    reconnects: int = strawberry.field(description="Times the Redis connection was rebuilt since start.")
+
+
 @strawberry.type(description="What is running and since when.")
 class ApplicationInfo:
     name: str = strawberry.field(description="Application name.")
@@ -68,9 +82,12 @@ class ApplicationInfo:
     started_at: datetime = strawberry.field(description="When this process started, UTC.")
     uptime_seconds: float = strawberry.field(description="Seconds since `startedAt`.")
     dependencies: list[DependencyUrl] = strawberry.field(description="Configured dependency URLs.")
+    progress_hub: ProgressHubStats = strawberry.field(
+        description="Live-progress subscriptions of this process."
+    )
 
     @classmethod
-    def from_info(cls, info: system.ApplicationInfo) -> ApplicationInfo:
+    def from_info(cls, info: system.ApplicationInfo, hub: HubStats) -> ApplicationInfo:
         return cls(
             name=info.name,
             version=info.version,
@@ -80,7 +97,21 @@ class ApplicationInfo:
             started_at=info.started_at,
             uptime_seconds=info.uptime_seconds(),
             dependencies=[DependencyUrl(name=d.name, url=d.url) for d in info.dependencies],
+            progress_hub=ProgressHubStats(
+                connected=hub.connected,
+                channels=hub.channels,
+                listeners=hub.listeners,
+                dropped=hub.dropped,
+                reconnects=hub.reconnects,
+            ),
         )
 
 
-__all__ = ["ApplicationInfo", "DependencyHealth", "DependencyUrl", "HealthStatus", "SystemHealth"]
+__all__ = [
+    "ApplicationInfo",
+    "DependencyHealth",
+    "DependencyUrl",
+    "HealthStatus",
+    "ProgressHubStats",
+    "SystemHealth",
+]

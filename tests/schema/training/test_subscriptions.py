@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+import os
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+import websockets
 from gql import Client, GraphQLRequest
 from gql.transport.exceptions import TransportQueryError
 from gql.transport.websockets import WebsocketsTransport
+from websockets.typing import Subprotocol
 
 from app.settings import Settings
 from fiware.sandbox.runner import Sandbox
@@ -150,3 +156,103 @@ async def test_a_lost_redis_connection_mid_stream_loses_no_terminal_event(
     assert received[-1]["status"] == "COMPLETED"
     seqs = [e["seq"] for e in received]
     assert seqs == sorted(set(seqs))
+
+
+INFO = "{ info { progressHub { connected channels listeners dropped reconnects } } }"
+
+
+async def raw_follow(api: ApiServer, job_id: str, *, stop_after: int | None = None) -> list[dict[str, Any]]:
+    """One lightweight graphql-transport-ws client; returns the events it saw."""
+    url = api.graphql_url.replace("http", "ws")
+    async with websockets.connect(url, subprotocols=[Subprotocol("graphql-transport-ws")]) as socket:
+        await socket.send(json.dumps({"type": "connection_init"}))
+        assert json.loads(await socket.recv())["type"] == "connection_ack"
+        await socket.send(
+            json.dumps(
+                {
+                    "id": "1",
+                    "type": "subscribe",
+                    "payload": {"query": PROGRESS, "variables": {"jobId": job_id}},
+                }
+            )
+        )
+        seen: list[dict[str, Any]] = []
+        while True:
+            message = json.loads(await socket.recv())
+            if message["type"] == "complete":
+                return seen
+            assert message["type"] == "next", message
+            seen.append(message["payload"]["data"]["trainingProgress"])
+            if stop_after is not None and len(seen) >= stop_after:
+                return seen  # leaving mid-stream: the socket closes with the block
+
+
+def connections(pid: int) -> list[tuple[int, int]]:
+    """(local port, remote port) of each established TCP connection the process holds."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        with contextlib.suppress(OSError):
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[9] in inodes and fields[3] == "01":  # 01: established
+                found.append((int(fields[1].rsplit(":", 1)[1], 16), int(fields[2].rsplit(":", 1)[1], 16)))
+    return found
+
+
+async def test_two_hundred_subscribers_see_the_end_and_those_who_leave_leave_nothing(
+    api: ApiServer, gql: GraphQL, worker: WorkerProcess, fiware_sandbox: Sandbox, test_settings: Settings
+) -> None:
+    model = await create_model(
+        gql, seed_series(fiware_sandbox, points=600), epochs=25, earlyStoppingPatience=0
+    )
+    job_id = (await start(gql, model["id"], lastN=600))["trainingJob"]["id"]
+    await wait_for(gql, job_id, {"TRAINING"}, timeout=60)
+    api_port = int(api.url.rsplit(":", 1)[1])
+    redis_port = int(test_settings.redis_url.rsplit(":", 1)[1].split("/")[0])
+
+    def held(port: int, *, local: bool) -> int:
+        return sum(1 for mine, theirs in connections(api.process.pid) if (mine if local else theirs) == port)
+
+    redis_before = held(redis_port, local=False)
+    clients_before = held(api_port, local=True)  # this test's own HTTP keep-alive, if any
+
+    stayers = [asyncio.create_task(raw_follow(api, job_id)) for _ in range(100)]
+    leavers = [asyncio.create_task(raw_follow(api, job_id, stop_after=2)) for _ in range(100)]
+    left = await asyncio.wait_for(asyncio.gather(*leavers), 60)
+    assert all(len(events) == 2 for events in left)
+    hub = (await gql.ok(INFO))["info"]["progressHub"]
+    assert hub["connected"] and hub["listeners"] <= 100 and hub["channels"] == 1
+
+    stayed = await asyncio.wait_for(asyncio.gather(*stayers), 180)
+    assert all(events[-1]["status"] == "COMPLETED" for events in stayed)
+    assert all([e["seq"] for e in events] == sorted({e["seq"] for e in events}) for events in stayed)
+
+    # Measured, not assumed: no listener, channel, Redis subscription or socket is left behind.
+    async def settled() -> dict[str, Any]:
+        for _ in range(50):
+            hub = (await gql.ok(INFO))["info"]["progressHub"]
+            if hub["listeners"] == 0:
+                return dict(hub)
+            await asyncio.sleep(0.1)
+        return dict(hub)
+
+    hub = await settled()
+    assert hub["listeners"] == 0 and hub["channels"] == 0
+    redis = aioredis.Redis.from_url(test_settings.redis_url)
+    try:
+        assert (await redis.pubsub_numsub(f"chronos:training:job:{job_id}"))[0][1] == 0
+    finally:
+        await redis.aclose()
+    # No client socket is left open on the API's side, and no Redis connection was added for them
+    # (the MongoDB pool may have grown with 200 concurrent reads; it is bounded by its own size).
+    for _ in range(50):
+        if held(api_port, local=True) <= clients_before:
+            break
+        await asyncio.sleep(0.1)
+    assert held(api_port, local=True) <= clients_before
+    assert held(redis_port, local=False) == redis_before
