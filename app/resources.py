@@ -10,6 +10,7 @@ import redis.asyncio as aioredis
 from pymongo import AsyncMongoClient
 
 from app.db import connect_mongo, init_documents
+from app.predictions.forecasters import Forecasters
 from app.settings import Settings
 from app.system.amqp_probe import probe_amqp
 from app.system.health import Probe, SystemHealth, check_health
@@ -99,6 +100,7 @@ class Resources:
     fiware: FiwareClients
     tasks: TaskQueue
     hub: ProgressHub
+    forecasters: Forecasters
 
     async def health(self) -> SystemHealth:
         return await check_health(
@@ -165,6 +167,7 @@ async def open_resources(settings: Settings) -> Resources:
         fiware=fiware,
         tasks=TaskQueue.open(settings),
         hub=hub,
+        forecasters=Forecasters(),
     )
 
 

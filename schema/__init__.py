@@ -13,6 +13,7 @@ from schema.devices.queries import DeviceQueries
 from schema.extensions import ErrorShaping, MaskedErrorShaping, OperationLogger, is_unexpected
 from schema.models.mutations import ModelMutations
 from schema.models.queries import ModelQueries
+from schema.predictions.queries import PredictionQueries
 from schema.system.queries import SystemQueries
 from schema.system.subscriptions import SystemSubscriptions
 from schema.training.mutations import TrainingMutations
@@ -23,7 +24,7 @@ CACHE_SIZE = 512
 
 
 @strawberry.type(description="Read operations.")
-class Query(SystemQueries, ModelQueries, TrainingQueries, DeviceQueries):
+class Query(SystemQueries, ModelQueries, TrainingQueries, PredictionQueries, DeviceQueries):
     pass
 
 

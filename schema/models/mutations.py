@@ -66,6 +66,7 @@ class ModelMutations:
             deleted = await models.delete_model(model_id=id)
         except ChronosError as error:
             return DeleteModelPayload(deleted_id=None, errors=user_errors(error))
+        info.context.resources.forecasters.forget_model(deleted)
         return DeleteModelPayload(deleted_id=strawberry.ID(str(deleted)), errors=[])
 
 

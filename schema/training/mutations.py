@@ -93,6 +93,7 @@ class TrainingMutations:
             deleted = await service.delete_job(job_id=job_id)
         except ChronosError as error:
             return DeleteTrainingJobPayload(deleted_id=None, errors=user_errors(error))
+        info.context.resources.forecasters.forget_job(deleted)
         return DeleteTrainingJobPayload(deleted_id=strawberry.ID(str(deleted)), errors=[])
 
 

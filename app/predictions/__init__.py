@@ -1,0 +1,1 @@
+"""Forecasts from trained jobs: on demand now; recurring forecasts published to Orion next."""

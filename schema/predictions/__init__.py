@@ -1,0 +1,1 @@
+"""Forecasts in GraphQL."""

@@ -1,0 +1,73 @@
+"""Serving: the recent window on the job's grid, and ONNX forecasts equal to Keras ones."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ml.network import NetworkSpec, RecurrentLayer
+from ml.pipeline import TrainingConfig, forecast_input, forecast_values, train_regular
+from ml.series import InsufficientSeries, regularize
+from ml.serving import OnnxForecaster, recent_window
+from ml.training import FitSettings
+
+
+def test_a_regular_series_maps_slot_for_slot() -> None:
+    ts = 1_000.0 + 60.0 * np.arange(20)
+    window = recent_window(ts, np.arange(20.0), interval=60.0, lookback=5, max_gap_steps=2)
+    assert window.values.tolist() == [15.0, 16.0, 17.0, 18.0, 19.0]
+    assert window.timestamps.tolist() == ts[-5:].tolist() and window.filled == 0
+
+
+def test_jitter_and_short_gaps_are_absorbed_like_in_training() -> None:
+    ts = 1_000.0 + 60.0 * np.arange(20) + np.random.default_rng(1).uniform(-5, 5, 20)
+    keep = np.ones(20, bool)
+    keep[[16, 17]] = False  # two missing readings inside the window
+    window = recent_window(ts[keep], np.arange(20.0)[keep], interval=60.0, lookback=6, max_gap_steps=2)
+    assert window.filled == 2
+    np.testing.assert_allclose(window.values, [14, 15, 16, 17, 18, 19], atol=1e-9)
+
+
+@pytest.mark.parametrize("missing", [[15, 16, 17], [14]], ids=["gap-too-long", "oldest-slot"])
+def test_gaps_that_training_would_not_fill_are_refused(missing: list[int]) -> None:
+    ts = 1_000.0 + 60.0 * np.arange(20)
+    keep = np.ones(20, bool)
+    keep[missing] = False
+    with pytest.raises(InsufficientSeries, match="too few recent points"):
+        recent_window(ts[keep], np.arange(20.0)[keep], interval=60.0, lookback=6, max_gap_steps=2)
+
+
+def test_serving_imports_no_tensorflow() -> None:
+    import subprocess
+
+    check = "import sys, ml.serving; assert 'tensorflow' not in sys.modules"
+    assert subprocess.run([sys.executable, "-c", check], timeout=60).returncode == 0
+
+
+def test_the_onnx_forecast_equals_the_keras_forecast_on_the_same_window() -> None:
+    import keras
+
+    rng = np.random.default_rng(0)
+    n = 300
+    values = 20 + 3 * np.sin(np.arange(n) / 9) + rng.normal(0, 0.1, n)
+    regular = regularize(60.0 * np.arange(n), values)
+    config = TrainingConfig(
+        network=NetworkSpec("LSTM", lookback=12, horizon=4, recurrent=(RecurrentLayer(6),)),
+        fit=FitSettings(batch_size=32, epochs=2, patience=0, jit_compile=False),
+    )
+    outcome = train_regular(regular, config)
+    assert outcome.keras is not None and outcome.onnx is not None
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "model.keras"
+        path.write_bytes(outcome.keras)
+        model = keras.saving.load_model(path)
+    recent = values[-12:]
+    x, last = forecast_input(recent, outcome.scaler, lookback=12, delta=True)
+    expected = forecast_values(model.predict(x, verbose=0), last, outcome.scaler, True)[0]
+    served = OnnxForecaster(outcome.onnx, outcome.scaler, lookback=12, delta=True).forecast(recent)
+    assert served.shape == (4,)
+    np.testing.assert_allclose(served, expected, rtol=1e-5, atol=1e-5)

@@ -1,0 +1,114 @@
+"""predict through the real API: a trained job's forecast, and every way it is refused."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import tempfile
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from gridfs import AsyncGridFSBucket
+from pymongo import AsyncMongoClient
+
+from app.settings import Settings
+from fiware.sandbox.faults import Fault
+from fiware.sandbox.runner import Sandbox
+from ml.pipeline import forecast_input, forecast_values
+from ml.preprocess import Scaler
+from tests.support import GraphQL, WorkerProcess
+from tests.tasks.pipeline import CANCEL, create_model, seed_series, start, wait_for
+
+PREDICT = """
+query($id: ID!) {
+  predict(trainingJobId: $id) {
+    modelId trainingJobId generatedAt horizon
+    contextWindow { timestamp value }
+    points { step value targetTimestamp }
+  }
+}"""
+
+
+async def trained(gql: GraphQL, entity: str, **changes: Any) -> dict[str, Any]:
+    model = await create_model(gql, entity, **changes)
+    job = await wait_for(gql, (await start(gql, model["id"]))["trainingJob"]["id"])
+    assert job["status"] == "COMPLETED", job["error"]
+    return job
+
+
+async def artifact(
+    mongo: AsyncMongoClient[dict[str, Any]], settings: Settings, job_id: str, name: str
+) -> bytes:
+    database = mongo[settings.mongo_database]
+    entry = await database["model_artifacts.files"].find_one({"metadata.job_id": job_id, "filename": name})
+    assert entry is not None
+    stream = await AsyncGridFSBucket(database, bucket_name="model_artifacts").open_download_stream(
+        entry["_id"]
+    )
+    data: bytes = await stream.read()
+    return data
+
+
+async def test_a_forecast_equals_the_trained_network_on_the_same_context(
+    gql: GraphQL,
+    worker: WorkerProcess,
+    fiware_sandbox: Sandbox,
+    mongo: AsyncMongoClient[dict[str, Any]],
+    test_settings: Settings,
+) -> None:
+    import keras
+
+    job = await trained(gql, seed_series(fiware_sandbox, points=300))
+    forecast = (await gql.ok(PREDICT, {"id": job["id"]}))["predict"]
+    assert forecast["trainingJobId"] == job["id"] and forecast["horizon"] == 2
+    context = forecast["contextWindow"]
+    assert len(context) == 8  # the model's lookback
+    times = [datetime.fromisoformat(p["timestamp"]) for p in context]
+    assert all(b - a == timedelta(minutes=1) for a, b in itertools.pairwise(times))
+    targets = [datetime.fromisoformat(p["targetTimestamp"]) for p in forecast["points"]]
+    assert [p["step"] for p in forecast["points"]] == [1, 2]
+    assert targets == [times[-1] + timedelta(minutes=step) for step in (1, 2)]
+
+    # The same context through the Keras network gives the same numbers.
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "model.keras"
+        path.write_bytes(await artifact(mongo, test_settings, job["id"], "model.keras"))
+        model = keras.saving.load_model(path)
+    scaler = Scaler.from_json(json.loads(await artifact(mongo, test_settings, job["id"], "scaler.json")))
+    x, last = forecast_input([p["value"] for p in context], scaler, lookback=8, delta=True)
+    expected = forecast_values(model.predict(x, verbose=0), last, scaler, True)[0]
+    np.testing.assert_allclose([p["value"] for p in forecast["points"]], expected, rtol=1e-5, atol=1e-5)
+
+    # A second call is served by the cached session, and writes nothing.
+    again = (await gql.ok(PREDICT, {"id": job["id"]}))["predict"]
+    assert again["points"][0]["value"] == forecast["points"][0]["value"]
+
+
+async def test_refusals_say_why(gql: GraphQL, worker: WorkerProcess, fiware_sandbox: Sandbox) -> None:
+    missing = await gql.run(PREDICT, {"id": str(uuid.uuid4())})
+    assert missing.codes == ["NOT_FOUND"]
+    model = await create_model(
+        gql, seed_series(fiware_sandbox, points=300), epochs=300, earlyStoppingPatience=0
+    )
+    running = (await start(gql, model["id"]))["trainingJob"]["id"]
+    assert (await gql.run(PREDICT, {"id": running})).codes == ["CONFLICT"]
+    await gql.ok(CANCEL, {"id": running})
+    await wait_for(gql, running)
+
+    entity = seed_series(fiware_sandbox, points=300)
+    job = await trained(gql, entity)
+    fiware_sandbox.faults["sth"].inject(Fault(status=503), times=20)
+    try:
+        assert (await gql.run(PREDICT, {"id": job["id"]})).codes == ["UNAVAILABLE"]
+    finally:
+        fiware_sandbox.faults["sth"].planned.clear()
+    # Readings stop for ten minutes and one arrives: the newest window has a gap too long to fill.
+    fiware_sandbox.sth.add_points(
+        service="smart", service_path="/", entity_type="Sensor", entity_id=entity, attr_name="temperature",
+        attr_type="Number", points=[(datetime.now(UTC) + timedelta(minutes=10), 21.0)],
+    )  # fmt: skip
+    gap = await gql.run(PREDICT, {"id": job["id"]})
+    assert gap.codes == ["INSUFFICIENT_DATA"] and "too few recent points" in gap.errors[0]["message"]
