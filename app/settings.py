@@ -66,6 +66,13 @@ class Settings(BaseSettings):
     dispatch_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     worker_concurrency: int = Field(default=2, ge=1, le=64)
 
+    sth_notify_url: str | None = None
+    prediction_min_interval_seconds: float = Field(default=10.0, gt=0)
+    forecast_scheduler_interval_seconds: float = Field(default=5.0, gt=0)
+    forecast_batch_size: int = Field(default=100, ge=1, le=10_000)
+    iota_forecast_apikey: str = "chronos-forecast"
+    iota_forecast_resource: str = "/iot/d"
+
     log_level: str = "INFO"
     log_format: LogFormat = LogFormat.AUTO
     allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -102,6 +109,11 @@ class Settings(BaseSettings):
         if problem:
             raise ValueError(problem)
         return value
+
+    @property
+    def notify_url(self) -> str:
+        """Where Orion sends forecast changes: STH-Comet's /notify as Orion reaches it."""
+        return self.sth_notify_url or f"{self.sth_comet_url.rstrip('/')}/notify"
 
     @property
     def is_production(self) -> bool:

@@ -13,6 +13,7 @@ from schema.devices.queries import DeviceQueries
 from schema.extensions import ErrorShaping, MaskedErrorShaping, OperationLogger, is_unexpected
 from schema.models.mutations import ModelMutations
 from schema.models.queries import ModelQueries
+from schema.predictions.mutations import PredictionMutations
 from schema.predictions.queries import PredictionQueries
 from schema.system.queries import SystemQueries
 from schema.system.subscriptions import SystemSubscriptions
@@ -29,7 +30,7 @@ class Query(SystemQueries, ModelQueries, TrainingQueries, PredictionQueries, Dev
 
 
 @strawberry.type(description="Write operations; expected failures are reported in each payload's `errors`.")
-class Mutation(ModelMutations, TrainingMutations):
+class Mutation(ModelMutations, TrainingMutations, PredictionMutations):
     pass
 
 

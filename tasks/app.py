@@ -10,9 +10,9 @@ from celery import Celery
 from kombu.entity import Queue as KombuQueue
 
 from app.settings import Settings
-from tasks.names import ROUTES, WATCHDOG, Queue
+from tasks.names import ROUTES, SCHEDULE_FORECASTS, WATCHDOG, Queue
 
-TASK_MODULES = ["tasks.training", "tasks.maintenance"]
+TASK_MODULES = ["tasks.training", "tasks.maintenance", "tasks.forecasting"]
 
 
 def _queue(queue: Queue) -> KombuQueue:
@@ -53,6 +53,12 @@ def create_celery(settings: Settings) -> Celery:
         worker_hijack_root_logger=False,
         beat_schedule={
             "training-watchdog": {"task": WATCHDOG, "schedule": settings.watchdog_interval_seconds},
+            "forecast-scheduler": {
+                "task": SCHEDULE_FORECASTS,
+                "schedule": settings.forecast_scheduler_interval_seconds,
+                # A tick that waited longer than a tick is stale: the next one does its work.
+                "options": {"expires": settings.forecast_scheduler_interval_seconds},
+            },
         },
     )
     return celery

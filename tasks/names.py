@@ -19,6 +19,8 @@ PROCESS_COLLECTED_DATA = "chronos.process_collected_data"
 TRAIN_MODEL = "chronos.train_model_task"
 CLEANUP_TRAINING_TASKS = "chronos.cleanup_training_tasks"
 WATCHDOG = "chronos.training_watchdog"
+SCHEDULE_FORECASTS = "chronos.schedule_forecasts"
+EXECUTE_FORECAST = "chronos.execute_forecast"
 
 # Cleanup runs once more after a job ends, for anything a step still wrote on its way out.
 CLEANUP_DELAY_SECONDS = 60
@@ -30,15 +32,19 @@ ROUTES: dict[str, Queue] = {
     WATCHDOG: Queue.ORCHESTRATION,
     COLLECT_DATA_CHUNK: Queue.DATA_COLLECTION,
     TRAIN_MODEL: Queue.MODEL_TRAINING,
+    SCHEDULE_FORECASTS: Queue.FORECAST_SCHEDULING,
+    EXECUTE_FORECAST: Queue.FORECAST_EXECUTION,
 }
 
 __all__ = [
     "CLEANUP_DELAY_SECONDS",
     "CLEANUP_TRAINING_TASKS",
     "COLLECT_DATA_CHUNK",
+    "EXECUTE_FORECAST",
     "ORCHESTRATE_TRAINING",
     "PROCESS_COLLECTED_DATA",
     "ROUTES",
+    "SCHEDULE_FORECASTS",
     "TRAIN_MODEL",
     "WATCHDOG",
     "Queue",

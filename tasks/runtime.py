@@ -22,6 +22,7 @@ from pymongo import AsyncMongoClient
 
 from app.db import connect_mongo, init_documents
 from app.log import configure_logging
+from app.predictions.forecasters import Forecasters
 from app.resources import FiwareClients
 from app.settings import Settings, get_settings
 from app.training import events
@@ -38,6 +39,7 @@ class WorkerRuntime:
     mongo: AsyncMongoClient[dict[str, Any]]
     fiware: FiwareClients
     publisher: aioredis.Redis
+    forecasters: Forecasters
 
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         # The caller's context, not the runner's own: log fields bound around a task reach it.
@@ -65,7 +67,12 @@ def runtime() -> WorkerRuntime:
         publisher = aioredis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=2)
         events.use_sink(publisher)
         _runtime = WorkerRuntime(
-            settings=settings, runner=runner, mongo=mongo, fiware=fiware, publisher=publisher
+            settings=settings,
+            runner=runner,
+            mongo=mongo,
+            fiware=fiware,
+            publisher=publisher,
+            forecasters=Forecasters(),
         )
         log.info("worker.runtime_ready", pid=os.getpid())
     return _runtime

@@ -56,6 +56,9 @@ def service_env(
             "CHRONOS_ORION_URL": fiware_sandbox.orion_url,
             "CHRONOS_STH_COMET_URL": fiware_sandbox.sth_url,
             "CHRONOS_IOT_AGENT_URL": fiware_sandbox.iota_url,
+            # Recurring forecasts every second or two, so tests see several runs.
+            "CHRONOS_PREDICTION_MIN_INTERVAL_SECONDS": "1",
+            "CHRONOS_FORECAST_SCHEDULER_INTERVAL_SECONDS": "0.5",
         }
     finally:
         stack.stop()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import timedelta
 from typing import Any
@@ -198,7 +198,12 @@ async def update_model(
     return updated
 
 
-async def delete_model(*, model_id: str) -> UUID:
+JobRemoved = Callable[[TrainingJobDocument], Awaitable[None]]
+
+
+async def delete_model(*, model_id: str, on_job_removed: JobRemoved | None = None) -> UUID:
+    """Delete a model that is not training, with its jobs, their artifacts and, through
+    ``on_job_removed``, what they published in FIWARE."""
     key = parse_id(model_id)
     collection = ModelDocument.get_pymongo_collection()
     # The lock field and the status both guard: a job admitted a moment ago holds the lock.
@@ -211,6 +216,8 @@ async def delete_model(*, model_id: str) -> UUID:
         raise Conflict(f"model {model_id} is training; cancel its job first", field=("id",))
     async for job in TrainingJobDocument.find(TrainingJobDocument.model_id == key):
         await storage.delete_job_files(job_id=job.id)
+        if on_job_removed is not None:
+            await on_job_removed(job)
     await TrainingJobDocument.find(TrainingJobDocument.model_id == key).delete()
     return key
 

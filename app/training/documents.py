@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import ClassVar
+from typing import Any, ClassVar
 from uuid import UUID, uuid4
 
 import pymongo
@@ -187,11 +187,21 @@ class Progress(BaseModel):
 
 
 class PredictionConfig(BaseModel):
+    """Recurring forecasts of a job, published to Orion in the model's tenant."""
+
     enabled: bool = False
+    # What Chronos provisioned (and only that is ever deleted): entity, subscription, device.
     entity_id: str | None = None
+    entity_type: str | None = None
     subscription_id: str | None = None
-    sampling_interval_seconds: float | None = None
+    device_id: str | None = None
+    interval_seconds: float | None = None
+    attributes: dict[str, Any] = Field(default_factory=dict)
     next_prediction_at: datetime | None = None
+    last_slot: datetime | None = None
+    last_run_at: datetime | None = None
+    last_error: str | None = None
+    run_count: int = 0
 
 
 class TrainingJobDocument(Document):

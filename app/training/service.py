@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -129,7 +129,9 @@ async def _settle_model_after_removal(model_id: UUID) -> None:
     )
 
 
-async def delete_job(*, job_id: str) -> UUID:
+async def delete_job(
+    *, job_id: str, on_job_removed: Callable[[TrainingJobDocument], Awaitable[None]] | None = None
+) -> UUID:
     key = parse_id(job_id, field="jobId")
     collection = TrainingJobDocument.get_pymongo_collection()
     raw = await collection.find_one_and_delete(
@@ -143,6 +145,8 @@ async def delete_job(*, job_id: str) -> UUID:
             f"training job {job_id} is {job.status.value}; cancel it and wait for it to end first", job=job
         )
     await storage.delete_job_files(job_id=key)
+    if on_job_removed is not None:
+        await on_job_removed(TrainingJobDocument.model_validate(raw))
     await _settle_model_after_removal(raw["model_id"])
     return key
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated
 
 import strawberry
 
 from app import models
 from app.errors import ChronosError
+from app.predictions import recurring
 from schema.context import Info
 from schema.errors import UserError, user_errors
 from schema.models.inputs import CreateModelInput, UpdateModelInput
@@ -63,7 +65,10 @@ class ModelMutations:
         id: ModelId,  # noqa: A002
     ) -> DeleteModelPayload:
         try:
-            deleted = await models.delete_model(model_id=id)
+            fiware = info.context.resources.fiware
+            deleted = await models.delete_model(
+                model_id=id, on_job_removed=functools.partial(recurring.remove_for_job, fiware=fiware)
+            )
         except ChronosError as error:
             return DeleteModelPayload(deleted_id=None, errors=user_errors(error))
         info.context.resources.forecasters.forget_model(deleted)

@@ -7,6 +7,7 @@ from datetime import datetime
 import strawberry
 
 from app.predictions import service
+from app.training.documents import TrainingJobDocument
 
 
 @strawberry.type(description="One observed value the forecast started from.")
@@ -50,4 +51,34 @@ class Prediction:
         )
 
 
-__all__ = ["ContextPoint", "ForecastPoint", "Prediction"]
+@strawberry.type(description="Recurring forecasts of a training job, published to Orion as `forecastSeries`.")
+class PredictionSchedule:
+    training_job_id: strawberry.ID = strawberry.field(description="UUID of the training job.")
+    entity_id: str | None = strawberry.field(
+        description="Orion entity the forecasts go to (`urn:ngsi-ld:Chronos:Prediction:<job>`), once enabled."
+    )
+    entity_type: str | None = strawberry.field(description="Its entity type.")
+    enabled: bool = strawberry.field(description="Whether forecasts run on schedule.")
+    interval_seconds: float | None = strawberry.field(description="Seconds between two forecasts.")
+    next_prediction_at: datetime | None = strawberry.field(description="When the next forecast is due, UTC.")
+    last_run_at: datetime | None = strawberry.field(description="When a forecast was last published, UTC.")
+    last_error: str | None = strawberry.field(description="Why the latest run failed; null after a success.")
+    run_count: int = strawberry.field(description="Forecasts published so far.")
+
+    @classmethod
+    def from_document(cls, job: TrainingJobDocument) -> PredictionSchedule:
+        config = job.prediction_config
+        return cls(
+            training_job_id=strawberry.ID(str(job.id)),
+            entity_id=config.entity_id,
+            entity_type=config.entity_type,
+            enabled=config.enabled,
+            interval_seconds=config.interval_seconds,
+            next_prediction_at=config.next_prediction_at if config.enabled else None,
+            last_run_at=config.last_run_at,
+            last_error=config.last_error,
+            run_count=config.run_count,
+        )
+
+
+__all__ = ["ContextPoint", "ForecastPoint", "Prediction", "PredictionSchedule"]

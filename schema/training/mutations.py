@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated
 
 import strawberry
 
 from app.errors import ChronosError
+from app.predictions import recurring
 from app.training import admission, service
 from schema.context import Info
 from schema.errors import UserError, user_errors
@@ -90,7 +92,10 @@ class TrainingMutations:
     )
     async def delete_training_job(self, info: Info, job_id: TrainingJobId) -> DeleteTrainingJobPayload:
         try:
-            deleted = await service.delete_job(job_id=job_id)
+            fiware = info.context.resources.fiware
+            deleted = await service.delete_job(
+                job_id=job_id, on_job_removed=functools.partial(recurring.remove_for_job, fiware=fiware)
+            )
         except ChronosError as error:
             return DeleteTrainingJobPayload(deleted_id=None, errors=user_errors(error))
         info.context.resources.forecasters.forget_job(deleted)

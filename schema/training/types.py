@@ -12,6 +12,7 @@ from app.training import documents, service
 from schema.context import Info
 from schema.loaders import JobCount
 from schema.pagination import PageInfo
+from schema.predictions.types import PredictionSchedule
 
 if TYPE_CHECKING:
     from schema.models.types import Model
@@ -177,6 +178,7 @@ class TrainingJob:
     history: list[EpochLoss] = strawberry.field(description="Loss and validation loss of every epoch run.")
     artifacts: list[Artifact] = strawberry.field(description="Stored files; empty until COMPLETED.")
     error: JobError | None = strawberry.field(description="Why it failed; null otherwise.")
+    prediction: PredictionSchedule = strawberry.field(description="Its recurring forecasts.")
     created_at: datetime = strawberry.field(description="Admission time, UTC.")
     updated_at: datetime = strawberry.field(description="Last change of any kind, UTC.")
     started_at: datetime | None = strawberry.field(description="When a worker took it, UTC.")
@@ -223,6 +225,7 @@ class TrainingJob:
                 for a in doc.artifacts
             ],
             error=JobError.from_document(doc.error) if doc.error else None,
+            prediction=PredictionSchedule.from_document(doc),
             created_at=doc.created_at,
             updated_at=doc.updated_at,
             started_at=doc.started_at,

@@ -8,7 +8,8 @@ import sys
 
 def test_loading_the_worker_app_and_every_task_imports_no_tensorflow() -> None:
     check = (
-        "import sys, tasks.worker, tasks.training, tasks.maintenance, app.training.fitting; "
+        "import sys, tasks.worker, tasks.training, tasks.maintenance, tasks.forecasting; "
+        "import app.training.fitting, app.predictions.service; "
         "app = tasks.worker.celery_app; "
         "names = {n for n in app.tasks if n.startswith('chronos.')}; "
         "assert not {'tensorflow', 'keras'} & set(sys.modules); "
@@ -21,8 +22,10 @@ def test_loading_the_worker_app_and_every_task_imports_no_tensorflow() -> None:
             [
                 "chronos.cleanup_training_tasks",
                 "chronos.collect_data_chunk",
+                "chronos.execute_forecast",
                 "chronos.orchestrate_training",
                 "chronos.process_collected_data",
+                "chronos.schedule_forecasts",
                 "chronos.train_model_task",
                 "chronos.training_watchdog",
             ]

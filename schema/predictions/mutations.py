@@ -1,0 +1,81 @@
+"""Switching recurring forecasts on and off."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import strawberry
+from strawberry.scalars import JSON
+
+from app.errors import ChronosError
+from app.predictions import recurring
+from schema.context import Info
+from schema.errors import UserError, user_errors
+from schema.predictions.types import PredictionSchedule
+from schema.training.types import TrainingJobId
+
+
+@strawberry.input(description="A fixed attribute published with every forecast.")
+class StaticAttributeInput:
+    name: str = strawberry.field(
+        description="Attribute name (Orion's rules; not forecastSeries, feature or sourceEntity)."
+    )
+    value: JSON = strawberry.field(description="Number, text, boolean or a JSON object or list.")
+
+
+@strawberry.input(description="How forecasts run once enabled.")
+class PredictionToggleInput:
+    interval_seconds: float | None = strawberry.field(
+        default=None,
+        description=("Seconds between forecasts; default the job's sampling interval, at least the minimum."),
+    )
+    attributes: list[StaticAttributeInput] | None = strawberry.field(
+        default=None, description="Fixed attributes of the forecast entity."
+    )
+
+
+@strawberry.type(description="Result of switching recurring forecasts.")
+class PredictionTogglePayload:
+    prediction: PredictionSchedule | None = strawberry.field(
+        description="The schedule as stored; null on failure."
+    )
+    errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
+
+
+@strawberry.type
+class PredictionMutations:
+    @strawberry.mutation(
+        description=(
+            "Enable: provision, in the model's tenant, an IoT Agent device Chronos names itself, the Orion "
+            "entity and a subscription sending `forecastSeries` to STH-Comet, then forecast at the next "
+            "scheduler tick and every `intervalSeconds`. Disable: stop and delete the subscription."
+        )
+    )
+    async def toggle_prediction(
+        self,
+        info: Info,
+        training_job_id: TrainingJobId,
+        enabled: Annotated[bool, strawberry.argument(description="Run forecasts on schedule, or stop.")],
+        input: Annotated[  # noqa: A002
+            PredictionToggleInput | None, strawberry.argument(description="Used when enabling.")
+        ] = None,
+    ) -> PredictionTogglePayload:
+        resources = info.context.resources
+        try:
+            if enabled:
+                given = input or PredictionToggleInput()
+                job = await recurring.enable(
+                    job_id=training_job_id,
+                    interval_seconds=given.interval_seconds,
+                    attributes={a.name: a.value for a in given.attributes or []},
+                    fiware=resources.fiware,
+                    settings=resources.settings,
+                )
+            else:
+                job = await recurring.disable(job_id=training_job_id, fiware=resources.fiware)
+        except ChronosError as error:
+            return PredictionTogglePayload(prediction=None, errors=user_errors(error))
+        return PredictionTogglePayload(prediction=PredictionSchedule.from_document(job), errors=[])
+
+
+__all__ = ["PredictionMutations", "PredictionToggleInput", "PredictionTogglePayload", "StaticAttributeInput"]

@@ -1,0 +1,168 @@
+"""Recurring forecasts end to end: API, worker and beat, Orion, the subscription to STH-Comet."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from fiware.sandbox.faults import Fault
+from fiware.sandbox.runner import Sandbox
+from tests.support import GraphQL, WorkerProcess
+from tests.tasks.pipeline import DELETE_JOB, create_model, seed_series, start, wait_for
+
+TOGGLE = """
+mutation($id: ID!, $enabled: Boolean!, $input: PredictionToggleInput) {
+  togglePrediction(trainingJobId: $id, enabled: $enabled, input: $input) {
+    prediction { entityId entityType enabled intervalSeconds nextPredictionAt lastRunAt lastError runCount }
+    errors { code message field }
+  }
+}"""
+
+SCHEDULE = """
+query($id: ID!) {
+  trainingJob(id: $id) { prediction { enabled runCount lastRunAt lastError intervalSeconds } }
+}"""
+
+
+async def schedule(gql: GraphQL, job_id: str) -> dict[str, Any]:
+    found: dict[str, Any] = (await gql.ok(SCHEDULE, {"id": job_id}))["trainingJob"]["prediction"]
+    return found
+
+
+async def until(gql: GraphQL, job_id: str, check: Any, timeout: float = 30.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        current = await schedule(gql, job_id)
+        if check(current) or time.monotonic() > deadline:
+            return current
+        await asyncio.sleep(0.2)
+
+
+async def trained_job(gql: GraphQL, sandbox: Sandbox) -> str:
+    model = await create_model(gql, seed_series(sandbox, points=300))
+    job = await wait_for(gql, (await start(gql, model["id"]))["trainingJob"]["id"])
+    assert job["status"] == "COMPLETED", job["error"]
+    return str(job["id"])
+
+
+def forecast_history(sandbox: Sandbox, entity_id: str) -> int:
+    return sandbox.sth.count(
+        service="smart",
+        service_path="/",
+        entity_type="Prediction",
+        entity_id=entity_id,
+        attr_name="forecastSeries",
+    )
+
+
+async def test_enabling_provisions_fiware_and_forecasts_reach_orion_and_sth(
+    gql: GraphQL, worker: WorkerProcess, fiware_sandbox: Sandbox
+) -> None:
+    job_id = await trained_job(gql, fiware_sandbox)
+    payload = (
+        await gql.ok(
+            TOGGLE,
+            {
+                "id": job_id,
+                "enabled": True,
+                "input": {
+                    "intervalSeconds": 1.5,
+                    "attributes": [{"name": "site", "value": "buoy-b01"}, {"name": "public", "value": True}],
+                },
+            },
+        )
+    )["togglePrediction"]
+    assert payload["errors"] == []
+    prediction = payload["prediction"]
+    entity_id = prediction["entityId"]
+    assert entity_id == f"urn:ngsi-ld:Chronos:Prediction:{job_id.replace('-', '')}"
+    assert prediction["enabled"] and prediction["intervalSeconds"] == 1.5
+
+    # Exactly what the docs say was provisioned, in the model's tenant.
+    devices = fiware_sandbox.iota.devices(service="smart", service_path="/")
+    ours = [d for d in devices if d.get("entity_name") == entity_id]
+    assert len(ours) == 1 and str(ours[0]["device_id"]).startswith("chronos-forecast-")
+    groups = fiware_sandbox.iota.groups(service="smart", service_path="/")
+    assert any(g.get("apikey") == "chronos-forecast" for g in groups)
+    entity: dict[str, Any] | None = fiware_sandbox.orion.entity(service="smart", entity_id=entity_id)
+    assert entity is not None and entity["type"] == "Prediction"
+    assert entity["site"] == {"type": "Text", "value": "buoy-b01", "metadata": {}}
+    assert entity["public"]["type"] == "Boolean"
+    subscriptions = list(fiware_sandbox.orion.tenant("smart").subscriptions.values())
+    assert any(entity_id in str(vars(s)) for s in subscriptions)
+
+    # Beat runs it: the forecast lands in Orion, and Orion's subscription stores it in STH-Comet.
+    ran = await until(gql, job_id, lambda s: s["runCount"] >= 2)
+    assert ran["runCount"] >= 2 and ran["lastError"] is None and ran["lastRunAt"]
+    entity = fiware_sandbox.orion.entity(service="smart", entity_id=entity_id)
+    assert entity is not None
+    series: dict[str, Any] = entity["forecastSeries"]  # type: ignore[assignment]
+    assert series["type"] == "StructuredValue" and series["value"]["horizon"] == 2
+    assert [p["step"] for p in series["value"]["points"]] == [1, 2]
+    assert "TimeInstant" in series["metadata"]
+    deadline = time.monotonic() + 15
+    while forecast_history(fiware_sandbox, entity_id) < 2 and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+    assert forecast_history(fiware_sandbox, entity_id) >= 2
+
+    # Disabling stops the runs and deletes the subscription.
+    off = (await gql.ok(TOGGLE, {"id": job_id, "enabled": False}))["togglePrediction"]
+    assert off["errors"] == [] and off["prediction"]["enabled"] is False
+    stopped_at = (await schedule(gql, job_id))["runCount"]
+    await asyncio.sleep(3)
+    assert (await schedule(gql, job_id))["runCount"] <= stopped_at + 1
+    assert not any(
+        entity_id in str(vars(s)) for s in fiware_sandbox.orion.tenant("smart").subscriptions.values()
+    )
+
+    # Deleting the job removes the entity and the device Chronos created.
+    deleted = (await gql.ok(DELETE_JOB, {"id": job_id}))["deleteTrainingJob"]
+    assert deleted["errors"] == []
+    assert fiware_sandbox.orion.entity(service="smart", entity_id=entity_id) is None
+    devices = fiware_sandbox.iota.devices(service="smart", service_path="/")
+    assert not any(d.get("entity_name") == entity_id for d in devices)
+
+
+async def test_orion_down_is_recorded_and_a_later_run_succeeds(
+    gql: GraphQL, worker: WorkerProcess, fiware_sandbox: Sandbox
+) -> None:
+    job_id = await trained_job(gql, fiware_sandbox)
+    enabled = await gql.ok(TOGGLE, {"id": job_id, "enabled": True, "input": {"intervalSeconds": 1}})
+    assert enabled["togglePrediction"]["errors"] == []
+    fiware_sandbox.faults["orion"].inject(Fault(status=503), times=12)
+    try:
+        failing = await until(gql, job_id, lambda s: s["lastError"] is not None)
+        assert failing["lastError"] and "Orion" in failing["lastError"]
+    finally:
+        fiware_sandbox.faults["orion"].planned.clear()
+    recovered = await until(gql, job_id, lambda s: s["lastError"] is None and s["runCount"] >= 1)
+    assert recovered["lastError"] is None and recovered["runCount"] >= 1
+    await gql.ok(TOGGLE, {"id": job_id, "enabled": False})
+
+
+async def test_bad_toggle_inputs_are_refused(
+    gql: GraphQL, worker: WorkerProcess, fiware_sandbox: Sandbox
+) -> None:
+    job_id = await trained_job(gql, fiware_sandbox)
+    refused = (
+        await gql.ok(
+            TOGGLE,
+            {
+                "id": job_id,
+                "enabled": True,
+                "input": {
+                    "intervalSeconds": 0.5,
+                    "attributes": [{"name": "forecastSeries", "value": 1}, {"name": "bad#name", "value": 2}],
+                },
+            },
+        )
+    )["togglePrediction"]
+    assert refused["prediction"] is None
+    assert sorted(tuple(e["field"]) for e in refused["errors"]) == [
+        ("input", "attributes", "bad#name"),
+        ("input", "attributes", "forecastSeries"),
+        ("input", "intervalSeconds"),
+    ]
+    unknown = await gql.ok(TOGGLE, {"id": "00000000-0000-0000-0000-000000000000", "enabled": True})
+    assert [e["code"] for e in unknown["togglePrediction"]["errors"]] == ["NOT_FOUND"]
