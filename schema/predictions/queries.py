@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Annotated
+
 import strawberry
 
-from app.predictions import service
+from app.predictions import history, service
 from schema.context import Info
-from schema.predictions.types import Prediction
+from schema.predictions.types import Prediction, PredictionHistoryConnection
 from schema.training.types import TrainingJobId
 
 
@@ -28,6 +31,37 @@ class PredictionQueries:
             max_gap_steps=resources.settings.training_max_gap_steps,
         )
         return Prediction.from_forecast(forecast)
+
+    @strawberry.field(
+        description=(
+            "The forecast runs STH-Comet stored for a job's forecast entity, newest first, paged through "
+            "STH's pages. `from` and `to` bound the record time and need a time zone offset."
+        )
+    )
+    async def prediction_history(
+        self,
+        info: Info,
+        training_job_id: TrainingJobId,
+        from_: Annotated[
+            datetime | None, strawberry.argument(name="from", description="Earliest record time, inclusive.")
+        ] = None,
+        to: Annotated[
+            datetime | None, strawberry.argument(description="Latest record time, inclusive.")
+        ] = None,
+        first: Annotated[int, strawberry.argument(description="Page size, 1-100.")] = 20,
+        after: Annotated[
+            str | None, strawberry.argument(description="`endCursor` of the previous page.")
+        ] = None,
+    ) -> PredictionHistoryConnection:
+        page = await history.history(
+            job_id=training_job_id,
+            date_from=from_,
+            date_to=to,
+            first=first,
+            after=after,
+            sth=info.context.resources.fiware.sth,
+        )
+        return PredictionHistoryConnection.from_page(page)
 
 
 __all__ = ["PredictionQueries"]

@@ -6,8 +6,9 @@ from datetime import datetime
 
 import strawberry
 
-from app.predictions import service
+from app.predictions import history, service
 from app.training.documents import TrainingJobDocument
+from schema.pagination import PageInfo
 
 
 @strawberry.type(description="One observed value the forecast started from.")
@@ -82,3 +83,54 @@ class PredictionSchedule:
 
 
 __all__ = ["ContextPoint", "ForecastPoint", "Prediction", "PredictionSchedule"]
+
+
+@strawberry.type(description="One step of a stored forecast.")
+class HistoryPoint:
+    step: int = strawberry.field(description="Steps ahead, 1 first.")
+    value: float | None = strawberry.field(description="Forecast value; null if it was not a number.")
+    target_timestamp: datetime | None = strawberry.field(description="When it was forecast for, UTC.")
+
+
+@strawberry.type(description="One forecast run as STH-Comet stored it.")
+class PredictionRun:
+    recorded_at: datetime = strawberry.field(description="When STH-Comet recorded it (its TimeInstant), UTC.")
+    generated_at: datetime | None = strawberry.field(description="When Chronos computed it, UTC.")
+    horizon: int = strawberry.field(description="Steps forecast.")
+    points: list[HistoryPoint] = strawberry.field(description="The forecast, one point per step.")
+
+
+@strawberry.type(description="A forecast run and its position in the history.")
+class PredictionRunEdge:
+    cursor: str = strawberry.field(description="Opaque position; pass it as `after` for older runs.")
+    node: PredictionRun = strawberry.field(description="The run.")
+
+
+@strawberry.type(description="Forecast runs, newest first.")
+class PredictionHistoryConnection:
+    edges: list[PredictionRunEdge] = strawberry.field(description="Runs of this page.")
+    page_info: PageInfo = strawberry.field(description="Whether and where the history goes on.")
+
+    @classmethod
+    def from_page(cls, page: history.HistoryPage) -> PredictionHistoryConnection:
+        return cls(
+            edges=[
+                PredictionRunEdge(
+                    cursor=run.cursor,
+                    node=PredictionRun(
+                        recorded_at=run.recorded_at,
+                        generated_at=run.generated_at,
+                        horizon=run.horizon,
+                        points=[
+                            HistoryPoint(step=p.step, value=p.value, target_timestamp=p.target_timestamp)
+                            for p in run.points
+                        ],
+                    ),
+                )
+                for run in page.runs
+            ],
+            page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
+        )
+
+
+__all__ += ["HistoryPoint", "PredictionHistoryConnection", "PredictionRun", "PredictionRunEdge"]

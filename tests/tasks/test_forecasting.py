@@ -25,6 +25,15 @@ query($id: ID!) {
 }"""
 
 
+HISTORY = """
+query($id: ID!, $first: Int!, $after: String, $from: DateTime) {
+  predictionHistory(trainingJobId: $id, first: $first, after: $after, from: $from) {
+    edges { cursor node { recordedAt generatedAt horizon points { step value targetTimestamp } } }
+    pageInfo { hasNextPage endCursor }
+  }
+}"""
+
+
 async def schedule(gql: GraphQL, job_id: str) -> dict[str, Any]:
     found: dict[str, Any] = (await gql.ok(SCHEDULE, {"id": job_id}))["trainingJob"]["prediction"]
     return found
@@ -105,6 +114,19 @@ async def test_enabling_provisions_fiware_and_forecasts_reach_orion_and_sth(
     while forecast_history(fiware_sandbox, entity_id) < 2 and time.monotonic() < deadline:
         await asyncio.sleep(0.2)
     assert forecast_history(fiware_sandbox, entity_id) >= 2
+
+    # predictionHistory reads them back from STH, newest first, one STH page at a time.
+    first = (await gql.ok(HISTORY, {"id": job_id, "first": 1}))["predictionHistory"]
+    assert len(first["edges"]) == 1 and first["pageInfo"]["hasNextPage"]
+    older = (await gql.ok(HISTORY, {"id": job_id, "first": 1, "after": first["pageInfo"]["endCursor"]}))[
+        "predictionHistory"
+    ]
+    newest, previous = first["edges"][0]["node"], older["edges"][0]["node"]
+    assert previous["recordedAt"] < newest["recordedAt"]
+    assert newest["horizon"] == 2 and [p["step"] for p in newest["points"]] == [1, 2]
+    assert all(p["value"] is not None and p["targetTimestamp"] for p in newest["points"])
+    naive = await gql.run(HISTORY, {"id": job_id, "first": 1, "from": "2026-01-01T00:00:00"})
+    assert naive.codes == ["VALIDATION_ERROR"]
 
     # Disabling stops the runs and deletes the subscription.
     off = (await gql.ok(TOGGLE, {"id": job_id, "enabled": False}))["togglePrediction"]
