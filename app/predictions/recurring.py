@@ -217,8 +217,9 @@ async def _subscribe(
             "entities": [{"id": entity_id, "type": entity_type}],
             "condition": {"attrs": [FORECAST_ATTRIBUTE]},
         },
+        # No throttling: two forecasts within a second (a short interval, a late run) must both
+        # reach STH-Comet, or the history silently loses one.
         "notification": {"http": {"url": url}, "attrs": [FORECAST_ATTRIBUTE], "attrsFormat": "legacy"},
-        "throttling": 1,
     }
     try:
         return await fiware.orion.create_subscription(subscription, tenant)

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
 import time
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
+from app.devstack import beat_command, stop_process
 from fiware.sandbox.faults import Fault
 from fiware.sandbox.runner import Sandbox
 from tests.support import GraphQL, WorkerProcess
@@ -188,3 +193,38 @@ async def test_bad_toggle_inputs_are_refused(
     ]
     unknown = await gql.ok(TOGGLE, {"id": "00000000-0000-0000-0000-000000000000", "enabled": True})
     assert [e["code"] for e in unknown["togglePrediction"]["errors"]] == ["NOT_FOUND"]
+
+
+async def test_two_beats_never_run_one_slot_twice(
+    gql: GraphQL, worker: WorkerProcess, fiware_sandbox: Sandbox, worker_env: dict[str, str], log_dir: Path
+) -> None:
+    job_id = await trained_job(gql, fiware_sandbox)
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("CHRONOS_")}
+    with open(log_dir / "beat-second.log", "wb") as output:
+        second = subprocess.Popen(
+            beat_command(log_dir / "beat-second-schedule"),
+            env={**inherited, **worker_env},
+            cwd=log_dir,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        started = time.monotonic()
+        payload = await gql.ok(TOGGLE, {"id": job_id, "enabled": True, "input": {"intervalSeconds": 2}})
+        entity_id = payload["togglePrediction"]["prediction"]["entityId"]
+        ran = await until(gql, job_id, lambda s: s["runCount"] >= 4, timeout=40)
+        assert ran["runCount"] >= 4
+        await gql.ok(TOGGLE, {"id": job_id, "enabled": False})
+        elapsed = time.monotonic() - started
+    finally:
+        stop_process(second, timeout=10)
+    # Every slot published once: STH holds exactly as many runs as were counted, and no more runs
+    # happened than slots fit in the time, although two beats claimed every half second.
+    await asyncio.sleep(1)  # the last notification's way to STH
+    history = (await gql.ok(HISTORY, {"id": job_id, "first": 100}))["predictionHistory"]["edges"]
+    final = (await schedule(gql, job_id))["runCount"]
+    assert len(history) == final
+    assert final <= elapsed / 2 + 2
+    generated = [datetime.fromisoformat(edge["node"]["generatedAt"]) for edge in history]
+    assert len(set(generated)) == len(generated)
+    assert entity_id
