@@ -222,9 +222,9 @@ async def measure(args: argparse.Namespace) -> None:
             target = Series("Sensor", ENTITY, "temperature")
             tenant = Tenant("smart", "/")
             for _ in range(10):
-                await sth.collect(target, tenant, last_n=LOOKBACK * 2)
+                await sth.newest(target, tenant, n=LOOKBACK * 2)
             reads = [
-                await timed(lambda: sth.collect(target, tenant, last_n=int(LOOKBACK * 1.5) + 4))
+                await timed(lambda: sth.newest(target, tenant, n=int(LOOKBACK * 1.5) + 4))
                 for _ in range(args.calls)
             ]
             await sth_http.aclose()

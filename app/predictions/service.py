@@ -66,7 +66,7 @@ async def predict(*, job_id: str, sth: SthClient, forecasters: Forecasters, max_
     series, tenant = series_of(config)
     wanted = int(config.lookback_window * CONTEXT_MARGIN) + max_gap_steps + 1
     try:
-        recent = await sth.collect(series, tenant, last_n=wanted)
+        recent = await sth.newest(series, tenant, n=wanted)
     except FiwareError as error:
         raise translate(error) from error
     try:

@@ -181,3 +181,17 @@ async def test_a_page_size_above_the_servers_is_a_bad_request(sandbox: Sandbox) 
             await SthClient(http, retry=FAST, max_page_size=500).collect(series, TENANT, last_n=10)
     assert "hLimit <= lastN <= config.maxPageSize" in str(refused.value.body)
     assert sandbox.faults["sth"].seen - before == 2, "the count, then one refused page: no retry on 4xx"
+
+
+async def test_newest_reads_a_small_tail_in_one_request(sandbox: Sandbox) -> None:
+    series = new_series()
+    seed(sandbox, series, [float(i) for i in range(250)])
+    async with make_http_client(sandbox.sth_url) as http:
+        client = SthClient(http, max_page_size=100, retry=FAST)
+        seen = sandbox.faults["sth"].seen
+        tail = await client.newest(series, TENANT, n=30)
+        assert sandbox.faults["sth"].seen == seen + 1
+        many = await client.newest(series, TENANT, n=180)  # more than a page: collected
+    assert [p.value for p in tail.points] == [float(i) for i in range(220, 250)]
+    assert tail.points == many.points[-30:]
+    assert len(many.points) == 180
