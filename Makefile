@@ -42,6 +42,7 @@ bench: $(VENV)/.installed $(MONGO_VENV)/.installed
 	$(VENV)/bin/python bench/sth_collect.py
 	$(VENV)/bin/python bench/ml_quality.py
 	$(VENV)/bin/python bench/training_overhead.py --skip-quality
+	$(VENV)/bin/python bench/predict_latency.py
 
 clean:
 	rm -rf $(VENV) $(MONGO_VENV) .mypy_cache .pytest_cache .ruff_cache
