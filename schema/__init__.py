@@ -9,6 +9,7 @@ from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
+from schema import subscription_memory
 from schema.devices.queries import DeviceQueries
 from schema.extensions import ErrorShaping, MaskedErrorShaping, OperationLogger, is_unexpected
 from schema.models.mutations import ModelMutations
@@ -48,6 +49,7 @@ class ChronosSchema(Schema):
 
 
 def build_schema(*, mask_errors: bool = False) -> Schema:
+    subscription_memory.apply()
     extensions: list[type[SchemaExtension] | object] = [
         # Strawberry resumes hooks in list order after the operation: codes first, then the log.
         MaskedErrorShaping if mask_errors else ErrorShaping,
