@@ -94,6 +94,7 @@ subscription($jobId: ID!) {
 INFO = "{ info { progressHub { connected channels listeners dropped reconnects } } }"
 PROTOCOL = Subprotocol("graphql-transport-ws")
 SNAPSHOT_MESSAGE = "bench snapshot"
+SNAPSHOT_SEQ = 1  # the job's seq when subscribers join; published events follow it
 POINTS = 50_000
 EPOCHS = 50
 P99_GOAL_MS = 250.0
@@ -168,6 +169,7 @@ async def follow(
     await gate.acquire()
     holding, signalled = True, False
     received, last = 0, -1
+    failure: str | None = None
     try:
         async with connect(
             job.url,
@@ -222,15 +224,17 @@ async def follow(
         ValueError,
         KeyError,
     ) as error:
-        tally.errors.append(f"{type(error).__name__}: {error}"[:300])
+        failure = f"{type(error).__name__}: {error}"[:300]
     except asyncio.CancelledError:
-        tally.errors.append("timed out")
+        failure = "timed out"
     finally:
         tally.received.append(received)
+        if failure is not None:
+            tally.errors.append(failure)
         if holding:
             gate.release()
         if not signalled:
-            ready(tally.errors[-1] if tally.errors else "closed before the snapshot")
+            ready(failure or "closed before the snapshot")
 
 
 async def run_clients(conn: Connection, job: ClientJob) -> None:
@@ -369,7 +373,7 @@ async def create_job(label: str) -> TrainingJobDocument:
         points_requested=POINTS,
         points_collected=POINTS,
         progress=Progress(fraction=0.3, message=SNAPSHOT_MESSAGE, epoch=0, total_epochs=EPOCHS),
-        progress_seq=1,
+        progress_seq=SNAPSHOT_SEQ,
         created_at=now,
         updated_at=now,
         started_at=now,
@@ -527,8 +531,9 @@ async def run_phase(
 
     async def poll_hub() -> None:
         while True:
-            stats = await hub_stats(http, api)
-            phase.listeners_max = max(phase.listeners_max, int(stats["listeners"]))
+            with contextlib.suppress(httpx.HTTPError):  # a slow answer is no reason to stop measuring
+                stats = await hub_stats(http, api)
+                phase.listeners_max = max(phase.listeners_max, int(stats["listeners"]))
             await asyncio.sleep(HUB_POLL_SECONDS)
 
     poller = asyncio.create_task(poll_hub())
@@ -563,9 +568,7 @@ async def run_phase(
 
 def by_second(phase: Phase, rate: float) -> list[float]:
     """p99 of the events published in each second of the stream."""
-    if not phase.seqs:
-        return []
-    first = min(phase.seqs)
+    first = SNAPSHOT_SEQ + 1
     buckets: dict[int, list[float]] = {}
     for seq, latency in zip(phase.seqs, phase.latencies, strict=True):
         buckets.setdefault(int((seq - first) // rate), []).append(latency)
@@ -604,6 +607,14 @@ def report_phase(phase: Phase, rate: float) -> None:
         print(f"    {len(phase.errors)} client errors, first: {phase.errors[0]}")
 
 
+def open_files_limit(pid: int) -> str:
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
+            if line.startswith("Max open files"):
+                return " ".join(line.split()[3:5])
+    return "?"
+
+
 def api_warnings(api: ApiServer) -> dict[str, int]:
     counts: dict[str, int] = {}
     for record in api.log_records():
@@ -629,7 +640,10 @@ async def measure(
             stats = await hub_stats(http, api)
             if not stats["connected"]:
                 raise SystemExit(f"the API's progress hub is not connected to Redis: {stats}")
-            print(f"API pid {api.process.pid}, RSS at start {rss_kib(api.process.pid) / 1024:.0f} MB")
+            print(
+                f"API pid {api.process.pid}, RSS at start {rss_kib(api.process.pid) / 1024:.0f} MB, "
+                f"open files limit (soft hard) {open_files_limit(api.process.pid)}"
+            )
             phases = (Phase("baseline", 1, expected), Phase("load", args.subscribers, expected))
             for phase in phases:
                 await run_phase(
