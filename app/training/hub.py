@@ -29,7 +29,7 @@ log = structlog.get_logger(__name__)
 
 # The hub stays subscribed to this one so its connection (and its reconnect loop) always runs.
 HUB_CHANNEL: Final = "chronos:hub"
-QUEUE_SIZE = 64
+QUEUE_SIZE = 16
 BACKOFF_START, BACKOFF_MAX = 0.1, 5.0
 
 
