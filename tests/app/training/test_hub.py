@@ -84,6 +84,11 @@ async def test_a_slow_listener_loses_progress_but_never_the_terminal_event(
         for seq in range(1, 101):
             await redis_client.publish(channel, event(job, seq).to_json())
         await redis_client.publish(channel, event(job, 101, TrainingStatus.FAILED).to_json())
+        # The listener reads nothing until the hub has queued everything: a client that slow.
+        for _ in range(100):
+            if any(isinstance(item, ProgressEvent) and item.terminal for item in slow.items):
+                break
+            await asyncio.sleep(0.05)
         received = await drain(slow, 101)
         seqs = [e.seq for e in received if isinstance(e, ProgressEvent)]
     assert seqs[-1] == 101 and len(seqs) <= 8
