@@ -231,3 +231,24 @@ async def test_two_beats_never_run_one_slot_twice(
     generated = [datetime.fromisoformat(edge["node"]["generatedAt"]) for edge in history]
     assert len(set(generated)) == len(generated)
     assert entity_id
+
+
+async def test_deleting_the_model_removes_what_its_jobs_published(
+    gql: GraphQL, worker: WorkerProcess, fiware_sandbox: Sandbox
+) -> None:
+    job_id = await trained_job(gql, fiware_sandbox)
+    model_id = (await gql.ok("query($id: ID!) { trainingJob(id: $id) { modelId } }", {"id": job_id}))[
+        "trainingJob"
+    ]["modelId"]
+    enabled = await gql.ok(TOGGLE, {"id": job_id, "enabled": True, "input": {"intervalSeconds": 5}})
+    entity_id = enabled["togglePrediction"]["prediction"]["entityId"]
+    assert fiware_sandbox.orion.entity(service="smart", entity_id=entity_id) is not None
+    deleted = await gql.ok(
+        "mutation($id: ID!) { deleteModel(id: $id) { deletedId errors { code } } }", {"id": model_id}
+    )
+    assert deleted["deleteModel"] == {"deletedId": model_id, "errors": []}
+    assert fiware_sandbox.orion.entity(service="smart", entity_id=entity_id) is None
+    devices = fiware_sandbox.iota.devices(service="smart", service_path="/")
+    assert not any(d.get("entity_name") == entity_id for d in devices)
+    subscriptions = fiware_sandbox.orion.tenant("smart").subscriptions.values()
+    assert not any(entity_id in str(vars(s)) for s in subscriptions)
