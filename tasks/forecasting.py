@@ -12,7 +12,6 @@ from celery import Task, shared_task
 from app.errors import Unavailable
 from app.predictions import scheduling
 from app.settings import get_settings
-from fiware.errors import FiwareUnavailable
 from tasks.guard import MAX_RETRIES, backoff
 from tasks.names import EXECUTE_FORECAST, SCHEDULE_FORECASTS
 from tasks.runtime import run, runtime
@@ -46,9 +45,8 @@ def execute_forecast(self: Task[Any, Any], job_id: str, slot: str) -> bool:
                 max_gap_steps=_settings.training_max_gap_steps,
             )
         )
-    except (Unavailable, FiwareUnavailable) as error:
-        message = getattr(error, "message", None) or str(error)
-        run(scheduling.record_failure(job_id=key, reason=message))
+    except Unavailable as error:
+        run(scheduling.record_failure(job_id=key, reason=error.message))
         if self.request.retries < MAX_RETRIES:
             raise self.retry(exc=error, countdown=backoff(self.request.retries)) from error
         return False

@@ -17,8 +17,9 @@ from uuid import UUID
 import structlog
 from pymongo import ReturnDocument
 
-from app.errors import Conflict, ErrorCode, FieldError, NotFound, UpstreamError, ValidationFailed
+from app.errors import ErrorCode, FieldError, NotFound, UpstreamError, ValidationFailed
 from app.models.service import parse_id
+from app.predictions import service
 from app.resources import FiwareClients
 from app.settings import Settings
 from app.timeutil import utcnow
@@ -81,18 +82,6 @@ def attribute_problems(attributes: Mapping[str, object]) -> list[FieldError]:
     return problems
 
 
-async def _completed(job_id: str) -> TrainingJobDocument:
-    job = await TrainingJobDocument.get(parse_id(job_id, field="trainingJobId"))
-    if job is None:
-        raise NotFound(f"training job {job_id} does not exist", field=("trainingJobId",))
-    if job.status is not TrainingStatus.COMPLETED or job.summary is None:
-        raise Conflict(
-            f"training job {job_id} is {job.status.value}; only a COMPLETED job forecasts",
-            field=("trainingJobId",),
-        )
-    return job
-
-
 def _tenant(job: TrainingJobDocument) -> Tenant:
     return series_of(job.config)[1]
 
@@ -106,8 +95,8 @@ async def enable(
     settings: Settings,
 ) -> TrainingJobDocument:
     """Provision the forecast device, entity and subscription, and schedule a first run now."""
-    job = await _completed(job_id)
-    assert job.summary is not None  # checked by _completed
+    job = await service.completed_job(job_id)
+    assert job.summary is not None  # checked by completed_job
     minimum = settings.prediction_min_interval_seconds
     interval = (
         interval_seconds

@@ -15,7 +15,7 @@ from uuid import UUID
 
 import structlog
 
-from app.errors import ChronosError, Conflict, InsufficientData, NotFound, Unavailable
+from app.errors import ChronosError, Conflict, NotFound, Unavailable
 from app.predictions import service
 from app.predictions.forecasters import Forecasters
 from app.predictions.recurring import FORECAST_ATTRIBUTE, next_slot
@@ -24,7 +24,7 @@ from app.timeutil import utcnow
 from app.training.admission import series_of
 from app.training.documents import TrainingJobDocument
 from app.upstream import translate
-from fiware.errors import FiwareError, FiwareUnavailable
+from fiware.errors import FiwareError
 from fiware.orion import ForecastPoint, forecast_series
 
 log = structlog.get_logger(__name__)
@@ -92,8 +92,8 @@ async def run_forecast(
 ) -> bool:
     """Forecast one slot and publish it to Orion; False when the slot was not this task's to run.
 
-    Unavailable upstreams raise (the task retries the same slot); any other failure is recorded
-    as ``last_error`` and the next slot runs as planned.
+    An unavailable upstream raises :class:`Unavailable` (the task retries the same slot); any
+    other failure is recorded as ``last_error`` and the next slot runs as planned.
     """
     ran_before = {"$lt": slot} if not retrying else {"$lte": slot}
     claim = await _jobs().update_one(
@@ -107,12 +107,12 @@ async def run_forecast(
     if not claim.matched_count:
         return False
     try:
-        forecast = await service.predict(
-            job_id=str(job_id), sth=fiware.sth, forecasters=forecasters, max_gap_steps=max_gap_steps
-        )
-        job = await TrainingJobDocument.get(job_id)
-        if job is None or job.prediction_config.entity_id is None:
+        job = await service.completed_job(str(job_id))
+        if job.prediction_config.entity_id is None:
             return False
+        forecast = await service.forecast(
+            job=job, sth=fiware.sth, forecasters=forecasters, max_gap_steps=max_gap_steps
+        )
         series = forecast_series(
             generated_at=forecast.generated_at,
             horizon=forecast.horizon,
@@ -125,17 +125,15 @@ async def run_forecast(
                 series_of(job.config)[1],
                 entity_type=job.prediction_config.entity_type,
             )
-        except FiwareUnavailable:
-            raise
         except FiwareError as error:
             raise translate(error) from error
-    except (Unavailable, FiwareUnavailable):
+    except Unavailable:
         raise
     except (NotFound, Conflict) as error:
         # The job lost what it needs to forecast (artifacts, status): stop instead of failing forever.
         await _disable(job_id, error.message)
         return False
-    except (InsufficientData, ChronosError) as error:
+    except ChronosError as error:
         await record_failure(job_id=job_id, reason=error.message)
         return False
     await _jobs().update_one(

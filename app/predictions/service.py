@@ -50,9 +50,9 @@ class Forecast:
     points: list[ForecastPoint]
 
 
-async def predict(*, job_id: str, sth: SthClient, forecasters: Forecasters, max_gap_steps: int) -> Forecast:
-    key = parse_id(job_id, field="trainingJobId")
-    job = await TrainingJobDocument.get(key)
+async def completed_job(job_id: str) -> TrainingJobDocument:
+    """The job, when it exists and has a network to forecast with; NOT_FOUND or CONFLICT else."""
+    job = await TrainingJobDocument.get(parse_id(job_id, field="trainingJobId"))
     if job is None:
         raise NotFound(f"training job {job_id} does not exist", field=("trainingJobId",))
     if job.status is not TrainingStatus.COMPLETED or job.summary is None:
@@ -60,6 +60,20 @@ async def predict(*, job_id: str, sth: SthClient, forecasters: Forecasters, max_
             f"training job {job_id} is {job.status.value}; only a COMPLETED job forecasts",
             field=("trainingJobId",),
         )
+    return job
+
+
+async def predict(*, job_id: str, sth: SthClient, forecasters: Forecasters, max_gap_steps: int) -> Forecast:
+    job = await completed_job(job_id)
+    return await forecast(job=job, sth=sth, forecasters=forecasters, max_gap_steps=max_gap_steps)
+
+
+async def forecast(
+    *, job: TrainingJobDocument, sth: SthClient, forecasters: Forecasters, max_gap_steps: int
+) -> Forecast:
+    """Forecast with a job :func:`completed_job` answered."""
+    if job.summary is None:
+        raise Conflict(f"training job {job.id} has no preprocessing summary", field=("trainingJobId",))
     config = job.config
     interval = job.summary.sampling_interval_seconds
     forecaster = await forecasters.get(job)
@@ -97,4 +111,4 @@ async def predict(*, job_id: str, sth: SthClient, forecasters: Forecasters, max_
     )
 
 
-__all__ = ["ContextPoint", "Forecast", "ForecastPoint", "predict"]
+__all__ = ["ContextPoint", "Forecast", "ForecastPoint", "completed_job", "forecast", "predict"]

@@ -118,7 +118,8 @@ class ProgressHub:
             connected=self._connected.is_set(),
             channels=len(self._listeners),
             listeners=sum(len(group) for group in self._listeners.values()),
-            dropped=self._dropped + sum(l.dropped for g in self._listeners.values() for l in g),  # noqa: E741
+            dropped=self._dropped
+            + sum(listener.dropped for group in self._listeners.values() for listener in group),
             reconnects=self._reconnects,
         )
 
