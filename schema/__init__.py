@@ -9,13 +9,13 @@ from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
-from schema import subscription_memory
 from schema.devices.queries import DeviceQueries
 from schema.extensions import ErrorShaping, MaskedErrorShaping, OperationLogger, is_unexpected
 from schema.models.mutations import ModelMutations
 from schema.models.queries import ModelQueries
 from schema.predictions.mutations import PredictionMutations
 from schema.predictions.queries import PredictionQueries
+from schema.shared_execution import SharingExecutor
 from schema.system.queries import SystemQueries
 from schema.system.subscriptions import SystemSubscriptions
 from schema.training.mutations import TrainingMutations
@@ -49,7 +49,6 @@ class ChronosSchema(Schema):
 
 
 def build_schema(*, mask_errors: bool = False) -> Schema:
-    subscription_memory.apply()
     extensions: list[type[SchemaExtension] | object] = [
         # Strawberry resumes hooks in list order after the operation: codes first, then the log.
         MaskedErrorShaping if mask_errors else ErrorShaping,
@@ -63,6 +62,7 @@ def build_schema(*, mask_errors: bool = False) -> Schema:
         subscription=Subscription,
         extensions=extensions,  # type: ignore[arg-type]
         config=StrawberryConfig(sort_schema=True),
+        execution_context_class=SharingExecutor,
     )
 
 

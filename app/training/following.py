@@ -22,8 +22,11 @@ RESYNC_AFTER_SECONDS = 15.0
 
 
 async def _next(listener: Listener, quiet_after: float) -> ProgressEvent | Resync:
+    if (item := listener.poll()) is not None:
+        return item  # the common case under load: no timer, no task
     try:
-        return await asyncio.wait_for(listener.get(), quiet_after)
+        async with asyncio.timeout(quiet_after):
+            return await listener.get()
     except TimeoutError:
         return Resync()
 

@@ -66,6 +66,10 @@ class Listener:
         self.items.append(item)
         self.ready.set()
 
+    def poll(self) -> Item | None:
+        """The next queued item, if one is waiting."""
+        return self.items.popleft() if self.items else None
+
     async def get(self) -> Item:
         while not self.items:
             self.ready.clear()

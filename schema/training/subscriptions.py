@@ -11,6 +11,7 @@ import strawberry
 from app.models.service import parse_id
 from app.training import events, following
 from schema.context import Info
+from schema.shared_execution import IdentityMemo, shareable
 from schema.training.types import JobError, TrainingJobId, TrainingMetrics, TrainingStatus
 
 TrainingPhase = events.TrainingPhase
@@ -24,6 +25,7 @@ strawberry.enum(
 )
 
 
+@shareable
 @strawberry.type(description="One step of a training job, as it happens.")
 class TrainingProgressEvent:
     job_id: strawberry.ID = strawberry.field(description="UUID of the job.")
@@ -69,6 +71,11 @@ class TrainingProgressEvent:
         )
 
 
+# Every subscriber of a job is handed the hub's one event object; converting it once per event
+# gives them one GraphQL object too, so its execution is shared (see schema.shared_execution).
+_graphql_event = IdentityMemo(TrainingProgressEvent.from_event)
+
+
 @strawberry.type
 class TrainingSubscriptions:
     @strawberry.subscription(
@@ -91,7 +98,7 @@ class TrainingSubscriptions:
             job_id=parse_id(job_id, field="jobId"), after_seq=after_seq, hub=info.context.resources.hub
         )
         async for event in stream:
-            yield TrainingProgressEvent.from_event(event)
+            yield _graphql_event(event)
 
     @strawberry.subscription(
         description="Status changes of every training job, or of one model's jobs, for as long as it runs."
@@ -105,7 +112,7 @@ class TrainingSubscriptions:
     ) -> AsyncGenerator[TrainingProgressEvent, None]:
         key = parse_id(model_id, field="modelId") if model_id is not None else None
         async for event in following.follow_jobs(model_id=key, hub=info.context.resources.hub):
-            yield TrainingProgressEvent.from_event(event)
+            yield _graphql_event(event)
 
 
 __all__ = ["TrainingPhase", "TrainingProgressEvent", "TrainingSubscriptions"]
