@@ -1,6 +1,6 @@
 """The ASGI application: Starlette routes, the GraphQL view and the lifespan that owns clients.
 
-Run it with ``uvicorn app.asgi:create_app --factory``; settings are read once, here.
+Run it with ``python -m app.serve``, which reads the settings once and hands them here.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 
+from app import heap
 from app.log import configure_logging
 from app.resources import Resources, close_resources, open_resources
 from app.settings import Settings, get_settings
@@ -29,6 +30,7 @@ from app.system.health import HealthStatus
 from app.system.info import redact_url
 from schema import build_schema
 from schema.context import Context
+from schema.shared_execution import RESULTS, compact_json
 
 log = structlog.get_logger("chronos.api")
 
@@ -45,6 +47,10 @@ class ChronosGraphQL(GraphQL[Context, None]):
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
         return Context(request=request, response=response, resources=self._resources["current"])
+
+    def encode_json(self, data: object) -> str:
+        """Messages carrying a shared subscription result reuse its JSON, serialised once."""
+        return RESULTS.encode_message(data) or compact_json(data)
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -65,6 +71,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 error=type(exc).__name__,
             )
             raise
+        heap.settle()
         if not settings.graphiql_enabled:
             log.info("graphiql.disabled")
         log.info(

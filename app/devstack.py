@@ -195,11 +195,8 @@ def stop_process(process: subprocess.Popen[Any], *, timeout: float, tree: bool =
 
 
 def api_command(host: str, port: int) -> list[str]:
-    """uvicorn serving the app factory; importable from any working directory."""
-    return [
-        sys.executable, "-m", "uvicorn", "app.asgi:create_app", "--factory", "--app-dir", str(ROOT),
-        "--host", host, "--port", str(port),
-    ]  # fmt: skip
+    """The API process (``app.serve``); Chronos is installed, so any working directory does."""
+    return [sys.executable, "-m", "app.serve", "--host", host, "--port", str(port)]
 
 
 def worker_command(

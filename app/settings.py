@@ -76,6 +76,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: LogFormat = LogFormat.AUTO
     allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    ws_compression: bool = False
     graphiql: bool | None = None
     health_timeout_seconds: float = Field(default=1.5, gt=0, le=2.0)
 

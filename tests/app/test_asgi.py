@@ -78,6 +78,26 @@ async def test_websocket_protocols_stream_subscriptions(api: ApiServer, protocol
     assert events[0]["checkedAt"] < events[1]["checkedAt"]
 
 
+async def test_websocket_compression_is_accepted_only_when_configured(
+    api: ApiServer, service_env: dict[str, str], log_dir: Path
+) -> None:
+    async def negotiated(server: ApiServer) -> str | None:
+        async with websockets.connect(
+            server.graphql_url.replace("http", "ws"),
+            subprotocols=[Subprotocol("graphql-transport-ws")],
+            compression="deflate",
+        ) as socket:
+            await socket.send(json.dumps({"type": "connection_init"}))
+            assert json.loads(await socket.recv())["type"] == "connection_ack"
+            assert socket.response is not None
+            return socket.response.headers.get("Sec-WebSocket-Extensions")
+
+    assert await negotiated(api) is None, "off by default: deflate costs CPU per message"
+    with run_api({**service_env, "CHRONOS_WS_COMPRESSION": "true"}, log_dir) as compressing:
+        offered = await negotiated(compressing)
+    assert offered is not None and offered.startswith("permessage-deflate")
+
+
 async def test_subscription_arguments_are_checked(api: ApiServer) -> None:
     transport = WebsocketsTransport(url=api.graphql_url.replace("http", "ws"))
     request = GraphQLRequest("subscription { healthUpdates(intervalSeconds: 0) { status } }")
