@@ -7,7 +7,6 @@ because a PUBLISH can fail on the worker's side without the hub noticing anythin
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from datetime import datetime
 from uuid import UUID
@@ -15,27 +14,17 @@ from uuid import UUID
 from app.errors import NotFound
 from app.training.documents import ACTIVE_STATUSES, TrainingJobDocument
 from app.training.events import JOBS_CHANNEL, ProgressEvent, event_of, job_channel
-from app.training.hub import Listener, ProgressHub, Resync
+from app.training.hub import ProgressHub, Resync
 
 # Silence after which a follower re-reads the snapshot on its own.
 RESYNC_AFTER_SECONDS = 15.0
-
-
-async def _next(listener: Listener, quiet_after: float) -> ProgressEvent | Resync:
-    if (item := listener.poll()) is not None:
-        return item  # the common case under load: no timer, no task
-    try:
-        async with asyncio.timeout(quiet_after):
-            return await listener.get()
-    except TimeoutError:
-        return Resync()
 
 
 async def follow_job(
     *, job_id: UUID, after_seq: int | None, hub: ProgressHub, quiet_after: float = RESYNC_AFTER_SECONDS
 ) -> AsyncIterator[ProgressEvent]:
     """Events of one job with ``seq > after_seq``, ending after its terminal event."""
-    async with hub.listen(job_channel(job_id)) as listener:
+    async with hub.listen(job_channel(job_id), quiet_after=quiet_after) as listener:
         job = await TrainingJobDocument.get(job_id)
         if job is None:
             raise NotFound(f"training job {job_id} does not exist", field=("jobId",))
@@ -49,7 +38,7 @@ async def follow_job(
                     return
             elif event.terminal:
                 return  # the client already has the end
-            item = await _next(listener, quiet_after)
+            item = await listener.get()
             if isinstance(item, Resync):
                 current = await TrainingJobDocument.get(job_id)
                 event = event_of(current) if current is not None else None
@@ -63,9 +52,9 @@ async def follow_jobs(
     """Status changes of every job (of one model), for as long as the caller listens."""
     seen: dict[UUID, int] = {}
     since: datetime | None = None
-    async with hub.listen(JOBS_CHANNEL) as listener:
+    async with hub.listen(JOBS_CHANNEL, quiet_after=quiet_after) as listener:
         while True:
-            item = await _next(listener, quiet_after)
+            item = await listener.get()
             if isinstance(item, Resync):
                 # What changed while events could have been lost: running jobs, and any job
                 # touched since the last event this follower saw.

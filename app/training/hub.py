@@ -42,16 +42,29 @@ Item = ProgressEvent | Resync
 
 
 class Listener:
-    """One subscriber's bounded queue of events."""
+    """One subscriber's bounded queue of events.
 
-    def __init__(self, channel: str, size: int) -> None:
+    With ``quiet_after``, a listener that has been offered nothing for that long is offered a
+    :data:`RESYNC` marker, so its follower re-reads the snapshot. One timer per listener,
+    re-armed only when it fires: an event costs no timer work, which matters when one event
+    goes to a thousand listeners.
+    """
+
+    def __init__(self, channel: str, size: int, *, quiet_after: float | None = None) -> None:
         self.channel = channel
         self.size = size
         self.items: deque[Item] = deque()
         self.ready = asyncio.Event()
         self.dropped = 0
+        self._loop = asyncio.get_running_loop()
+        self._quiet_after = quiet_after
+        self._heard = self._loop.time()
+        self._timer: asyncio.TimerHandle | None = None
+        if quiet_after is not None:
+            self._timer = self._loop.call_at(self._heard + quiet_after, self._check_quiet)
 
     def offer(self, item: Item) -> None:
+        self._heard = self._loop.time()
         if len(self.items) >= self.size:
             # Make room by dropping the oldest progress event; terminal events and markers stay.
             for index, queued in enumerate(self.items):
@@ -66,9 +79,19 @@ class Listener:
         self.items.append(item)
         self.ready.set()
 
-    def poll(self) -> Item | None:
-        """The next queued item, if one is waiting."""
-        return self.items.popleft() if self.items else None
+    def _check_quiet(self) -> None:
+        assert self._quiet_after is not None
+        due = self._heard + self._quiet_after
+        if self._loop.time() >= due:
+            if not self.items:  # a follower with events waiting is busy, not starved
+                self.offer(RESYNC)
+            due = self._loop.time() + self._quiet_after
+        self._timer = self._loop.call_at(due, self._check_quiet)
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     async def get(self) -> Item:
         while not self.items:
@@ -135,9 +158,9 @@ class ProgressHub:
         return True
 
     @contextlib.asynccontextmanager
-    async def listen(self, channel: str) -> AsyncIterator[Listener]:
+    async def listen(self, channel: str, *, quiet_after: float | None = None) -> AsyncIterator[Listener]:
         """A listener of ``channel`` for the duration of the block; nothing of it remains after."""
-        listener = Listener(channel, self._queue_size)
+        listener = Listener(channel, self._queue_size, quiet_after=quiet_after)
         group = self._listeners.setdefault(channel, set())
         group.add(listener)
         if len(group) == 1:
@@ -145,6 +168,7 @@ class ProgressHub:
         try:
             yield listener
         finally:
+            listener.close()
             group.discard(listener)
             self._dropped += listener.dropped
             if not group and self._listeners.get(channel) is group:

@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 from app.settings import Settings
 from app.training.documents import TrainingStatus
 from app.training.events import ProgressEvent, TrainingPhase, job_channel
-from app.training.hub import Listener, ProgressHub, Resync
+from app.training.hub import RESYNC, Listener, ProgressHub, Resync
 
 
 def event(job_id: UUID, seq: int, status: TrainingStatus = TrainingStatus.TRAINING) -> ProgressEvent:
@@ -160,3 +160,19 @@ async def test_a_lost_redis_connection_is_rebuilt_and_listeners_told_to_resync(
         await redis_client.publish(channel, event(job, 7, TrainingStatus.COMPLETED).to_json())
         received = await drain(listener, 7)
     assert isinstance(received[-1], ProgressEvent) and received[-1].terminal
+
+
+async def test_a_quiet_listener_is_told_to_resync_and_a_busy_one_is_not(hub: ProgressHub) -> None:
+    channel = job_channel(uuid4())
+    async with hub.listen(channel, quiet_after=0.2) as quiet, hub.listen(channel, quiet_after=0.2) as fed:
+        started = asyncio.get_running_loop().time()
+        for seq in range(8):  # 0.4 s of events every 0.05 s, offered straight to one listener
+            fed.offer(event(uuid4(), seq))
+            await asyncio.sleep(0.05)
+        assert isinstance(await asyncio.wait_for(quiet.get(), 1), Resync)
+        assert asyncio.get_running_loop().time() - started >= 0.2
+        assert not any(isinstance(item, Resync) for item in fed.items)
+        # A listener whose follower lags keeps its events and gains no markers while it lags.
+        await asyncio.sleep(0.5)
+        assert len(fed.items) == 8 and not any(isinstance(item, Resync) for item in fed.items)
+        assert quiet.items.count(RESYNC) <= 1
