@@ -9,7 +9,8 @@ and a job in status TRAINING are written straight into the API's database, so
 * load     - ``--subscribers`` subscribers (default 1,000), each on its own WebSocket,
 
 each following its own job. Subscribers are raw graphql-transport-ws clients (``websockets``,
-permessage-deflate on as browsers have it, ``--no-compression`` to turn it off), spread over
+permessage-deflate offered as browsers do, ``--no-compression`` not to; the API declines it
+unless ``--server-compression`` sets ``CHRONOS_WS_COMPRESSION=true``), spread over
 ``--client-processes`` processes of their own (default 2), so neither the publisher nor the
 API shares an interpreter with them. Once every subscriber has its snapshot and the hub counts
 them all, this process PUBLISHes progress events on the job's channel as a worker does
@@ -19,7 +20,7 @@ serialised and published) in ``message``; then a COMPLETED event ends every stre
 to the shared ``chronos:training:jobs`` channel: other runs on the same Redis listen there.
 
 Measured per phase: events delivered per subscriber (every published one should arrive; the hub
-drops the oldest progress event of a listener whose queue of 64 is full), latency from PUBLISH to
+drops the oldest progress event of a listener whose queue of 16 is full), latency from PUBLISH to
 the client's ``recv`` (same host clock) p50/p95/p99/max and p99 second by second, the API's RSS
 (VmRSS) before subscribing, with every subscriber connected and idle, at its peak (sampled every
 0.2 s from the first connect to the last stream's end) and after; ``info { progressHub { listeners
@@ -31,7 +32,7 @@ to the client processes' CPU share.
 Goals (load phase): p99 <= 250 ms, RSS peak - before <= 150 MB.
 
     .venv/bin/python bench/subscriptions.py [--subscribers 1000] [--rate 20] [--seconds 15]
-        [--client-processes 2] [--no-compression]
+        [--client-processes 2] [--no-compression] [--server-compression]
 """
 
 from __future__ import annotations
@@ -723,6 +724,11 @@ def main() -> None:
         "--connect-concurrency", type=int, default=50, help="handshakes in flight per process"
     )
     parser.add_argument("--no-compression", action="store_true", help="clients offer no permessage-deflate")
+    parser.add_argument(
+        "--server-compression",
+        action="store_true",
+        help="the API accepts permessage-deflate (CHRONOS_WS_COMPRESSION=true; off by default)",
+    )
     args = parser.parse_args()
     if args.subscribers < 1 or args.rate <= 0 or args.seconds <= 0 or args.client_processes < 1:
         parser.error("--subscribers, --rate, --seconds and --client-processes must be positive")
@@ -769,6 +775,7 @@ def main() -> None:
                 **overrides,
                 "CHRONOS_MONGO_DATABASE": "chronos_bench",
                 "CHRONOS_DATA_DIR": str(data_dir),
+                "CHRONOS_WS_COMPRESSION": str(args.server_compression).lower(),
             }
             print(
                 f"services: mongo {env['CHRONOS_MONGO_URL']} (SecantusDB, memory), "
@@ -778,7 +785,8 @@ def main() -> None:
             print(
                 f"{args.subscribers:,} subscribers over {len(clients)} client processes, "
                 f"{args.rate:g} events/s for {args.seconds:g} s, permessage-deflate "
-                f"{'off' if args.no_compression else 'offered'}"
+                f"{'not offered' if args.no_compression else 'offered'} by clients, "
+                f"{'accepted' if args.server_compression else 'declined'} by the API"
             )
             with run_api(env, Path(work)) as api:
                 baseline, load = asyncio.run(measure(api, env, conns, [p.pid or 0 for p in clients], args))

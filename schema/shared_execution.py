@@ -86,6 +86,9 @@ class SharedResults:
         return entry
 
     def put(self, key: Hashable, entry: SharedResult) -> None:
+        replaced = self._by_key.pop(key, None)
+        if replaced is not None and self._by_data.get(id(replaced.result.data)) is replaced:
+            del self._by_data[id(replaced.result.data)]
         self._by_key[key] = entry
         self._by_data[id(entry.result.data)] = entry
         while len(self._by_key) > self.size:

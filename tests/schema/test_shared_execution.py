@@ -152,6 +152,10 @@ def test_the_store_forgets_the_oldest_results() -> None:
     assert len(store) == 2 and store.get(0) is None and store.get(2) is not None
     assert store.json_of(kept[0]) is None and store.json_of(kept[2]) == '{"n":2}'
     assert store.json_of({"n": 2}) is None, "found by identity, never by value"
+    replacement = {"n": 22}
+    store.put(2, SharedResult(object(), operation, CoreResult(replacement, None)))
+    assert store.json_of(kept[2]) is None and store.json_of(replacement) == '{"n":22}'
+    assert len(store._by_data) == len(store) == 2, "a replaced result is forgotten everywhere"
 
 
 def test_identity_memo_converts_each_object_once() -> None:
