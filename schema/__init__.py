@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 import strawberry
 from graphql import GraphQLError
 from strawberry import Schema
 from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
 from strawberry.schema.config import StrawberryConfig
-from strawberry.types import ExecutionContext
+from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES
+from strawberry.types import ExecutionContext, ExecutionResult
+from strawberry.types.graphql import OperationType
 
 from schema.devices.queries import DeviceQueries
 from schema.extensions import ErrorShaping, MaskedErrorShaping, OperationLogger, is_unexpected
@@ -35,12 +41,58 @@ class Mutation(ModelMutations, TrainingMutations, PredictionMutations):
     pass
 
 
-@strawberry.type(description="Live streams, over graphql-transport-ws or the legacy graphql-ws protocol.")
+@strawberry.type(
+    description=(
+        "Live streams, over WebSocket (graphql-transport-ws or the legacy graphql-ws) or SSE "
+        "(POST with `Accept: text/event-stream`)."
+    )
+)
 class Subscription(SystemSubscriptions, TrainingSubscriptions):
     pass
 
 
+class SubscriptionNeedsAStream(InvalidOperationTypeError):
+    def __init__(self) -> None:
+        super().__init__(OperationType.SUBSCRIPTION)
+
+    def as_http_error_reason(self, method: str) -> str:
+        return (
+            f"subscriptions have no single result to answer a plain {method}: use a WebSocket "
+            "(graphql-transport-ws or graphql-ws) or send `Accept: text/event-stream` (SSE)"
+        )
+
+
 class ChronosSchema(Schema):
+    async def execute(
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+    ) -> ExecutionResult:
+        # Strawberry lets a plain POST run a subscription as if it were a query, which fails with
+        # a null root field; streams go through `stream` (WebSocket, SSE), never through here.
+        allowed = set(allowed_operation_types or DEFAULT_ALLOWED_OPERATION_TYPES) - {
+            OperationType.SUBSCRIPTION
+        }
+        try:
+            return await super().execute(
+                query,
+                variable_values,
+                context_value,
+                root_value,
+                operation_name,
+                allowed,
+                operation_extensions,
+            )
+        except InvalidOperationTypeError as refused:
+            if refused.operation_type is OperationType.SUBSCRIPTION:
+                raise SubscriptionNeedsAStream() from refused
+            raise
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:

@@ -106,10 +106,14 @@ class SharedResults:
     def encode_message(self, message: object) -> str | None:
         """A transport message whose payload is exactly a shared result's data, as JSON; else None.
 
-        Both WebSocket protocols send results as ``{"id", "type", "payload": {"data"}}``.
+        Both WebSocket protocols send results as ``{"id", "type", "payload": {"data"}}``; SSE
+        sends the bare ``{"data"}``.
         """
         if type(message) is not dict:
             return None
+        if len(message) == 1 and "data" in message:
+            encoded = self.json_of(message["data"])
+            return None if encoded is None else '{"data":' + encoded + "}"
         payload = message.get("payload")
         if type(payload) is not dict or len(payload) != 1 or "data" not in payload:
             return None

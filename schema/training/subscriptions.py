@@ -1,4 +1,4 @@
-"""Live training progress over WebSocket (graphql-transport-ws or the legacy graphql-ws)."""
+"""Live training progress, over WebSocket (graphql-transport-ws, graphql-ws) or SSE."""
 
 from __future__ import annotations
 

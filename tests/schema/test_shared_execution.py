@@ -135,6 +135,7 @@ async def test_a_shared_results_json_is_made_once_and_framed_per_subscriber(
         assert encoded is not None and json.loads(encoded) == message
         assert encoded == json.dumps(message, separators=(",", ":"))
     assert RESULTS.json_of(result.data) is RESULTS.json_of(result.data), "serialised once"
+    assert RESULTS.encode_message({"data": result.data}) == json.dumps({"data": result.data}).replace(" ", "")
     assert RESULTS.encode_message({"id": "1", "type": "next", "payload": {"data": {"ticks": None}}}) is None
     extended = {"id": "1", "type": "next", "payload": {"data": result.data, "extensions": {}}}
     assert RESULTS.encode_message(extended) is None, "anything but bare data goes through json.dumps"

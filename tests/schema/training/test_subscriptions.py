@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import redis.asyncio as aioredis
 import websockets
@@ -45,13 +46,39 @@ async def stream(
             yield next(iter(result.values()))
 
 
+async def sse(api: ApiServer, document: str, variables: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+    """graphql-sse, distinct connections: one POST whose response is the event stream."""
+    async with (
+        httpx.AsyncClient(timeout=httpx.Timeout(10, read=60)) as client,
+        client.stream(
+            "POST",
+            api.graphql_url,
+            json={"query": document, "variables": variables},
+            headers={"accept": "text/event-stream"},
+        ) as response,
+    ):
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        event = None
+        async for line in response.aiter_lines():
+            if line.startswith("event: "):
+                event = line.removeprefix("event: ")
+            elif line.startswith("data: ") and event == "next":
+                yield json.loads(line.removeprefix("data: "))
+            elif line.startswith("data") and event == "complete":
+                return
+
+
 async def collect(
     api: ApiServer, job_id: str, *, protocol: str = "graphql-transport-ws", after: int | None = None
 ) -> list[dict[str, Any]]:
-    return [e async for e in stream(api, PROGRESS, {"jobId": job_id, "afterSeq": after}, protocol=protocol)]
+    variables = {"jobId": job_id, "afterSeq": after}
+    if protocol == "sse":
+        return [message["data"]["trainingProgress"] async for message in sse(api, PROGRESS, variables)]
+    return [e async for e in stream(api, PROGRESS, variables, protocol=protocol)]
 
 
-@pytest.mark.parametrize("protocol", ["graphql-transport-ws", "graphql-ws"])
+@pytest.mark.parametrize("protocol", ["graphql-transport-ws", "graphql-ws", "sse"])
 async def test_a_job_is_watched_live_to_completed(
     api: ApiServer, gql: GraphQL, worker: WorkerProcess, fiware_sandbox: Sandbox, protocol: str
 ) -> None:
@@ -106,6 +133,17 @@ async def test_an_unknown_job_is_not_found(api: ApiServer) -> None:
     with pytest.raises(TransportQueryError) as refused:
         await collect(api, str(uuid.uuid4()))
     assert refused.value.errors and refused.value.errors[0]["extensions"]["code"] == "NOT_FOUND"
+    [over_sse] = [message async for message in sse(api, PROGRESS, {"jobId": str(uuid.uuid4())})]
+    assert over_sse["data"] is None and over_sse["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+
+
+async def test_a_subscription_over_plain_http_is_told_where_to_go(api: ApiServer) -> None:
+    async with httpx.AsyncClient(timeout=10) as client:
+        response = await client.post(
+            api.graphql_url, json={"query": PROGRESS, "variables": {"jobId": str(uuid.uuid4())}}
+        )
+    assert response.status_code == 400
+    assert "WebSocket" in response.text and "text/event-stream" in response.text
 
 
 async def test_job_updates_follow_the_status_changes_of_one_model(
