@@ -121,6 +121,13 @@ class SharedResults:
         if encoded is None:
             return None
         shared = '{"data":' + encoded + "}"
+        op_id, kind = message.get("id"), message.get("type")
+        if len(message) == 3 and type(op_id) is str and type(kind) is str:
+            # The shape Strawberry builds, in its key order: no encoder call for the envelope.
+            return (
+                '{"id":' + encode_basestring_ascii(op_id) + ',"type":' + encode_basestring_ascii(kind)
+                + ',"payload":' + shared + "}"
+            )  # fmt: skip
         parts = [
             compact_json(key) + ":" + (shared if key == "payload" else compact_json(value))
             for key, value in message.items()

@@ -54,9 +54,10 @@ class Listener:
         self.channel = channel
         self.size = size
         self.items: deque[Item] = deque()
-        self.ready = asyncio.Event()
         self.dropped = 0
         self._loop = asyncio.get_running_loop()
+        # A bare future rather than an asyncio.Event: cheaper to wake, once per event per listener.
+        self._waiter: asyncio.Future[None] | None = None
         self._quiet_after = quiet_after
         self._heard = self._loop.time()
         self._timer: asyncio.TimerHandle | None = None
@@ -77,7 +78,8 @@ class Listener:
                     self.dropped += 1
                     return
         self.items.append(item)
-        self.ready.set()
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
 
     def _check_quiet(self) -> None:
         assert self._quiet_after is not None
@@ -95,8 +97,11 @@ class Listener:
 
     async def get(self) -> Item:
         while not self.items:
-            self.ready.clear()
-            await self.ready.wait()
+            self._waiter = self._loop.create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
         return self.items.popleft()
 
 
