@@ -24,6 +24,7 @@ from strawberry.subscriptions import GRAPHQL_SSE_PROTOCOL, GRAPHQL_TRANSPORT_WS_
 
 from app import heap
 from app.log import configure_logging
+from app.metrics import exposition
 from app.resources import Resources, close_resources, open_resources
 from app.settings import Settings, get_settings
 from app.system.health import HealthStatus
@@ -109,6 +110,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         code = 200 if health.status is HealthStatus.UP else 503
         return JSONResponse(body, status_code=code)
 
+    async def metrics(_: Request) -> Response:
+        resources = holder["current"]
+        reading = await exposition.read_cluster(redis=resources.redis, hub=resources.hub.stats())
+        return Response(exposition.render(resources.metrics, reading), media_type=exposition.CONTENT_TYPE)
+
     async def root(_: Request) -> Response:
         return RedirectResponse("/graphql")
 
@@ -126,6 +132,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/metrics", metrics),
             Route("/", root),
         ],
         middleware=middleware,

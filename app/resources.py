@@ -10,6 +10,7 @@ import redis.asyncio as aioredis
 from pymongo import AsyncMongoClient
 
 from app.db import connect_mongo, init_documents
+from app.metrics.exposition import ProcessMetrics
 from app.predictions.forecasters import Forecasters
 from app.settings import Settings
 from app.system.amqp_probe import probe_amqp
@@ -101,6 +102,7 @@ class Resources:
     tasks: TaskQueue
     hub: ProgressHub
     forecasters: Forecasters
+    metrics: ProcessMetrics
 
     async def health(self) -> SystemHealth:
         return await check_health(
@@ -168,6 +170,7 @@ async def open_resources(settings: Settings) -> Resources:
         tasks=TaskQueue.open(settings),
         hub=hub,
         forecasters=Forecasters(),
+        metrics=ProcessMetrics(),
     )
 
 

@@ -8,8 +8,10 @@ from collections.abc import Iterator
 import structlog
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
+from strawberry.types.graphql import OperationType
 
 from app.errors import ChronosError, ErrorCode, infrastructure_code
+from app.metrics.exposition import ProcessMetrics
 
 log = structlog.get_logger("chronos.graphql")
 
@@ -70,24 +72,60 @@ class MaskedErrorShaping(ErrorShaping):
 
 
 class OperationLogger(SchemaExtension):
-    """Logs the operation name, type, duration and outcome of every GraphQL request."""
+    """Logs and measures the operation name, type, duration and outcome of every GraphQL request.
+
+    A subscription's operation lasts as long as its stream: it is counted as open from the moment
+    it executes until it ends, not timed.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._streaming = False
+
+    def _metrics(self) -> ProcessMetrics | None:
+        resources = getattr(self.execution_context.context, "resources", None)
+        return getattr(resources, "metrics", None)
+
+    def on_execute(self) -> Iterator[None]:
+        metrics = self._metrics()
+        if metrics is not None and self.execution_context.operation_type is OperationType.SUBSCRIPTION:
+            self._streaming = True
+            metrics.subscription_started()
+        yield
 
     def on_operation(self) -> Iterator[None]:
         started = time.perf_counter()
-        yield
+        try:
+            yield
+        finally:
+            # Also when the stream is cancelled (a client that leaves a subscription).
+            self._record(time.perf_counter() - started)
+
+    def _record(self, seconds: float) -> None:
         context = self.execution_context
         result = context.result
         errors = list(result.errors or []) if result else []
         codes = sorted({error_code(e) for e in errors})
         operation_type = getattr(context, "operation_type", None)
+        kind = getattr(operation_type, "value", None)
+        outcome = "error" if errors else "ok"
         log.info(
             "graphql.operation",
             operation=context.operation_name,
-            type=getattr(operation_type, "value", None),
-            duration_ms=round((time.perf_counter() - started) * 1000, 2),
-            outcome="error" if errors else "ok",
+            type=kind,
+            duration_ms=round(seconds * 1000, 2),
+            outcome=outcome,
             error_codes=codes or None,
         )
+        metrics = self._metrics()
+        if metrics is None:
+            return
+        if self._streaming:
+            metrics.subscription_ended(name=context.operation_name, outcome=outcome)
+        else:
+            metrics.observe_operation(
+                name=context.operation_name, kind=kind or "unknown", outcome=outcome, seconds=seconds
+            )
 
 
 __all__ = ["ErrorShaping", "MaskedErrorShaping", "OperationLogger", "error_code", "is_unexpected"]

@@ -12,12 +12,15 @@ from celery import Task, shared_task
 from app.errors import Unavailable
 from app.predictions import scheduling
 from app.settings import get_settings
+from tasks import metrics
 from tasks.guard import MAX_RETRIES, backoff
 from tasks.names import EXECUTE_FORECAST, SCHEDULE_FORECASTS
 from tasks.runtime import run, runtime
 
 log = structlog.get_logger(__name__)
 _settings = get_settings()
+# Forecast outcomes beyond scheduling.ForecastOutcome: Orion or STH down (the slot is retried).
+UNAVAILABLE = "unavailable"
 
 
 @shared_task(name=SCHEDULE_FORECASTS, ignore_result=True)
@@ -34,7 +37,7 @@ def execute_forecast(self: Task[Any, Any], job_id: str, slot: str) -> bool:
     worker = runtime()
     key = UUID(job_id)
     try:
-        return run(
+        outcome = run(
             scheduling.run_forecast(
                 job_id=key,
                 slot=datetime.fromisoformat(slot),
@@ -47,9 +50,12 @@ def execute_forecast(self: Task[Any, Any], job_id: str, slot: str) -> bool:
         )
     except Unavailable as error:
         run(scheduling.record_failure(job_id=key, reason=error.message))
+        metrics.count_forecast(UNAVAILABLE)
         if self.request.retries < MAX_RETRIES:
             raise self.retry(exc=error, countdown=backoff(self.request.retries)) from error
         return False
+    metrics.count_forecast(outcome.value)
+    return outcome is scheduling.ForecastOutcome.PUBLISHED
 
 
 __all__ = ["execute_forecast", "schedule_forecasts"]

@@ -6,10 +6,13 @@ Importing this loads the task modules, and nothing of TensorFlow (a test checks 
 from __future__ import annotations
 
 from app.settings import get_settings
+from tasks import metrics
 from tasks.app import create_celery
 
-celery_app = create_celery(get_settings())
+_settings = get_settings()
+celery_app = create_celery(_settings)
 celery_app.set_default()
 celery_app.loader.import_default_modules()
+metrics.connect(_settings.redis_url)
 
 __all__ = ["celery_app"]

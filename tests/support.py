@@ -16,6 +16,7 @@ import httpx
 from gql import Client, GraphQLRequest
 from gql.transport.exceptions import TransportQueryError
 from gql.transport.httpx import HTTPXAsyncTransport
+from prometheus_client.parser import text_string_to_metric_families
 
 from app.devstack import api_command, free_port, stop_process, wait_for_port, worker_command
 
@@ -157,3 +158,22 @@ def wait_until(predicate: Any, timeout: float = 10.0) -> bool:
 
 def get(server: ApiServer, path: str, **kwargs: Any) -> httpx.Response:
     return httpx.get(f"{server.url}{path}", timeout=10, **kwargs)
+
+
+def scrape(server: ApiServer) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """GET /metrics, parsed: (sample name, labels) -> value."""
+    response = httpx.get(f"{server.url}/metrics", timeout=10)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/plain")
+    samples: dict[tuple[str, frozenset[tuple[str, str]]], float] = {}
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            samples[(sample.name, frozenset(sample.labels.items()))] = sample.value
+    return samples
+
+
+def sample(
+    samples: Mapping[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str
+) -> float:
+    """One sample's value, 0 when it is absent."""
+    return samples.get((name, frozenset(labels.items())), 0.0)

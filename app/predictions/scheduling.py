@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
@@ -81,6 +82,16 @@ async def claim_due(*, batch: int) -> list[Due]:
     return claimed
 
 
+class ForecastOutcome(StrEnum):
+    PUBLISHED = "published"
+    FAILED = "failed"
+    """Recorded as ``last_error``; the next slot runs as planned."""
+    DISABLED = "disabled"
+    """The job lost what it needs to forecast: recurring forecasts were switched off."""
+    SKIPPED = "skipped"
+    """The slot was not this task's to run (another ran it, or forecasts were switched off)."""
+
+
 async def run_forecast(
     *,
     job_id: UUID,
@@ -89,8 +100,8 @@ async def run_forecast(
     fiware: FiwareClients,
     forecasters: Forecasters,
     max_gap_steps: int,
-) -> bool:
-    """Forecast one slot and publish it to Orion; False when the slot was not this task's to run.
+) -> ForecastOutcome:
+    """Forecast one slot and publish it to Orion.
 
     An unavailable upstream raises :class:`Unavailable` (the task retries the same slot); any
     other failure is recorded as ``last_error`` and the next slot runs as planned.
@@ -105,11 +116,11 @@ async def run_forecast(
         {"$set": {"prediction_config.last_slot": slot}},
     )
     if not claim.matched_count:
-        return False
+        return ForecastOutcome.SKIPPED
     try:
         job = await service.completed_job(str(job_id))
         if job.prediction_config.entity_id is None:
-            return False
+            return ForecastOutcome.SKIPPED
         forecast = await service.forecast(
             job=job, sth=fiware.sth, forecasters=forecasters, max_gap_steps=max_gap_steps
         )
@@ -132,10 +143,10 @@ async def run_forecast(
     except (NotFound, Conflict) as error:
         # The job lost what it needs to forecast (artifacts, status): stop instead of failing forever.
         await _disable(job_id, error.message)
-        return False
+        return ForecastOutcome.DISABLED
     except ChronosError as error:
         await record_failure(job_id=job_id, reason=error.message)
-        return False
+        return ForecastOutcome.FAILED
     await _jobs().update_one(
         {"_id": job_id},
         {
@@ -144,7 +155,7 @@ async def run_forecast(
         },
     )
     log.info("prediction.published", job_id=str(job_id), slot=slot.isoformat())
-    return True
+    return ForecastOutcome.PUBLISHED
 
 
 async def record_failure(*, job_id: UUID, reason: str) -> None:
@@ -152,4 +163,4 @@ async def record_failure(*, job_id: UUID, reason: str) -> None:
     log.warning("prediction.failed", job_id=str(job_id), reason=reason)
 
 
-__all__ = ["Due", "claim_due", "record_failure", "run_forecast"]
+__all__ = ["Due", "ForecastOutcome", "claim_due", "record_failure", "run_forecast"]

@@ -66,6 +66,17 @@ async def count_jobs(*, query: Mapping[str, Any]) -> int:
     return await TrainingJobDocument.find(dict(query)).count()
 
 
+async def count_by_status() -> dict[TrainingStatus, int]:
+    """Every status, with the number of jobs in it (zero included), in one aggregation."""
+    counts = dict.fromkeys(TrainingStatus, 0)
+    pipeline = [{"$group": {"_id": "$status", "n": {"$sum": 1}}}]
+    cursor = await TrainingJobDocument.get_pymongo_collection().aggregate(pipeline)
+    for row in await cursor.to_list():
+        if row["_id"] in TrainingStatus.__members__.values():
+            counts[TrainingStatus(row["_id"])] = int(row["n"])
+    return counts
+
+
 async def jobs_of_models(
     *, model_ids: Sequence[UUID], first: int, statuses: frozenset[TrainingStatus]
 ) -> dict[UUID, JobPage]:

@@ -13,7 +13,7 @@ from typing import Any
 from app.devstack import beat_command, stop_process
 from fiware.sandbox.faults import Fault
 from fiware.sandbox.runner import Sandbox
-from tests.support import GraphQL, WorkerProcess
+from tests.support import ApiServer, GraphQL, WorkerProcess, sample, scrape
 from tests.tasks.pipeline import DELETE_JOB, create_model, seed_series, start, wait_for
 
 TOGGLE = """
@@ -152,9 +152,10 @@ async def test_enabling_provisions_fiware_and_forecasts_reach_orion_and_sth(
 
 
 async def test_orion_down_is_recorded_and_a_later_run_succeeds(
-    gql: GraphQL, worker: WorkerProcess, fiware_sandbox: Sandbox
+    api: ApiServer, gql: GraphQL, worker: WorkerProcess, fiware_sandbox: Sandbox
 ) -> None:
     job_id = await trained_job(gql, fiware_sandbox)
+    before = scrape(api)
     enabled = await gql.ok(TOGGLE, {"id": job_id, "enabled": True, "input": {"intervalSeconds": 1}})
     assert enabled["togglePrediction"]["errors"] == []
     fiware_sandbox.faults["orion"].inject(Fault(status=503), times=12)
@@ -166,6 +167,11 @@ async def test_orion_down_is_recorded_and_a_later_run_succeeds(
     recovered = await until(gql, job_id, lambda s: s["lastError"] is None and s["runCount"] >= 1)
     assert recovered["lastError"] is None and recovered["runCount"] >= 1
     await gql.ok(TOGGLE, {"id": job_id, "enabled": False})
+    # Both outcomes reached /metrics from the worker.
+    after = scrape(api)
+    runs = "chronos_forecast_runs_total"
+    for outcome in ("unavailable", "published"):
+        assert sample(after, runs, outcome=outcome) > sample(before, runs, outcome=outcome), outcome
 
 
 async def test_bad_toggle_inputs_are_refused(

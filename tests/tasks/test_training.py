@@ -16,7 +16,7 @@ from pymongo import AsyncMongoClient
 from app.settings import Settings
 from fiware.sandbox.faults import Fault
 from fiware.sandbox.runner import Sandbox
-from tests.support import GraphQL, WorkerProcess
+from tests.support import ApiServer, GraphQL, WorkerProcess, sample, scrape
 from tests.tasks.pipeline import (
     CANCEL,
     FINISHED,
@@ -38,12 +38,14 @@ async def training_pid(database: Any, job_id: str) -> int:
 
 
 async def test_a_tiny_model_trains_to_completed_with_metrics_and_artifacts(
+    api: ApiServer,
     gql: GraphQL,
     worker: WorkerProcess,
     fiware_sandbox: Sandbox,
     mongo: AsyncMongoClient[dict[str, Any]],
     test_settings: Settings,
 ) -> None:
+    scraped = scrape(api)
     entity = seed_series(fiware_sandbox, points=600)
     model = await create_model(gql, entity)
     started = await start(gql, model["id"], lastN=500)
@@ -93,6 +95,15 @@ async def test_a_tiny_model_trains_to_completed_with_metrics_and_artifacts(
     # Working data is gone: no chunk and no intermediate series survive a finished job.
     assert await database["training_chunks"].count_documents({"job_id": {"$exists": True}}) == 0
     assert await database["training_series.files"].count_documents({"metadata.job_id": job["id"]}) == 0
+
+    # Every step's run time reached /metrics, whichever worker process ran it.
+    later = scrape(api)
+    for task in ("orchestrate_training", "collect_data_chunk", "process_collected_data", "train_model_task"):
+        labels = {"task": f"chronos.{task}", "outcome": "succeeded"}
+        count = "chronos_task_duration_seconds_count"
+        assert sample(later, count, **labels) > sample(scraped, count, **labels), task
+    completed = ("chronos_training_jobs", {"status": "COMPLETED"})
+    assert sample(later, completed[0], **completed[1]) >= sample(scraped, completed[0], **completed[1]) + 1
 
 
 async def test_a_constant_series_completes_with_null_metrics_not_errors(

@@ -1,0 +1,112 @@
+"""Counters every worker adds to in Redis and the API's ``/metrics`` reads back.
+
+Workers run on many hosts and in prefork children that come and go, so they keep nothing of
+their own: each finished task adds its duration to a histogram kept in one Redis hash, and each
+forecast run its outcome to another. One scrape of any API process then sees the whole cluster.
+Buckets are cumulative as Prometheus wants them, so reading is a plain copy.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Final
+
+import redis
+
+TASK_SECONDS_KEY: Final = "chronos:metrics:task_seconds"
+FORECAST_RUNS_KEY: Final = "chronos:metrics:forecast_runs"
+# From a forecast (tens of ms) to a long training (hours).
+BUCKETS: Final = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 14_400.0, 86_400.0)
+_SEP: Final = "\t"
+
+
+def _bucket_label(bound: float) -> str:
+    return f"{bound:g}"
+
+
+def record_task(client: redis.Redis, *, task: str, outcome: str, seconds: float) -> None:
+    """Add one finished task; a Redis error is the caller's to swallow (metrics never fail work)."""
+    prefix = f"{task}{_SEP}{outcome}{_SEP}"
+    pipe = client.pipeline(transaction=False)
+    for bound in BUCKETS:
+        if seconds <= bound:
+            pipe.hincrby(TASK_SECONDS_KEY, prefix + _bucket_label(bound), 1)
+    pipe.hincrby(TASK_SECONDS_KEY, prefix + "count", 1)
+    pipe.hincrbyfloat(TASK_SECONDS_KEY, prefix + "sum", seconds)
+    pipe.execute()
+
+
+def record_forecast(client: redis.Redis, *, outcome: str) -> None:
+    client.hincrby(FORECAST_RUNS_KEY, outcome, 1)
+
+
+@dataclass
+class TaskHistogram:
+    task: str
+    outcome: str
+    buckets: dict[str, float] = field(default_factory=dict)
+    """Cumulative counts by upper bound label, without ``+Inf``."""
+    count: float = 0.0
+    total: float = 0.0
+
+    def cumulative(self) -> list[tuple[str, float]]:
+        """Every bound of :data:`BUCKETS` (absent ones filled from below) and ``+Inf``."""
+        rows: list[tuple[str, float]] = []
+        running = 0.0
+        for bound in BUCKETS:
+            label = _bucket_label(bound)
+            running = max(running, self.buckets.get(label, 0.0))
+            rows.append((label, running))
+        rows.append(("+Inf", self.count))
+        return rows
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def task_histograms(raw: Mapping[bytes | str, bytes | str]) -> list[TaskHistogram]:
+    """The task hash as histograms, sorted by task and outcome; malformed fields are ignored."""
+    found: dict[tuple[str, str], TaskHistogram] = defaultdict(lambda: TaskHistogram("", ""))
+    for key, value in raw.items():
+        parts = _text(key).split(_SEP)
+        if len(parts) != 3:
+            continue
+        task, outcome, part = parts
+        try:
+            number = float(_text(value))
+        except ValueError:
+            continue
+        histogram = found[(task, outcome)]
+        histogram.task, histogram.outcome = task, outcome
+        if part == "count":
+            histogram.count = number
+        elif part == "sum":
+            histogram.total = number
+        else:
+            histogram.buckets[part] = number
+    return [found[key] for key in sorted(found)]
+
+
+def forecast_runs(raw: Mapping[bytes | str, bytes | str]) -> dict[str, float]:
+    runs: dict[str, float] = {}
+    for key, value in raw.items():
+        try:
+            runs[_text(key)] = float(_text(value))
+        except ValueError:
+            continue
+    return dict(sorted(runs.items()))
+
+
+__all__ = [
+    "BUCKETS",
+    "FORECAST_RUNS_KEY",
+    "TASK_SECONDS_KEY",
+    "TaskHistogram",
+    "forecast_runs",
+    "record_forecast",
+    "record_task",
+    "task_histograms",
+]

@@ -1,0 +1,156 @@
+"""``GET /metrics``: this API process's own measurements and the cluster's, in Prometheus text.
+
+The process measures its GraphQL operations (latency by operation name, type and outcome) and
+its open subscriptions. At each scrape it also reads what belongs to the whole cluster: jobs by
+status (one MongoDB aggregation), task durations and forecast outcomes (two Redis hashes the
+workers add to, see :mod:`app.metrics.cluster`) and its progress hub. Cluster-wide series are the
+same from every API process: aggregate them with ``max``, not ``sum``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Final
+
+import redis.asyncio as aioredis
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.registry import Collector
+
+from app.metrics.cluster import (
+    FORECAST_RUNS_KEY,
+    TASK_SECONDS_KEY,
+    TaskHistogram,
+    forecast_runs,
+    task_histograms,
+)
+from app.training import service as training_service
+from app.training.hub import HubStats
+
+# Operation names come from clients: past this many distinct ones, the rest count as "other"
+# so a client inventing names cannot grow the process's memory without end.
+MAX_OPERATION_NAMES: Final = 200
+ANONYMOUS: Final = "anonymous"
+OTHER: Final = "other"
+LATENCY_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class ProcessMetrics:
+    """What one API process measures as it works; owned by its resources."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._names: set[str] = set()
+        self.operations = Histogram(
+            "chronos_graphql_operation_duration_seconds",
+            "Queries and mutations by operation name, type and outcome (ok or error).",
+            ["operation", "type", "outcome"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.subscriptions = Counter(
+            "chronos_graphql_subscriptions",
+            "Subscriptions started, by operation name and how they ended (ok or error).",
+            ["operation", "outcome"],
+            registry=self.registry,
+        )
+        self.active_subscriptions = Gauge(
+            "chronos_graphql_active_subscriptions",
+            "Subscriptions streaming now in this process.",
+            registry=self.registry,
+        )
+
+    def operation_label(self, name: str | None) -> str:
+        if not name:
+            return ANONYMOUS
+        if name in self._names:
+            return name
+        if len(self._names) >= MAX_OPERATION_NAMES:
+            return OTHER
+        self._names.add(name)
+        return name
+
+    def observe_operation(self, *, name: str | None, kind: str, outcome: str, seconds: float) -> None:
+        self.operations.labels(self.operation_label(name), kind, outcome).observe(seconds)
+
+    def subscription_started(self) -> None:
+        self.active_subscriptions.inc()
+
+    def subscription_ended(self, *, name: str | None, outcome: str) -> None:
+        self.active_subscriptions.dec()
+        self.subscriptions.labels(self.operation_label(name), outcome).inc()
+
+
+@dataclass(frozen=True)
+class ClusterReading:
+    jobs_by_status: Mapping[str, int]
+    tasks: list[TaskHistogram]
+    forecasts: Mapping[str, float]
+    hub: HubStats
+
+
+class _Reading(Collector):
+    def __init__(self, reading: ClusterReading) -> None:
+        self.reading = reading
+
+    def collect(self) -> Iterator[Metric]:
+        jobs = GaugeMetricFamily("chronos_training_jobs", "Training jobs by status.", labels=["status"])
+        for status, count in self.reading.jobs_by_status.items():
+            jobs.add_metric([status], count)
+        yield jobs
+        tasks = HistogramMetricFamily(
+            "chronos_task_duration_seconds",
+            "Celery task run time across every worker, by task and outcome.",
+            labels=["task", "outcome"],
+        )
+        for histogram in self.reading.tasks:
+            tasks.add_metric([histogram.task, histogram.outcome], histogram.cumulative(), histogram.total)
+        yield tasks
+        runs = CounterMetricFamily(
+            "chronos_forecast_runs",
+            "Recurring forecast runs across every worker, by outcome (published, failed, "
+            "unavailable, disabled, skipped).",
+            labels=["outcome"],
+        )
+        for outcome, total in self.reading.forecasts.items():
+            runs.add_metric([outcome], total)
+        yield runs
+        hub = self.reading.hub
+        yield GaugeMetricFamily(
+            "chronos_progress_hub_connected", "1 when this process's Redis pub/sub link is up.", hub.connected
+        )
+        yield GaugeMetricFamily(
+            "chronos_progress_hub_listeners", "Progress listeners in this process.", hub.listeners
+        )
+        yield GaugeMetricFamily(
+            "chronos_progress_hub_channels", "Job channels this process subscribes.", hub.channels
+        )
+        yield CounterMetricFamily(
+            "chronos_progress_hub_dropped", "Progress events dropped for slow clients.", hub.dropped
+        )
+        yield CounterMetricFamily(
+            "chronos_progress_hub_reconnects", "Times the pub/sub link was rebuilt.", hub.reconnects
+        )
+
+
+async def read_cluster(*, redis: aioredis.Redis, hub: HubStats) -> ClusterReading:
+    counts = await training_service.count_by_status()
+    return ClusterReading(
+        jobs_by_status={status.value: count for status, count in counts.items()},
+        tasks=task_histograms(await redis.hgetall(TASK_SECONDS_KEY)),
+        forecasts=forecast_runs(await redis.hgetall(FORECAST_RUNS_KEY)),
+        hub=hub,
+    )
+
+
+def render(process: ProcessMetrics, reading: ClusterReading) -> bytes:
+    scrape = CollectorRegistry(auto_describe=False)
+    scrape.register(_Reading(reading))
+    return generate_latest(process.registry) + generate_latest(scrape)
+
+
+CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
+
+__all__ = ["CONTENT_TYPE", "ClusterReading", "ProcessMetrics", "read_cluster", "render"]

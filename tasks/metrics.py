@@ -1,0 +1,68 @@
+"""Task durations and forecast outcomes, added to the cluster's counters in Redis.
+
+Connected once in ``tasks.worker``, before the pool forks, so every child reports. Metrics never
+fail work: a Redis error is logged at debug level and the task's own outcome stands.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import redis
+import structlog
+from celery.signals import task_postrun, task_prerun
+from redis.exceptions import RedisError
+
+from app.metrics import cluster
+
+log = structlog.get_logger(__name__)
+
+OUTCOMES = {"SUCCESS": "succeeded", "FAILURE": "failed", "RETRY": "retried", "REVOKED": "revoked"}
+
+_started: dict[str, float] = {}
+_client: tuple[int, redis.Redis] | None = None
+_redis_url = ""
+
+
+def _redis() -> redis.Redis:
+    # One client per process: a forked child must not share its parent's sockets.
+    global _client
+    if _client is None or _client[0] != os.getpid():
+        _client = (os.getpid(), redis.Redis.from_url(_redis_url, socket_connect_timeout=1, socket_timeout=1))
+    return _client[1]
+
+
+def _on_prerun(task_id: str | None = None, **_: Any) -> None:
+    if task_id is not None:
+        _started[task_id] = time.monotonic()
+
+
+def _on_postrun(task_id: str | None = None, task: Any = None, state: str | None = None, **_: Any) -> None:
+    started = _started.pop(task_id, None) if task_id is not None else None
+    if started is None or task is None:
+        return
+    outcome = OUTCOMES.get(state or "", (state or "unknown").lower())
+    try:
+        cluster.record_task(_redis(), task=task.name, outcome=outcome, seconds=time.monotonic() - started)
+    except (RedisError, OSError) as error:
+        log.debug("metrics.unrecorded", task=task.name, error=str(error))
+
+
+def count_forecast(outcome: str) -> None:
+    try:
+        cluster.record_forecast(_redis(), outcome=outcome)
+    except (RedisError, OSError) as error:
+        log.debug("metrics.unrecorded", forecast=outcome, error=str(error))
+
+
+def connect(redis_url: str) -> None:
+    """Report every task this process and its pool children run (idempotent)."""
+    global _redis_url
+    _redis_url = redis_url
+    task_prerun.connect(_on_prerun, weak=False, dispatch_uid="chronos-metrics-prerun")
+    task_postrun.connect(_on_postrun, weak=False, dispatch_uid="chronos-metrics-postrun")
+
+
+__all__ = ["connect", "count_forecast"]

@@ -1,0 +1,57 @@
+"""GET /metrics on the real API: operations, subscriptions and the cluster's series move."""
+
+from __future__ import annotations
+
+import asyncio
+
+from gql import Client, GraphQLRequest
+from gql.transport.websockets import WebsocketsTransport
+
+from app.metrics.exposition import MAX_OPERATION_NAMES, OTHER, ProcessMetrics
+from tests.support import ApiServer, GraphQL, sample, scrape
+
+DURATION = "chronos_graphql_operation_duration_seconds_count"
+
+
+async def test_operations_are_timed_by_name_and_outcome(api: ApiServer, gql: GraphQL) -> None:
+    before = scrape(api)
+    for _ in range(3):
+        await gql.ok("query MetricsProbe { modelTypes { value } }")
+    await gql.run("query MetricsBroken { noSuchField }")
+    after = scrape(api)
+    ok = {"operation": "MetricsProbe", "type": "query", "outcome": "ok"}
+    assert sample(after, DURATION, **ok) - sample(before, DURATION, **ok) == 3
+    assert sample(after, "chronos_graphql_operation_duration_seconds_bucket", **ok, le="+Inf") >= 3
+    broken = {"operation": "MetricsBroken", "type": "unknown", "outcome": "error"}
+    refused = sample(after, DURATION, **broken) or sample(after, DURATION, **{**broken, "type": "query"})
+    assert refused >= 1, "a document that fails validation is counted as an error"
+    for status in ("PENDING", "TRAINING", "COMPLETED", "FAILED", "CANCELLED"):
+        assert ("chronos_training_jobs", frozenset({("status", status)})) in after
+    assert sample(after, "chronos_progress_hub_connected") == 1
+
+
+async def test_open_subscriptions_are_counted_while_they_stream(api: ApiServer) -> None:
+    transport = WebsocketsTransport(url=api.graphql_url.replace("http", "ws"))
+    request = GraphQLRequest("subscription MetricsHealth { healthUpdates(intervalSeconds: 1) { status } }")
+    before = scrape(api)
+    async with Client(transport=transport, fetch_schema_from_transport=False) as session:
+        async for _ in session.subscribe(request):
+            during = scrape(api)
+            break
+    active = "chronos_graphql_active_subscriptions"
+    assert sample(during, active) == sample(before, active) + 1
+    ended = "chronos_graphql_subscriptions_total"
+    for _ in range(50):  # the server notices the client leaving on its own time
+        after = scrape(api)
+        if sample(after, active) == sample(before, active):
+            break
+        await asyncio.sleep(0.1)
+    assert sample(after, active) == sample(before, active)
+    assert sample(after, ended, operation="MetricsHealth", outcome="ok") == 1
+
+
+def test_client_invented_operation_names_cannot_grow_the_label_set() -> None:
+    metrics = ProcessMetrics()
+    labels = {metrics.operation_label(f"Op{n}") for n in range(MAX_OPERATION_NAMES + 50)}
+    assert len(labels) == MAX_OPERATION_NAMES + 1 and OTHER in labels
+    assert metrics.operation_label("Op0") == "Op0" and metrics.operation_label(None) == "anonymous"
