@@ -211,7 +211,7 @@ def worker_command(
         ("orchestration", "data_collection", "model_training", "forecast_scheduling", "forecast_execution")
     )
     command = [
-        sys.executable, "-m", "celery", "-A", "tasks.worker", "worker", "--pool", "prefork",
+        sys.executable, "-m", "tasks.run", "worker", "--pool", "prefork",
         "--concurrency", str(concurrency), "-Q", queues, "-n", f"{name}@%h",
         "--without-gossip", "--without-mingle", "--loglevel", "INFO",
     ]  # fmt: skip
@@ -224,9 +224,7 @@ def beat_command(schedule: Path) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "celery",
-        "-A",
-        "tasks.worker",
+        "tasks.run",
         "beat",
         "--schedule",
         str(schedule),

@@ -65,6 +65,7 @@ class Settings(BaseSettings):
     watchdog_interval_seconds: float = Field(default=30.0, ge=1)
     dispatch_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     worker_concurrency: int = Field(default=2, ge=1, le=64)
+    shutdown_grace_seconds: float = Field(default=20.0, ge=1, le=3600)
 
     sth_notify_url: str | None = None
     prediction_min_interval_seconds: float = Field(default=10.0, gt=0)

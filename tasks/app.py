@@ -34,6 +34,10 @@ def create_celery(settings: Settings) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
+        # SIGTERM (tasks.run maps it to Celery's cold shutdown) lets running tasks finish for this
+        # long, then hands them back to the broker: a redeployed worker never holds a training
+        # hostage for hours, and the redelivered step resumes elsewhere.
+        worker_soft_shutdown_timeout=settings.shutdown_grace_seconds,
         task_time_limit=settings.training_time_limit_seconds + 300,
         task_soft_time_limit=settings.training_time_limit_seconds,
         # Results only feed the collection chord; series data never goes through them.

@@ -1,0 +1,73 @@
+"""SIGTERM to a worker mid-training: the step goes back to the broker and another worker resumes it."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+from pymongo import AsyncMongoClient
+
+from app.settings import Settings
+from fiware.sandbox.runner import Sandbox
+from tasks.app import create_celery
+from tasks.names import Queue
+from tests.support import GraphQL, WorkerProcess, run_worker
+from tests.tasks.pipeline import create_model, seed_series, start, wait_for
+from tests.tasks.pipeline import job as job_of
+from tests.tasks.test_training import training_pid
+
+GRACE_SECONDS = 3
+
+
+async def test_sigterm_mid_training_hands_the_step_to_another_worker(
+    gql: GraphQL,
+    worker: WorkerProcess,
+    worker_env: dict[str, str],
+    log_dir: Path,
+    fiware_sandbox: Sandbox,
+    mongo: AsyncMongoClient[dict[str, Any]],
+    test_settings: Settings,
+) -> None:
+    control = create_celery(
+        Settings(
+            _env_file=None,
+            celery_broker_url=worker_env["CHRONOS_CELERY_BROKER_URL"],
+            celery_result_backend=worker_env["CHRONOS_CELERY_RESULT_BACKEND"],
+        )
+    ).control
+    session_worker = [f"pipeline@{socket.gethostname()}"]
+    # The session's worker steps aside from training, so the one this test stops gets the job.
+    assert control.cancel_consumer(Queue.MODEL_TRAINING.value, destination=session_worker, reply=True)
+    try:
+        env = {**worker_env, "CHRONOS_SHUTDOWN_GRACE_SECONDS": str(GRACE_SECONDS)}
+        with run_worker(env, log_dir, name="stopping", concurrency=1, beat=False) as stopping:
+            entity = seed_series(fiware_sandbox, points=600)
+            model = await create_model(gql, entity, epochs=150, earlyStoppingPatience=0)
+            job_id = (await start(gql, model["id"], lastN=600))["trainingJob"]["id"]
+            await wait_for(gql, job_id, {"TRAINING"}, timeout=60)
+            while (await job_of(gql, job_id))["progress"]["epoch"] is None:
+                await asyncio.sleep(0.1)
+            database = mongo[test_settings.mongo_database]
+            assert await training_pid(database, job_id) in stopping.children()
+
+            stopping.process.send_signal(signal.SIGTERM)
+            sent = time.monotonic()
+            while stopping.process.poll() is None and time.monotonic() - sent < GRACE_SECONDS + 30:
+                await asyncio.sleep(0.2)
+            assert stopping.process.poll() is not None, "the worker outlived its grace"
+            stopped_after = time.monotonic() - sent
+            held = await job_of(gql, job_id)
+            assert held["status"] == "TRAINING", held["error"]  # not failed, not lost: waiting in the queue
+        assert GRACE_SECONDS <= stopped_after < GRACE_SECONDS + 30
+        assert "Cold shutdown" in stopping.log_text() or "cold shutdown" in stopping.log_text().lower()
+    finally:
+        control.add_consumer(Queue.MODEL_TRAINING.value, destination=session_worker, reply=True)
+
+    done = await wait_for(gql, job_id, timeout=240)
+    assert done["status"] == "COMPLETED", done["error"]
+    assert [entry["epoch"] for entry in done["history"]] == list(range(1, 151))
+    assert "training.step_resumed" in worker.log_text()
