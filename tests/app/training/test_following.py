@@ -3,26 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 
-from app.settings import Settings
 from app.training.documents import TrainingJobDocument, TrainingStatus
 from app.training.following import follow_job
 from app.training.hub import ProgressHub
 from tests.app.training.test_lifecycle import model_with_job
-
-
-@pytest.fixture
-async def hub(test_settings: Settings) -> AsyncIterator[ProgressHub]:
-    started = ProgressHub(test_settings.redis_url)
-    await started.start()
-    assert await started.wait_connected(5)
-    try:
-        yield started
-    finally:
-        await started.stop()
 
 
 async def test_a_change_whose_publish_was_lost_arrives_after_the_quiet_time(

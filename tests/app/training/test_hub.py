@@ -34,17 +34,6 @@ async def redis_client(test_settings: Settings) -> AsyncIterator[aioredis.Redis]
         await client.aclose()
 
 
-@pytest.fixture
-async def hub(test_settings: Settings) -> AsyncIterator[ProgressHub]:
-    started = ProgressHub(test_settings.redis_url, queue_size=8)
-    await started.start()
-    assert await started.wait_connected(5)
-    try:
-        yield started
-    finally:
-        await started.stop()
-
-
 async def subscribers(client: aioredis.Redis, channel: str) -> int:
     counts = await client.pubsub_numsub(channel)
     return int(counts[0][1])
