@@ -43,6 +43,7 @@ bench: $(VENV)/.installed $(MONGO_VENV)/.installed
 	$(VENV)/bin/python bench/ml_quality.py
 	$(VENV)/bin/python bench/training_overhead.py --skip-quality
 	$(VENV)/bin/python bench/predict_latency.py
+	$(VENV)/bin/python bench/metrics_scrape.py
 
 clean:
 	rm -rf $(VENV) $(MONGO_VENV) .mypy_cache .pytest_cache .ruff_cache
