@@ -54,9 +54,8 @@ def compact_json(value: object) -> str:
 
 @dataclass(eq=False)
 class SharedResult:
-    # The payload and operation are held so their ids, part of the key, cannot be reused.
+    # The payload is held so its id, part of the key, cannot be reused.
     payload: object
-    operation: OperationDefinitionNode
     result: ExecutionResult
     encoded: str | None = field(default=None)
 
@@ -162,10 +161,10 @@ def _variables_key(values: dict[str, Any]) -> Hashable | None:
     return key
 
 
-def _document_key(operation: OperationDefinitionNode) -> Hashable:
+def _document_key(operation: OperationDefinitionNode) -> Hashable | None:
     """The operation's source text and name: clients that send the same text ask the same thing."""
     if operation.loc is None:
-        return id(operation)  # parsed without locations: the node itself (held by its result)
+        return None  # parsed without locations (Strawberry keeps them): execute per subscriber
     name = operation.name.value if operation.name else None
     return (operation.loc.source.body, name)
 
@@ -186,7 +185,7 @@ class SharingExecutor(StrawberryGraphQLCoreExecutionContext):
         executor = super().build_per_event_executor(payload)
         executor._relevant_sub_fields = {}
         if key is not None:
-            return cast("Executor[Any]", _Recording(executor, key, payload, self.operation, self.results))
+            return cast("Executor[Any]", _Recording(executor, key, payload, self.results))
         return executor
 
     def _share_key(self, payload: Any) -> Hashable | None:
@@ -197,35 +196,29 @@ class SharingExecutor(StrawberryGraphQLCoreExecutionContext):
         except AttributeError:
             # Once per subscription: its operation and variables never change.
             variables = _variables_key(self.variable_values.coerced)
-            operation = self._operation_key = (
-                None if variables is None else (_document_key(self.operation), variables)
-            )
+            document = _document_key(self.operation)
+            shared = variables is not None and document is not None
+            operation = self._operation_key = (document, variables) if shared else None
         return None if operation is None else (id(payload), operation)
 
 
 class _Recording:
     """Executes the first subscriber's event and keeps an error-free, synchronous result."""
 
-    __slots__ = ("executor", "key", "operation", "payload", "results")
+    __slots__ = ("executor", "key", "payload", "results")
 
     def __init__(
-        self,
-        executor: Executor[Any],
-        key: Hashable,
-        payload: object,
-        operation: OperationDefinitionNode,
-        results: SharedResults,
+        self, executor: Executor[Any], key: Hashable, payload: object, results: SharedResults
     ) -> None:
         self.executor = executor
         self.key = key
         self.payload = payload
-        self.operation = operation
         self.results = results
 
     def execute_operation(self, *args: Any) -> Any:
         result = self.executor.execute_operation(*args)
         if isinstance(result, ExecutionResult) and not result.errors:
-            self.results.put(self.key, SharedResult(self.payload, self.operation, result))
+            self.results.put(self.key, SharedResult(self.payload, result))
         return result
 
 

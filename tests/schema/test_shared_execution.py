@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import strawberry
 from graphql import ExecutionResult as CoreResult
-from graphql import OperationDefinitionNode, build_schema, parse, subscribe
+from graphql import build_schema, parse, subscribe
 from graphql.execution.collect_fields import CollectedFields
 
 from schema.shared_execution import (
@@ -142,19 +142,17 @@ async def test_a_shared_results_json_is_made_once_and_framed_per_subscriber(
 
 
 def test_the_store_forgets_the_oldest_results() -> None:
-    operation = parse("subscription { ticks { n } }").definitions[0]
-    assert isinstance(operation, OperationDefinitionNode)
     store = SharedResults(size=2)
     kept = []
     for n in range(3):
         data = {"n": n}
         kept.append(data)
-        store.put(n, SharedResult(object(), operation, CoreResult(data, None)))
+        store.put(n, SharedResult(object(), CoreResult(data, None)))
     assert len(store) == 2 and store.get(0) is None and store.get(2) is not None
     assert store.json_of(kept[0]) is None and store.json_of(kept[2]) == '{"n":2}'
     assert store.json_of({"n": 2}) is None, "found by identity, never by value"
     replacement = {"n": 22}
-    store.put(2, SharedResult(object(), operation, CoreResult(replacement, None)))
+    store.put(2, SharedResult(object(), CoreResult(replacement, None)))
     assert store.json_of(kept[2]) is None and store.json_of(replacement) == '{"n":22}'
     assert len(store._by_data) == len(store) == 2, "a replaced result is forgotten everywhere"
 

@@ -132,6 +132,16 @@ async def wait_for(
     return current
 
 
+async def training_underway(gql: GraphQL, sandbox: Sandbox, *, epochs: int) -> str:
+    """A tiny model on 600 points, started and seen through its first epoch: the job's id."""
+    model = await create_model(gql, seed_series(sandbox, points=600), epochs=epochs, earlyStoppingPatience=0)
+    job_id: str = (await start(gql, model["id"], lastN=600))["trainingJob"]["id"]
+    await wait_for(gql, job_id, {"TRAINING"}, timeout=60)
+    while (await job(gql, job_id))["progress"]["epoch"] is None:
+        await asyncio.sleep(0.1)
+    return job_id
+
+
 async def model_status(gql: GraphQL, model_id: str, expected: str, timeout: float = 10.0) -> str:
     """The model's status once it is ``expected`` (a job ends first, then frees its model)."""
     deadline = time.monotonic() + timeout

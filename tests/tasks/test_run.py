@@ -16,8 +16,8 @@ from fiware.sandbox.runner import Sandbox
 from tasks.app import create_celery
 from tasks.names import Queue
 from tests.support import GraphQL, WorkerProcess, run_worker
-from tests.tasks.pipeline import create_model, seed_series, start, wait_for
 from tests.tasks.pipeline import job as job_of
+from tests.tasks.pipeline import training_underway, wait_for
 from tests.tasks.test_training import training_pid
 
 GRACE_SECONDS = 3
@@ -45,12 +45,7 @@ async def test_sigterm_mid_training_hands_the_step_to_another_worker(
     try:
         env = {**worker_env, "CHRONOS_SHUTDOWN_GRACE_SECONDS": str(GRACE_SECONDS)}
         with run_worker(env, log_dir, name="stopping", concurrency=1, beat=False) as stopping:
-            entity = seed_series(fiware_sandbox, points=600)
-            model = await create_model(gql, entity, epochs=150, earlyStoppingPatience=0)
-            job_id = (await start(gql, model["id"], lastN=600))["trainingJob"]["id"]
-            await wait_for(gql, job_id, {"TRAINING"}, timeout=60)
-            while (await job_of(gql, job_id))["progress"]["epoch"] is None:
-                await asyncio.sleep(0.1)
+            job_id = await training_underway(gql, fiware_sandbox, epochs=150)
             database = mongo[test_settings.mongo_database]
             assert await training_pid(database, job_id) in stopping.children()
 

@@ -25,6 +25,7 @@ from tests.tasks.pipeline import (
     model_status,
     seed_series,
     start,
+    training_underway,
     wait_for,
 )
 from tests.tasks.pipeline import job as job_of
@@ -217,13 +218,7 @@ async def test_kill_9_of_the_training_process_ends_in_a_completed_redelivery(
     mongo: AsyncMongoClient[dict[str, Any]],
     test_settings: Settings,
 ) -> None:
-    entity = seed_series(fiware_sandbox, points=600)
-    model = await create_model(gql, entity, epochs=12, earlyStoppingPatience=0)
-    started = await start(gql, model["id"], lastN=600)
-    job_id = started["trainingJob"]["id"]
-    await wait_for(gql, job_id, {"TRAINING"}, timeout=60)
-    while (await job_of(gql, job_id))["progress"]["epoch"] is None:
-        await asyncio.sleep(0.1)
+    job_id = await training_underway(gql, fiware_sandbox, epochs=12)
     database = mongo[test_settings.mongo_database]
     pid = await training_pid(database, job_id)
     assert pid in worker.children()
