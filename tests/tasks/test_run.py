@@ -21,6 +21,10 @@ from tests.tasks.pipeline import training_underway, wait_for
 from tests.tasks.test_training import training_pid
 
 GRACE_SECONDS = 3
+# Celery's cold shutdown may add two 5 s broker-socket timeouts to the grace before it cancels the
+# task (celery.worker.worker.SHUTDOWN_SOCKET_TIMEOUT); at ~0.1 s an epoch, 150 epochs once finished
+# inside that, so the training must outlast the grace by far more.
+EPOCHS = 400
 
 
 async def test_sigterm_mid_training_hands_the_step_to_another_worker(
@@ -45,18 +49,23 @@ async def test_sigterm_mid_training_hands_the_step_to_another_worker(
     try:
         env = {**worker_env, "CHRONOS_SHUTDOWN_GRACE_SECONDS": str(GRACE_SECONDS)}
         with run_worker(env, log_dir, name="stopping", concurrency=1, beat=False) as stopping:
-            job_id = await training_underway(gql, fiware_sandbox, epochs=150)
+            job_id = await training_underway(gql, fiware_sandbox, epochs=EPOCHS)
             database = mongo[test_settings.mongo_database]
             assert await training_pid(database, job_id) in stopping.children()
 
             stopping.process.send_signal(signal.SIGTERM)
             sent = time.monotonic()
+            epoch_at_signal = (await job_of(gql, job_id))["progress"]["epoch"]
             while stopping.process.poll() is None and time.monotonic() - sent < GRACE_SECONDS + 30:
                 await asyncio.sleep(0.2)
             assert stopping.process.poll() is not None, "the worker outlived its grace"
             stopped_after = time.monotonic() - sent
             held = await job_of(gql, job_id)
-            assert held["status"] == "TRAINING", held["error"]  # not failed, not lost: waiting in the queue
+            # Not failed, not lost: waiting in the queue.
+            assert held["status"] == "TRAINING", (
+                f"{held['status']} {held['error']}: SIGTERM at epoch {epoch_at_signal}, "
+                f"worker gone after {stopped_after:.1f} s, job at epoch {held['progress']['epoch']}"
+            )
         assert GRACE_SECONDS <= stopped_after < GRACE_SECONDS + 30
         assert "Cold shutdown" in stopping.log_text() or "cold shutdown" in stopping.log_text().lower()
     finally:
@@ -64,5 +73,5 @@ async def test_sigterm_mid_training_hands_the_step_to_another_worker(
 
     done = await wait_for(gql, job_id, timeout=240)
     assert done["status"] == "COMPLETED", done["error"]
-    assert [entry["epoch"] for entry in done["history"]] == list(range(1, 151))
+    assert [entry["epoch"] for entry in done["history"]] == list(range(1, EPOCHS + 1))
     assert "training.step_resumed" in worker.log_text()
