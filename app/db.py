@@ -7,11 +7,12 @@ from typing import Any
 from beanie import init_beanie
 from pymongo import AsyncMongoClient
 
+from app.auth.documents import ApiKeyDocument
 from app.models.documents import ModelDocument
 from app.training import storage
 from app.training.documents import TrainingChunkDocument, TrainingJobDocument
 
-DOCUMENTS = [ModelDocument, TrainingJobDocument, TrainingChunkDocument]
+DOCUMENTS = [ModelDocument, TrainingJobDocument, TrainingChunkDocument, ApiKeyDocument]
 
 
 def connect_mongo(url: str, *, timeout_seconds: float) -> AsyncMongoClient[dict[str, Any]]:

@@ -6,7 +6,10 @@
     ├── Conflict
     ├── InsufficientData
     ├── Unavailable         a dependency cannot be reached
-    └── UpstreamError       a dependency answered, but not usefully
+    ├── UpstreamError       a dependency answered, but not usefully
+    ├── Unauthenticated     no API key, or one Chronos does not know (or revoked)
+    ├── Forbidden           the key's role may not do this
+    └── RateLimited         the key sent too many mutations in the window
 
 Mutations turn these into ``errors { code message field }``; queries let them surface as
 top-level GraphQL errors, whose ``extensions.code`` graphql-core copies from ``extensions``.
@@ -27,6 +30,10 @@ class ErrorCode(StrEnum):
     UNAVAILABLE = "UNAVAILABLE"
     UPSTREAM_ERROR = "UPSTREAM_ERROR"
     INTERNAL = "INTERNAL"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    FORBIDDEN = "FORBIDDEN"
+    RATE_LIMITED = "RATE_LIMITED"
+    QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
 
 
 FieldPath = tuple[str, ...]
@@ -103,6 +110,26 @@ class UpstreamError(ChronosError):
     code = ErrorCode.UPSTREAM_ERROR
 
 
+class Unauthenticated(ChronosError):
+    code = ErrorCode.UNAUTHENTICATED
+
+
+class Forbidden(ChronosError):
+    code = ErrorCode.FORBIDDEN
+
+
+class RateLimited(ChronosError):
+    code = ErrorCode.RATE_LIMITED
+
+    def __init__(self, message: str, *, retry_after_seconds: float) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+    @property
+    def extensions(self) -> dict[str, object]:
+        return {**super().extensions, "retryAfterSeconds": round(self.retry_after_seconds, 3)}
+
+
 def infrastructure_code(exc: BaseException) -> ErrorCode | None:
     """UNAVAILABLE for failures to reach a dependency (a driver's own exceptions), else None."""
     # Imported here: errors.py stays importable by code that has no drivers loaded.
@@ -123,8 +150,11 @@ __all__ = [
     "ErrorCode",
     "FieldError",
     "FieldPath",
+    "Forbidden",
     "InsufficientData",
     "NotFound",
+    "RateLimited",
+    "Unauthenticated",
     "Unavailable",
     "UpstreamError",
     "ValidationFailed",
