@@ -9,6 +9,7 @@ import httpx
 import redis.asyncio as aioredis
 from pymongo import AsyncMongoClient
 
+from app.auth.authenticator import Authenticator
 from app.db import connect_mongo, init_documents
 from app.metrics.exposition import ProcessMetrics
 from app.predictions.forecasters import Forecasters
@@ -103,6 +104,7 @@ class Resources:
     hub: ProgressHub
     forecasters: Forecasters
     metrics: ProcessMetrics
+    authenticator: Authenticator
 
     async def health(self) -> SystemHealth:
         return await check_health(
@@ -171,6 +173,9 @@ async def open_resources(settings: Settings) -> Resources:
         hub=hub,
         forecasters=Forecasters(),
         metrics=ProcessMetrics(),
+        authenticator=Authenticator(
+            required=settings.auth_required, cache_seconds=settings.auth_cache_seconds
+        ),
     )
 
 

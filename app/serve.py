@@ -29,6 +29,9 @@ def uvicorn_config(settings: Settings, *, host: str | None = None, port: int | N
         # Progress messages are small and a deflate context per socket costs CPU on every message
         # and memory on every connection (bench/subscriptions.py); browsers cope either way.
         ws_per_message_deflate=settings.ws_compression,
+        # One WebSocket message carries one document: the same bound as an HTTP body (uvicorn's
+        # default is 16 MiB).
+        ws_max_size=settings.max_body_bytes,
         # On SIGTERM uvicorn closes WebSockets with 1012 (service restart) at once; SSE streams and
         # slow requests get this long before they are cut.
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),

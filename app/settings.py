@@ -79,6 +79,16 @@ class Settings(BaseSettings):
     allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     ws_compression: bool = False
     graphiql: bool | None = None
+    auth_enabled: bool | None = None
+    auth_cache_seconds: float = Field(default=5.0, ge=0, le=300)
+    introspection: bool | None = None
+    max_query_depth: int = Field(default=10, ge=2, le=100)
+    max_query_tokens: int = Field(default=2000, ge=100, le=100_000)
+    max_query_aliases: int = Field(default=15, ge=0, le=1000)
+    max_query_cost: int = Field(default=5000, ge=10, le=10_000_000)
+    max_body_bytes: int = Field(default=256 * 1024, ge=1024, le=64 * 1024 * 1024)
+    mutation_rate_limit: int = Field(default=60, ge=0, le=1_000_000)
+    mutation_rate_window_seconds: float = Field(default=60.0, gt=0, le=86400)
     health_timeout_seconds: float = Field(default=1.5, gt=0, le=2.0)
 
     data_dir: Path = Path(".data")
@@ -130,6 +140,15 @@ class Settings(BaseSettings):
     @property
     def graphiql_enabled(self) -> bool:
         return (not self.is_production) if self.graphiql is None else self.graphiql
+
+    @property
+    def auth_required(self) -> bool:
+        """API keys are checked: always in production unless turned off, never elsewhere unless on."""
+        return self.is_production if self.auth_enabled is None else self.auth_enabled
+
+    @property
+    def introspection_enabled(self) -> bool:
+        return (not self.is_production) if self.introspection is None else self.introspection
 
 
 @functools.cache

@@ -30,6 +30,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from app.auth.tenancy import EVERY_TENANT  # noqa: E402
 from app.db import connect_mongo, init_documents  # noqa: E402
 from app.devstack import Stack, free_port, start_secantus  # noqa: E402
 from app.models import ModelDocument, ModelFilter, ModelType, TargetMode, list_models  # noqa: E402
@@ -103,7 +104,7 @@ async def run(mongo_url: str, requests: int) -> None:
     print(f"stored models: {await ModelDocument.count()}")
 
     async def beanie_page() -> None:
-        page = await list_models(model_filter=ModelFilter(), first=PAGE, after=None)
+        page = await list_models(model_filter=ModelFilter(), first=PAGE, after=None, scope=EVERY_TENANT)
         assert len(page.edges) == PAGE
 
     env = {"CHRONOS_MONGO_URL": mongo_url, "CHRONOS_MONGO_DATABASE": database, "CHRONOS_LOG_LEVEL": "WARNING"}

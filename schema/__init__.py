@@ -8,15 +8,23 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 from strawberry import Schema
-from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
+from strawberry.extensions import SchemaExtension, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
+from schema.access import AccessControl
 from schema.devices.queries import DeviceQueries
-from schema.extensions import ErrorShaping, MaskedErrorShaping, OperationLogger, is_unexpected
+from schema.extensions import (
+    ErrorShaping,
+    MaskedErrorShaping,
+    OperationLogger,
+    ParserCacheKeepingErrors,
+    is_unexpected,
+)
+from schema.limits import QueryLimits, limit_extensions
 from schema.models.mutations import ModelMutations
 from schema.models.queries import ModelQueries
 from schema.predictions.mutations import PredictionMutations
@@ -100,12 +108,16 @@ class ChronosSchema(Schema):
         super().process_errors([e for e in errors if is_unexpected(e)], execution_context)
 
 
-def build_schema(*, mask_errors: bool = False) -> Schema:
+def build_schema(*, mask_errors: bool = False, limits: QueryLimits | None = None) -> Schema:
+    limits = limits or QueryLimits()
     extensions: list[type[SchemaExtension] | object] = [
         # Strawberry resumes hooks in list order after the operation: codes first, then the log.
         MaskedErrorShaping if mask_errors else ErrorShaping,
         OperationLogger,
-        lambda: ParserCache(maxsize=CACHE_SIZE),
+        # The token limit is checked while parsing, so the caches only ever hold bounded documents.
+        *limit_extensions(limits),
+        AccessControl,
+        lambda: ParserCacheKeepingErrors(maxsize=CACHE_SIZE),
         lambda: ValidationCache(maxsize=CACHE_SIZE),
     ]
     return ChronosSchema(
@@ -113,7 +125,8 @@ def build_schema(*, mask_errors: bool = False) -> Schema:
         mutation=Mutation,
         subscription=Subscription,
         extensions=extensions,  # type: ignore[arg-type]
-        config=StrawberryConfig(sort_schema=True),
+        # Suggestions ("did you mean …?") map the schema for someone who may not see it.
+        config=StrawberryConfig(sort_schema=True, disable_field_suggestions=not limits.allow_introspection),
         execution_context_class=SharingExecutor,
     )
 

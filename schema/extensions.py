@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 
 import structlog
 from graphql import GraphQLError
-from strawberry.extensions import SchemaExtension
+from strawberry.extensions import ParserCache, SchemaExtension
 from strawberry.types.graphql import OperationType
 
 from app.errors import ChronosError, ErrorCode, infrastructure_code
 from app.metrics.exposition import ProcessMetrics
+from schema.limits import is_limit_error
 
 log = structlog.get_logger("chronos.graphql")
 
@@ -36,6 +38,8 @@ def error_code(error: GraphQLError) -> str:
     code = (error.extensions or {}).get("code")
     if code is not None:
         return str(code)
+    if is_limit_error(error):
+        return ErrorCode.QUERY_TOO_COMPLEX.value
     if not is_unexpected(error):
         return GRAPHQL_VALIDATION_FAILED
     assert error.original_error is not None
@@ -45,6 +49,8 @@ def error_code(error: GraphQLError) -> str:
 
 class ErrorShaping(SchemaExtension):
     """Give every top-level error an ``extensions.code``; in production, hide unexpected messages.
+
+    Unexpected errors also carry ``extensions.requestId``, the id our log records of them bear.
 
     Document errors (syntax, unknown fields, bad enum values) get GRAPHQL_VALIDATION_FAILED;
     our own failures carry theirs already; anything else is INTERNAL.
@@ -60,11 +66,31 @@ class ErrorShaping(SchemaExtension):
                 continue
             code = error_code(error)
             error.extensions = {**(error.extensions or {}), "code": code}
+            if is_unexpected(error):
+                # The log line of the full error carries the same id (bound for the whole request).
+                request_id = getattr(self.execution_context.context, "request_id", "")
+                if request_id:
+                    error.extensions["requestId"] = request_id
             if code == ErrorCode.UNAVAILABLE.value:
                 # Driver messages name hosts and topology: useful in our logs, not to clients.
                 error.message = UNAVAILABLE_MESSAGE
             elif self.mask and is_unexpected(error):
                 error.message = MASKED_MESSAGE
+
+
+class ParserCacheKeepingErrors(ParserCache):
+    """Strawberry's parser cache, minus its one flaw: a document that does not parse.
+
+    Strawberry turns a parse error into an error result only when its own parse raises it; raised
+    from this hook, it escapes every extension (no code, no log line) and breaks WebSocket
+    subscriptions. Such documents are left for Strawberry to parse, and so are not cached.
+    """
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        with contextlib.suppress(GraphQLError):
+            context.graphql_document = self.cached_parse_document(context.query, **context.parse_options)
+        yield
 
 
 class MaskedErrorShaping(ErrorShaping):
@@ -106,8 +132,11 @@ class OperationLogger(SchemaExtension):
         result = context.result
         errors = list(result.errors or []) if result else []
         codes = sorted({error_code(e) for e in errors})
-        operation_type = getattr(context, "operation_type", None)
-        kind = getattr(operation_type, "value", None)
+        try:
+            kind: str | None = context.operation_type.value
+        except RuntimeError:
+            # Strawberry raises this for a document that did not parse; the parse error stands.
+            kind = None
         outcome = "error" if errors else "ok"
         log.info(
             "graphql.operation",
@@ -128,4 +157,11 @@ class OperationLogger(SchemaExtension):
             )
 
 
-__all__ = ["ErrorShaping", "MaskedErrorShaping", "OperationLogger", "error_code", "is_unexpected"]
+__all__ = [
+    "ErrorShaping",
+    "MaskedErrorShaping",
+    "OperationLogger",
+    "ParserCacheKeepingErrors",
+    "error_code",
+    "is_unexpected",
+]

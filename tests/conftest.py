@@ -19,7 +19,15 @@ from app.db import connect_mongo, init_documents
 from app.devstack import Stack, ensure_services, free_port
 from app.settings import Environment, Settings
 from fiware.sandbox.runner import Sandbox, running_sandbox
-from tests.support import ApiServer, GraphQL, WorkerProcess, graphql_client, run_api, run_worker
+from tests.support import (
+    ApiServer,
+    GraphQL,
+    WorkerProcess,
+    create_key,
+    graphql_client,
+    run_api,
+    run_worker,
+)
 
 
 @pytest.fixture(scope="session")
@@ -51,6 +59,9 @@ def service_env(
             **urls,
             **overrides,
             "CHRONOS_ENVIRONMENT": "test",
+            "CHRONOS_AUTH_ENABLED": "true",
+            # The suite's one admin key sends thousands of mutations; the limit has tests of its own.
+            "CHRONOS_MUTATION_RATE_LIMIT": "1000000",
             "CHRONOS_MONGO_DATABASE": "chronos_test",
             "CHRONOS_DATA_DIR": str(data_dir),
             "CHRONOS_ORION_URL": fiware_sandbox.orion_url,
@@ -78,8 +89,14 @@ def log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def api(service_env: dict[str, str], log_dir: Path) -> Iterator[ApiServer]:
-    with run_api(service_env, log_dir) as server:
+def admin_key(service_env: dict[str, str], log_dir: Path) -> str:
+    """The session's admin key: the suite runs with API keys checked, as production does."""
+    return create_key(service_env, role="admin", name="test suite", cwd=log_dir)
+
+
+@pytest.fixture(scope="session")
+def api(service_env: dict[str, str], log_dir: Path, admin_key: str) -> Iterator[ApiServer]:
+    with run_api(service_env, log_dir, key=admin_key) as server:
         yield server
 
 

@@ -6,8 +6,9 @@ import contextlib
 import json
 import os
 import subprocess
+import sys
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,10 +27,21 @@ class ApiServer:
     url: str
     process: subprocess.Popen[bytes]
     log_path: Path
+    # The API key tests call with (an admin's), when the server checks keys.
+    key: str | None = None
 
     @property
     def graphql_url(self) -> str:
         return f"{self.url}/graphql"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return bearer(self.key)
+
+    @property
+    def init_payload(self) -> dict[str, str]:
+        """What a WebSocket client sends in connection_init."""
+        return bearer(self.key)
 
     def log_records(self) -> list[dict[str, Any]]:
         """The server's JSON log lines so far."""
@@ -40,11 +52,32 @@ class ApiServer:
         return records
 
 
+def bearer(key: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"} if key else {}
+
+
+def create_key(
+    env: Mapping[str, str], *, role: str, tenants: Sequence[str] = (), name: str = "tests", cwd: Path
+) -> str:
+    """A new API key, made the way operators make one: ``python -m app.cli keys create``."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("CHRONOS_")}
+    command = [sys.executable, "-m", "app.cli", "keys", "create", "--name", name, "--role", role, "--json"]
+    for tenant in tenants:
+        command.append(f"--tenant={tenant}")
+    done = subprocess.run(
+        command, env={**inherited, **env}, cwd=cwd, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    key: str = json.loads(done.stdout)["key"]
+    return key
+
+
 @contextlib.contextmanager
-def run_api(env: Mapping[str, str], log_dir: Path) -> Iterator[ApiServer]:
+def run_api(env: Mapping[str, str], log_dir: Path, *, key: str | None = None) -> Iterator[ApiServer]:
     """A real uvicorn process serving the app with these ``CHRONOS_*`` variables and no others.
 
-    It runs in ``log_dir``, away from any developer ``.env`` in the repository.
+    It runs in ``log_dir``, away from any developer ``.env`` in the repository. ``key`` is the API
+    key the returned server's helpers call with.
     """
     port = free_port()
     log_path = log_dir / f"api-{port}.log"
@@ -60,7 +93,7 @@ def run_api(env: Mapping[str, str], log_dir: Path) -> Iterator[ApiServer]:
     try:
         if not wait_for_port("127.0.0.1", port, timeout=60, process=process):
             raise RuntimeError(f"API did not start:\n{log_path.read_text()}")
-        yield ApiServer(f"http://127.0.0.1:{port}", process, log_path)
+        yield ApiServer(f"http://127.0.0.1:{port}", process, log_path, key)
     finally:
         stop_process(process, timeout=10)
 
@@ -141,8 +174,9 @@ class GraphQL:
 
 
 @contextlib.asynccontextmanager
-async def graphql_client(server: ApiServer) -> AsyncIterator[GraphQL]:
-    transport = HTTPXAsyncTransport(url=server.graphql_url, timeout=30)
+async def graphql_client(server: ApiServer, *, key: str | None = None) -> AsyncIterator[GraphQL]:
+    """A client calling with ``key``, or with the server's own key when none is given."""
+    transport = HTTPXAsyncTransport(url=server.graphql_url, timeout=30, headers=bearer(key or server.key))
     async with Client(transport=transport, fetch_schema_from_transport=False) as session:
         yield GraphQL(session)
 
@@ -157,12 +191,13 @@ def wait_until(predicate: Any, timeout: float = 10.0) -> bool:
 
 
 def get(server: ApiServer, path: str, **kwargs: Any) -> httpx.Response:
-    return httpx.get(f"{server.url}{path}", timeout=10, **kwargs)
+    headers = {**server.headers, **kwargs.pop("headers", {})}
+    return httpx.get(f"{server.url}{path}", timeout=10, headers=headers, **kwargs)
 
 
 def scrape(server: ApiServer) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
     """GET /metrics, parsed: (sample name, labels) -> value."""
-    response = httpx.get(f"{server.url}/metrics", timeout=10)
+    response = httpx.get(f"{server.url}/metrics", timeout=10, headers=server.headers)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/plain")
     samples: dict[tuple[str, frozenset[tuple[str, str]]], float] = {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from app.auth.tenancy import TenantScope
 from app.errors import ErrorCode, FieldError, ValidationFailed
 from app.upstream import translate
 from fiware.errors import FiwareError
@@ -68,9 +69,12 @@ def group_devices(devices: list[Device], *, forecast_entity_type: str) -> list[D
 
 
 async def list_device_groups(
-    *, iota: IotAgentClient, service: str, service_path: str, forecast_entity_type: str
+    *, iota: IotAgentClient, service: str, service_path: str, forecast_entity_type: str, scope: TenantScope
 ) -> list[DeviceGroup]:
     tenant = checked_tenant(service, service_path)
+    if not scope.allows(tenant.service, tenant.service_path):
+        # Another tenant's devices are none of this caller's: nothing, rather than a telling error.
+        return []
     try:
         devices = await iota.list_devices(tenant)
     except FiwareError as error:

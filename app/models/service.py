@@ -11,7 +11,8 @@ from uuid import UUID
 
 from pymongo import ReturnDocument
 
-from app.errors import Conflict, ErrorCode, FieldError, FieldPath, NotFound, ValidationFailed
+from app.auth.tenancy import TenantScope
+from app.errors import Conflict, ErrorCode, FieldError, FieldPath, Forbidden, NotFound, ValidationFailed
 from app.models.documents import DenseLayer, ModelDocument, RnnLayer
 from app.models.enums import ModelStatus, ModelType
 from app.models.spec import DenseLayerSpec, ModelSpec, RnnLayerSpec, validate_spec
@@ -111,8 +112,27 @@ def _checked(spec: ModelSpec) -> ModelSpec:
     return spec
 
 
-async def create_model(*, spec: ModelSpec) -> ModelDocument:
+TENANT_FIELDS = ("fiware_service", "fiware_service_path")
+
+
+def visible(model: ModelDocument | None, scope: TenantScope) -> ModelDocument | None:
+    """The model if the caller's tenants include its own: another tenant's model does not exist."""
+    if model is None or not scope.allows(model.fiware_service, model.fiware_service_path):
+        return None
+    return model
+
+
+def _tenant_allowed(spec: ModelSpec, scope: TenantScope) -> None:
+    if not scope.allows(spec.fiware_service, spec.fiware_service_path):
+        raise Forbidden(
+            f"this API key has no access to tenant {spec.fiware_service}:{spec.fiware_service_path}",
+            field=("input", "fiwareService"),
+        )
+
+
+async def create_model(*, spec: ModelSpec, scope: TenantScope) -> ModelDocument:
     spec = _checked(spec)
+    _tenant_allowed(spec, scope)
     now = utcnow()  # one instant: a new model was last updated when it was created
     document = ModelDocument(
         created_at=now,
@@ -125,13 +145,15 @@ async def create_model(*, spec: ModelSpec) -> ModelDocument:
     return document
 
 
-async def get_model(*, model_id: str) -> ModelDocument | None:
-    return await ModelDocument.get(parse_id(model_id))
+async def get_model(*, model_id: str, scope: TenantScope) -> ModelDocument | None:
+    return visible(await ModelDocument.get(parse_id(model_id)), scope)
 
 
-async def list_models(*, model_filter: ModelFilter, first: int, after: str | None) -> ModelPage:
+async def list_models(
+    *, model_filter: ModelFilter, first: int, after: str | None, scope: TenantScope
+) -> ModelPage:
     position = position_of(first, after)
-    query = model_filter.to_query()
+    query = scope.restrict(model_filter.to_query(), *TENANT_FIELDS)
     found = (
         await ModelDocument.find(after_position(query, position))
         .sort(NEWEST_FIRST)
@@ -161,12 +183,12 @@ def _revision_match(revision: int) -> object:
 
 
 async def update_model(
-    *, model_id: str, changes: Mapping[str, Any], rejected: Sequence[FieldError] = ()
+    *, model_id: str, changes: Mapping[str, Any], scope: TenantScope, rejected: Sequence[FieldError] = ()
 ) -> ModelDocument:
     """Apply ``changes`` to a DRAFT model. ``rejected`` are problems the edge already found in the
     input (they are reported together with those of the merged model)."""
     key = parse_id(model_id)
-    current = await ModelDocument.get(key)
+    current = visible(await ModelDocument.get(key), scope)
     if current is None:
         raise NotFound(f"model {model_id} does not exist", field=("id",))
     if current.status is not ModelStatus.DRAFT:
@@ -178,6 +200,7 @@ async def update_model(
     problems = [*rejected, *validate_spec(merged)]
     if problems:
         raise ValidationFailed(problems)
+    _tenant_allowed(merged, scope)
     # Strictly after the previous edit even within one millisecond, so clients can order versions.
     updated_at = max(utcnow(), current.updated_at + timedelta(milliseconds=1))
     values: dict[str, Any] = {**_scalar_fields(merged), "name": merged.name, "updated_at": updated_at}
@@ -188,7 +211,14 @@ async def update_model(
     collection = ModelDocument.get_pymongo_collection()
     # Guarded on status and the version we read: a training start or another edit in between wins.
     raw = await collection.find_one_and_update(
-        {"_id": key, "status": ModelStatus.DRAFT.value, "revision": _revision_match(current.revision)},
+        {
+            "_id": key,
+            "status": ModelStatus.DRAFT.value,
+            "revision": _revision_match(current.revision),
+            # The tenant we checked: a model moved by another edit in between is not ours to touch.
+            "fiware_service": current.fiware_service,
+            "fiware_service_path": current.fiware_service_path,
+        },
         {"$set": values, "$inc": {"revision": 1}},
         return_document=ReturnDocument.AFTER,
     )
@@ -201,17 +231,22 @@ async def update_model(
 JobRemoved = Callable[[TrainingJobDocument], Awaitable[None]]
 
 
-async def delete_model(*, model_id: str, on_job_removed: JobRemoved | None = None) -> UUID:
+async def delete_model(
+    *, model_id: str, scope: TenantScope, on_job_removed: JobRemoved | None = None
+) -> UUID:
     """Delete a model that is not training, with its jobs, their artifacts and, through
     ``on_job_removed``, what they published in FIWARE."""
     key = parse_id(model_id)
     collection = ModelDocument.get_pymongo_collection()
     # The lock field and the status both guard: a job admitted a moment ago holds the lock.
     result = await collection.delete_one(
-        {"_id": key, "active_job_id": None, "status": {"$ne": ModelStatus.TRAINING.value}}
+        scope.restrict(
+            {"_id": key, "active_job_id": None, "status": {"$ne": ModelStatus.TRAINING.value}},
+            *TENANT_FIELDS,
+        )
     )
     if result.deleted_count == 0:
-        if await ModelDocument.get(key) is None:
+        if visible(await ModelDocument.get(key), scope) is None:
             raise NotFound(f"model {model_id} does not exist", field=("id",))
         raise Conflict(f"model {model_id} is training; cancel its job first", field=("id",))
     async for job in TrainingJobDocument.find(TrainingJobDocument.model_id == key):
@@ -235,4 +270,5 @@ __all__ = [
     "parse_id",
     "spec_of",
     "update_model",
+    "visible",
 ]

@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from app.auth.tenancy import TenantScope
 from app.errors import ErrorCode, FieldError, NotFound, ValidationFailed
 from app.models.service import parse_id
 from app.predictions.recurring import FORECAST_ATTRIBUTE
+from app.training import service as training
 from app.training.admission import series_of
 from app.training.documents import TrainingJobDocument
 from app.upstream import translate
@@ -129,10 +131,11 @@ async def history(
     date_to: datetime | None,
     first: int,
     after: str | None,
+    scope: TenantScope,
     sth: SthClient,
 ) -> HistoryPage:
     position = _check(date_from, date_to, first, after)
-    job = await TrainingJobDocument.get(parse_id(job_id, field="trainingJobId"))
+    job = training.visible(await TrainingJobDocument.get(parse_id(job_id, field="trainingJobId")), scope)
     if job is None:
         raise NotFound(f"training job {job_id} does not exist", field=("trainingJobId",))
     config = job.prediction_config

@@ -17,12 +17,14 @@ from uuid import UUID
 import structlog
 from pymongo import ReturnDocument
 
+from app.auth.tenancy import TenantScope
 from app.errors import ErrorCode, FieldError, NotFound, UpstreamError, ValidationFailed
 from app.models.service import parse_id
 from app.predictions import service
 from app.resources import FiwareClients
 from app.settings import Settings
 from app.timeutil import utcnow
+from app.training import service as training
 from app.training.admission import series_of
 from app.training.documents import TrainingJobDocument, TrainingStatus
 from app.upstream import translate
@@ -91,11 +93,12 @@ async def enable(
     job_id: str,
     interval_seconds: float | None,
     attributes: Mapping[str, object],
+    scope: TenantScope,
     fiware: FiwareClients,
     settings: Settings,
 ) -> TrainingJobDocument:
     """Provision the forecast device, entity and subscription, and schedule a first run now."""
-    job = await service.completed_job(job_id)
+    job = await service.completed_job(job_id, scope=scope)
     assert job.summary is not None  # checked by completed_job
     minimum = settings.prediction_min_interval_seconds
     interval = (
@@ -224,10 +227,10 @@ async def _subscribe(
         raise
 
 
-async def disable(*, job_id: str, fiware: FiwareClients) -> TrainingJobDocument:
+async def disable(*, job_id: str, scope: TenantScope, fiware: FiwareClients) -> TrainingJobDocument:
     """Stop the runs and delete the subscription; the entity and device stay for the history."""
     key = parse_id(job_id, field="trainingJobId")
-    job = await TrainingJobDocument.get(key)
+    job = training.visible(await TrainingJobDocument.get(key), scope)
     if job is None:
         raise NotFound(f"training job {job_id} does not exist", field=("trainingJobId",))
     subscription_id = job.prediction_config.subscription_id

@@ -16,6 +16,7 @@ from uuid import UUID
 
 import structlog
 
+from app.auth.tenancy import EVERY_TENANT
 from app.errors import ChronosError, Conflict, NotFound, Unavailable
 from app.predictions import service
 from app.predictions.forecasters import Forecasters
@@ -118,7 +119,7 @@ async def run_forecast(
     if not claim.matched_count:
         return ForecastOutcome.SKIPPED
     try:
-        job = await service.completed_job(str(job_id))
+        job = await service.completed_job(str(job_id), scope=EVERY_TENANT)  # beat's own run
         if job.prediction_config.entity_id is None:
             return ForecastOutcome.SKIPPED
         forecast = await service.forecast(

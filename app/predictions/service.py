@@ -11,10 +11,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
 
+from app.auth.tenancy import TenantScope
 from app.errors import Conflict, InsufficientData, NotFound
 from app.models.service import parse_id
 from app.predictions.forecasters import Forecasters
 from app.timeutil import utcnow
+from app.training import service as training
 from app.training.admission import series_of
 from app.training.documents import TrainingJobDocument, TrainingStatus
 from app.upstream import translate
@@ -50,9 +52,9 @@ class Forecast:
     points: list[ForecastPoint]
 
 
-async def completed_job(job_id: str) -> TrainingJobDocument:
+async def completed_job(job_id: str, *, scope: TenantScope) -> TrainingJobDocument:
     """The job, when it exists and has a network to forecast with; NOT_FOUND or CONFLICT else."""
-    job = await TrainingJobDocument.get(parse_id(job_id, field="trainingJobId"))
+    job = training.visible(await TrainingJobDocument.get(parse_id(job_id, field="trainingJobId")), scope)
     if job is None:
         raise NotFound(f"training job {job_id} does not exist", field=("trainingJobId",))
     if job.status is not TrainingStatus.COMPLETED or job.summary is None:
@@ -63,8 +65,10 @@ async def completed_job(job_id: str) -> TrainingJobDocument:
     return job
 
 
-async def predict(*, job_id: str, sth: SthClient, forecasters: Forecasters, max_gap_steps: int) -> Forecast:
-    job = await completed_job(job_id)
+async def predict(
+    *, job_id: str, scope: TenantScope, sth: SthClient, forecasters: Forecasters, max_gap_steps: int
+) -> Forecast:
+    job = await completed_job(job_id, scope=scope)
     return await forecast(job=job, sth=sth, forecasters=forecasters, max_gap_steps=max_gap_steps)
 
 

@@ -20,6 +20,7 @@ import structlog
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from app.auth.tenancy import TenantScope
 from app.errors import (
     Conflict,
     ErrorCode,
@@ -29,6 +30,7 @@ from app.errors import (
     Unavailable,
     ValidationFailed,
 )
+from app.models import service as models_service
 from app.models.documents import ModelDocument
 from app.models.enums import ModelStatus
 from app.models.service import parse_id
@@ -188,11 +190,17 @@ async def _claim_model(model: ModelDocument, job_id: UUID) -> None:
 
 
 async def start_training(
-    *, model_id: str, request: StartRequest, sth: SthClient, dispatch: Dispatch, dispatch_timeout: float
+    *,
+    model_id: str,
+    request: StartRequest,
+    scope: TenantScope,
+    sth: SthClient,
+    dispatch: Dispatch,
+    dispatch_timeout: float,
 ) -> TrainingJobDocument:
     """Admit and queue a job, or raise the reason it cannot run (see the module docstring)."""
     key_id = parse_id(model_id, field="modelId")
-    model = await ModelDocument.get(key_id)
+    model = models_service.visible(await ModelDocument.get(key_id), scope)
     if model is None:
         raise NotFound(f"model {model_id} does not exist", field=("modelId",))
     wanted = validate_request(request)

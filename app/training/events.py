@@ -83,6 +83,9 @@ class ProgressEvent:
     eta_seconds: float | None
     metrics: TrainingMetrics | None
     error: JobError | None
+    # The job's tenant, so a stream of every job shows each caller only theirs (not in GraphQL).
+    service: str = ""
+    service_path: str = ""
 
     @property
     def terminal(self) -> bool:
@@ -145,6 +148,8 @@ def event_of(job: TrainingJobDocument) -> ProgressEvent:
         eta_seconds=progress.eta_seconds,
         metrics=job.metrics if finished else None,
         error=job.error if job.status is TrainingStatus.FAILED else None,
+        service=job.config.fiware_service,
+        service_path=job.config.fiware_service_path,
     )
 
 

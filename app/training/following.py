@@ -11,7 +11,9 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from uuid import UUID
 
+from app.auth.tenancy import TenantScope
 from app.errors import NotFound
+from app.training import service
 from app.training.documents import ACTIVE_STATUSES, TrainingJobDocument
 from app.training.events import JOBS_CHANNEL, ProgressEvent, event_of, job_channel
 from app.training.hub import ProgressHub, Resync
@@ -21,11 +23,16 @@ RESYNC_AFTER_SECONDS = 15.0
 
 
 async def follow_job(
-    *, job_id: UUID, after_seq: int | None, hub: ProgressHub, quiet_after: float = RESYNC_AFTER_SECONDS
+    *,
+    job_id: UUID,
+    after_seq: int | None,
+    scope: TenantScope,
+    hub: ProgressHub,
+    quiet_after: float = RESYNC_AFTER_SECONDS,
 ) -> AsyncIterator[ProgressEvent]:
     """Events of one job with ``seq > after_seq``, ending after its terminal event."""
     async with hub.listen(job_channel(job_id), quiet_after=quiet_after) as listener:
-        job = await TrainingJobDocument.get(job_id)
+        job = service.visible(await TrainingJobDocument.get(job_id), scope)
         if job is None:
             raise NotFound(f"training job {job_id} does not exist", field=("jobId",))
         last = -1 if after_seq is None else after_seq
@@ -47,9 +54,13 @@ async def follow_job(
 
 
 async def follow_jobs(
-    *, model_id: UUID | None, hub: ProgressHub, quiet_after: float = RESYNC_AFTER_SECONDS
+    *,
+    model_id: UUID | None,
+    scope: TenantScope,
+    hub: ProgressHub,
+    quiet_after: float = RESYNC_AFTER_SECONDS,
 ) -> AsyncIterator[ProgressEvent]:
-    """Status changes of every job (of one model), for as long as the caller listens."""
+    """Status changes of every job (of one model) in the caller's tenants, while the caller listens."""
     seen: dict[UUID, int] = {}
     since: datetime | None = None
     async with hub.listen(JOBS_CHANNEL, quiet_after=quiet_after) as listener:
@@ -63,9 +74,11 @@ async def follow_jobs(
                     query = {"$or": [query, {"updated_at": {"$gte": since}}]}
                 if model_id is not None:
                     query = {"$and": [query, {"model_id": model_id}]}
+                query = scope.restrict(query, *service.TENANT_FIELDS)
                 found = [event_of(job) for job in await TrainingJobDocument.find(query).to_list()]
             else:
-                found = [item] if model_id is None or item.model_id == model_id else []
+                wanted = model_id is None or item.model_id == model_id
+                found = [item] if wanted and scope.allows(item.service, item.service_path) else []
             for event in sorted(found, key=lambda e: e.at):
                 if event.seq > seen.get(event.job_id, -1):
                     seen[event.job_id] = event.seq

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
+from app.auth.tenancy import TenantScope
 from app.errors import Conflict, NotFound
 from app.models.documents import ModelDocument
 from app.models.enums import ModelStatus
@@ -46,13 +47,23 @@ def _position(job: TrainingJobDocument) -> Position:
     return job.created_at, job.id
 
 
-async def get_job(*, job_id: str) -> TrainingJobDocument | None:
-    return await TrainingJobDocument.get(parse_id(job_id))
+TENANT_FIELDS = ("config.fiware_service", "config.fiware_service_path")
 
 
-async def list_jobs(*, job_filter: JobFilter, first: int, after: str | None) -> JobPage:
+def visible(job: TrainingJobDocument | None, scope: TenantScope) -> TrainingJobDocument | None:
+    """The job if the caller's tenants include its model's: another tenant's job does not exist."""
+    if job is None or not scope.allows(job.config.fiware_service, job.config.fiware_service_path):
+        return None
+    return job
+
+
+async def get_job(*, job_id: str, scope: TenantScope, field: str = "id") -> TrainingJobDocument | None:
+    return visible(await TrainingJobDocument.get(parse_id(job_id, field=field)), scope)
+
+
+async def list_jobs(*, job_filter: JobFilter, first: int, after: str | None, scope: TenantScope) -> JobPage:
     position = position_of(first, after)
-    query = job_filter.to_query()
+    query = scope.restrict(job_filter.to_query(), *TENANT_FIELDS)
     found = (
         await TrainingJobDocument.find(after_position(query, position))
         .sort(NEWEST_FIRST)
@@ -118,8 +129,10 @@ async def count_jobs_of_models(
     return counts
 
 
-async def cancel_job(*, job_id: str) -> TrainingJobDocument:
+async def cancel_job(*, job_id: str, scope: TenantScope) -> TrainingJobDocument:
     key = parse_id(job_id, field="jobId")
+    if await get_job(job_id=job_id, scope=scope, field="jobId") is None:
+        raise NotFound(f"training job {job_id} does not exist", field=("jobId",))
     job, changed = await lifecycle.request_cancel(job_id=key)
     if job is None:
         raise NotFound(f"training job {job_id} does not exist", field=("jobId",))
@@ -141,15 +154,21 @@ async def _settle_model_after_removal(model_id: UUID) -> None:
 
 
 async def delete_job(
-    *, job_id: str, on_job_removed: Callable[[TrainingJobDocument], Awaitable[None]] | None = None
+    *,
+    job_id: str,
+    scope: TenantScope,
+    on_job_removed: Callable[[TrainingJobDocument], Awaitable[None]] | None = None,
 ) -> UUID:
     key = parse_id(job_id, field="jobId")
     collection = TrainingJobDocument.get_pymongo_collection()
     raw = await collection.find_one_and_delete(
-        {"_id": key, "status": {"$in": sorted(status.value for status in FINISHED_STATUSES)}}
+        scope.restrict(
+            {"_id": key, "status": {"$in": sorted(status.value for status in FINISHED_STATUSES)}},
+            *TENANT_FIELDS,
+        )
     )
     if raw is None:
-        job = await TrainingJobDocument.get(key)
+        job = visible(await TrainingJobDocument.get(key), scope)
         if job is None:
             raise NotFound(f"training job {job_id} does not exist", field=("jobId",))
         raise JobConflict(
@@ -174,4 +193,5 @@ __all__ = [
     "get_job",
     "jobs_of_models",
     "list_jobs",
+    "visible",
 ]

@@ -10,6 +10,7 @@ from strawberry.utils.str_converters import to_camel_case
 from app import models
 from app.errors import ErrorCode, FieldError
 from app.settings import Settings
+from fiware.http import Tenant
 from schema.models.types import Activation, ModelStatus, ModelType, TargetMode
 
 
@@ -74,25 +75,27 @@ class CreateModelInput:
         description="0 (off) to epochs; defaults to 5, or to epochs when fewer than 5.",
     )
     fiware_service: str | None = strawberry.field(
-        default=None, description="FIWARE tenant of the entity; defaults to the server's setting."
+        default=None,
+        description=(
+            "FIWARE tenant of the entity; defaults to the API key's tenant when it has exactly one, "
+            "else to the server's setting."
+        ),
     )
     fiware_service_path: str | None = strawberry.field(
-        default=None, description="Fiware-ServicePath of the entity; defaults to the server's setting."
+        default=None, description="Fiware-ServicePath of the entity; defaults like `fiwareService`."
     )
 
-    def to_spec(self, settings: Settings) -> models.ModelSpec:
+    def to_spec(self, settings: Settings, *, tenant: Tenant | None = None) -> models.ModelSpec:
+        """``tenant``: the default tenant, when the caller's key has exactly one; else the server's."""
+        default = tenant or Tenant(settings.fiware_service, settings.fiware_service_path)
         return models.ModelSpec(
             model_type=self.model_type,
             entity_type=self.entity_type,
             entity_id=self.entity_id,
             feature=self.feature,
-            fiware_service=self.fiware_service
-            if self.fiware_service is not None
-            else settings.fiware_service,
+            fiware_service=self.fiware_service if self.fiware_service is not None else default.service,
             fiware_service_path=(
-                self.fiware_service_path
-                if self.fiware_service_path is not None
-                else settings.fiware_service_path
+                self.fiware_service_path if self.fiware_service_path is not None else default.service_path
             ),
             name=self.name,
             description=self.description,

@@ -39,7 +39,10 @@ class ModelMutations:
         input: Annotated[CreateModelInput, strawberry.argument(description="The new model.")],  # noqa: A002
     ) -> ModelPayload:
         try:
-            document = await models.create_model(spec=input.to_spec(info.context.settings))
+            scope = info.context.scope
+            document = await models.create_model(
+                spec=input.to_spec(info.context.settings, tenant=scope.only()), scope=scope
+            )
         except ChronosError as error:
             return ModelPayload(model=None, errors=user_errors(error))
         return ModelPayload(model=Model.from_document(document), errors=[])
@@ -53,7 +56,9 @@ class ModelMutations:
     ) -> ModelPayload:
         try:
             changes, rejected = input.to_changes()
-            document = await models.update_model(model_id=id, changes=changes, rejected=rejected)
+            document = await models.update_model(
+                model_id=id, changes=changes, rejected=rejected, scope=info.context.scope
+            )
         except ChronosError as error:
             return ModelPayload(model=None, errors=user_errors(error))
         return ModelPayload(model=Model.from_document(document), errors=[])
@@ -67,7 +72,9 @@ class ModelMutations:
         try:
             fiware = info.context.resources.fiware
             deleted = await models.delete_model(
-                model_id=id, on_job_removed=functools.partial(recurring.remove_for_job, fiware=fiware)
+                model_id=id,
+                scope=info.context.scope,
+                on_job_removed=functools.partial(recurring.remove_for_job, fiware=fiware),
             )
         except ChronosError as error:
             return DeleteModelPayload(deleted_id=None, errors=user_errors(error))

@@ -36,7 +36,9 @@ class ModelQueries:
         ] = None,
     ) -> ModelConnection:
         model_filter = filter.to_filter() if filter else models.ModelFilter()
-        page = await models.list_models(model_filter=model_filter, first=first, after=after)
+        page = await models.list_models(
+            model_filter=model_filter, first=first, after=after, scope=info.context.scope
+        )
         return ModelConnection.from_page(page)
 
     @strawberry.field(description="One model by id; null when there is none.")
@@ -45,7 +47,7 @@ class ModelQueries:
         info: Info,
         id: ModelId,  # noqa: A002
     ) -> Model | None:
-        document = await models.get_model(model_id=id)
+        document = await models.get_model(model_id=id, scope=info.context.scope)
         return Model.from_document(document) if document else None
 
 

@@ -114,7 +114,10 @@ class Model:
             page = await info.context.loaders.jobs_of_model.load(JobsOfModel(model_id, first, statuses))
         else:
             page = await training.list_jobs(
-                job_filter=training.JobFilter(model_id=model_id, statuses=statuses), first=first, after=after
+                job_filter=training.JobFilter(model_id=model_id, statuses=statuses),
+                first=first,
+                after=after,
+                scope=info.context.scope,
             )
         return TrainingJobConnection.from_page(page, count_key=JobCount(model_id, statuses))
 

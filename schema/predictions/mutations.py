@@ -68,11 +68,14 @@ class PredictionMutations:
                     job_id=training_job_id,
                     interval_seconds=given.interval_seconds,
                     attributes={a.name: a.value for a in given.attributes or []},
+                    scope=info.context.scope,
                     fiware=resources.fiware,
                     settings=resources.settings,
                 )
             else:
-                job = await recurring.disable(job_id=training_job_id, fiware=resources.fiware)
+                job = await recurring.disable(
+                    job_id=training_job_id, scope=info.context.scope, fiware=resources.fiware
+                )
         except ChronosError as error:
             return PredictionTogglePayload(prediction=None, errors=user_errors(error))
         return PredictionTogglePayload(prediction=PredictionSchedule.from_document(job), errors=[])

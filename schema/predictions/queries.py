@@ -26,6 +26,7 @@ class PredictionQueries:
         resources = info.context.resources
         forecast = await service.predict(
             job_id=training_job_id,
+            scope=info.context.scope,
             sth=resources.fiware.sth,
             forecasters=resources.forecasters,
             max_gap_steps=resources.settings.training_max_gap_steps,
@@ -59,6 +60,7 @@ class PredictionQueries:
             date_to=to,
             first=first,
             after=after,
+            scope=info.context.scope,
             sth=info.context.resources.fiware.sth,
         )
         return PredictionHistoryConnection.from_page(page)

@@ -65,6 +65,7 @@ class TrainingMutations:
             job = await admission.start_training(
                 model_id=model_id,
                 request=(input or StartTrainingInput()).to_request(),
+                scope=info.context.scope,
                 sth=resources.fiware.sth,
                 dispatch=resources.tasks.orchestrate,
                 dispatch_timeout=resources.settings.dispatch_timeout_seconds,
@@ -82,7 +83,7 @@ class TrainingMutations:
     )
     async def cancel_training(self, info: Info, job_id: TrainingJobId) -> TrainingJobPayload:
         try:
-            job = await service.cancel_job(job_id=job_id)
+            job = await service.cancel_job(job_id=job_id, scope=info.context.scope)
         except ChronosError as error:
             return _failed(error)
         return TrainingJobPayload(training_job=TrainingJob.from_document(job), errors=[])
@@ -94,7 +95,9 @@ class TrainingMutations:
         try:
             fiware = info.context.resources.fiware
             deleted = await service.delete_job(
-                job_id=job_id, on_job_removed=functools.partial(recurring.remove_for_job, fiware=fiware)
+                job_id=job_id,
+                scope=info.context.scope,
+                on_job_removed=functools.partial(recurring.remove_for_job, fiware=fiware),
             )
         except ChronosError as error:
             return DeleteTrainingJobPayload(deleted_id=None, errors=user_errors(error))

@@ -16,7 +16,7 @@ from schema.training.types import TrainingJob, TrainingJobConnection, TrainingJo
 class TrainingQueries:
     @strawberry.field(description="One training job by id; null when there is none.")
     async def training_job(self, info: Info, id: TrainingJobId) -> TrainingJob | None:  # noqa: A002
-        document = await service.get_job(job_id=id)
+        document = await service.get_job(job_id=id, scope=info.context.scope)
         return TrainingJob.from_document(document) if document else None
 
     @strawberry.field(description="Training jobs of every model, newest first, in pages of at most 100.")
@@ -32,7 +32,9 @@ class TrainingQueries:
         ] = None,
     ) -> TrainingJobConnection:
         job_filter = filter.to_filter() if filter else service.JobFilter()
-        page = await service.list_jobs(job_filter=job_filter, first=first, after=after)
+        page = await service.list_jobs(
+            job_filter=job_filter, first=first, after=after, scope=info.context.scope
+        )
         return TrainingJobConnection.from_page(page)
 
 

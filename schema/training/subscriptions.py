@@ -95,7 +95,10 @@ class TrainingSubscriptions:
         ] = None,
     ) -> AsyncGenerator[TrainingProgressEvent, None]:
         stream = following.follow_job(
-            job_id=parse_id(job_id, field="jobId"), after_seq=after_seq, hub=info.context.resources.hub
+            job_id=parse_id(job_id, field="jobId"),
+            after_seq=after_seq,
+            scope=info.context.scope,
+            hub=info.context.resources.hub,
         )
         async for event in stream:
             yield _graphql_event(event)
@@ -111,7 +114,9 @@ class TrainingSubscriptions:
         ] = None,
     ) -> AsyncGenerator[TrainingProgressEvent, None]:
         key = parse_id(model_id, field="modelId") if model_id is not None else None
-        async for event in following.follow_jobs(model_id=key, hub=info.context.resources.hub):
+        async for event in following.follow_jobs(
+            model_id=key, scope=info.context.scope, hub=info.context.resources.hub
+        ):
             yield _graphql_event(event)
 
 

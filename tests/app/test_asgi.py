@@ -18,7 +18,7 @@ from websockets.typing import Origin, Subprotocol
 
 from app.devstack import api_command, free_port
 from app.settings import Settings
-from tests.support import ApiServer, get, run_api, wait_until
+from tests.support import ApiServer, create_key, get, run_api, wait_until
 
 QUERY = "query Types { modelTypes { value } }"
 
@@ -43,9 +43,14 @@ def test_browser_gets_graphiql(api: ApiServer) -> None:
 
 
 def test_each_operation_is_logged(api: ApiServer) -> None:
-    httpx.post(api.graphql_url, json={"query": QUERY, "operationName": "Types"}, timeout=10)
     httpx.post(
-        api.graphql_url, json={"query": "query Broken { nope }", "operationName": "Broken"}, timeout=10
+        api.graphql_url, json={"query": QUERY, "operationName": "Types"}, headers=api.headers, timeout=10
+    )
+    httpx.post(
+        api.graphql_url,
+        json={"query": "query Broken { nope }", "operationName": "Broken"},
+        headers=api.headers,
+        timeout=10,
     )
 
     def logged() -> dict[str, dict[str, object]]:
@@ -64,7 +69,9 @@ def test_each_operation_is_logged(api: ApiServer) -> None:
 
 @pytest.mark.parametrize("protocol", ["graphql-transport-ws", "graphql-ws"])
 async def test_websocket_protocols_stream_subscriptions(api: ApiServer, protocol: str) -> None:
-    transport = WebsocketsTransport(url=api.graphql_url.replace("http", "ws"), subprotocols=[protocol])
+    transport = WebsocketsTransport(
+        url=api.graphql_url.replace("http", "ws"), subprotocols=[protocol], init_payload=api.init_payload
+    )
     request = GraphQLRequest("subscription { healthUpdates(intervalSeconds: 1) { status checkedAt } }")
     async with Client(transport=transport, fetch_schema_from_transport=False) as session:
         events = []
@@ -79,7 +86,7 @@ async def test_websocket_protocols_stream_subscriptions(api: ApiServer, protocol
 
 
 async def test_websocket_compression_is_accepted_only_when_configured(
-    api: ApiServer, service_env: dict[str, str], log_dir: Path
+    api: ApiServer, service_env: dict[str, str], log_dir: Path, admin_key: str
 ) -> None:
     async def negotiated(server: ApiServer) -> str | None:
         async with websockets.connect(
@@ -87,19 +94,19 @@ async def test_websocket_compression_is_accepted_only_when_configured(
             subprotocols=[Subprotocol("graphql-transport-ws")],
             compression="deflate",
         ) as socket:
-            await socket.send(json.dumps({"type": "connection_init"}))
+            await socket.send(json.dumps({"type": "connection_init", "payload": server.init_payload}))
             assert json.loads(await socket.recv())["type"] == "connection_ack"
             assert socket.response is not None
             return socket.response.headers.get("Sec-WebSocket-Extensions")
 
     assert await negotiated(api) is None, "off by default: deflate costs CPU per message"
-    with run_api({**service_env, "CHRONOS_WS_COMPRESSION": "true"}, log_dir) as compressing:
+    with run_api({**service_env, "CHRONOS_WS_COMPRESSION": "true"}, log_dir, key=admin_key) as compressing:
         offered = await negotiated(compressing)
     assert offered is not None and offered.startswith("permessage-deflate")
 
 
 async def test_subscription_arguments_are_checked(api: ApiServer) -> None:
-    transport = WebsocketsTransport(url=api.graphql_url.replace("http", "ws"))
+    transport = WebsocketsTransport(url=api.graphql_url.replace("http", "ws"), init_payload=api.init_payload)
     request = GraphQLRequest("subscription { healthUpdates(intervalSeconds: 0) { status } }")
     async with Client(transport=transport, fetch_schema_from_transport=False) as session:
         with pytest.raises(TransportQueryError) as refused:
@@ -109,10 +116,10 @@ async def test_subscription_arguments_are_checked(api: ApiServer) -> None:
 
 
 async def test_cross_origin_websocket_needs_an_allowed_origin(
-    service_env: dict[str, str], log_dir: Path
+    service_env: dict[str, str], log_dir: Path, admin_key: str
 ) -> None:
     allowed = "http://dashboard.example"
-    with run_api({**service_env, "CHRONOS_ALLOWED_ORIGINS": allowed}, log_dir) as server:
+    with run_api({**service_env, "CHRONOS_ALLOWED_ORIGINS": allowed}, log_dir, key=admin_key) as server:
         url = server.graphql_url.replace("http", "ws")
         with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
             async with websockets.connect(
@@ -127,7 +134,7 @@ async def test_cross_origin_websocket_needs_an_allowed_origin(
             origin=Origin(allowed),
             subprotocols=[Subprotocol("graphql-transport-ws")],
         ) as socket:
-            await socket.send(json.dumps({"type": "connection_init"}))
+            await socket.send(json.dumps({"type": "connection_init", "payload": server.init_payload}))
             assert json.loads(await socket.recv())["type"] == "connection_ack"
         preflight = httpx.options(
             server.graphql_url,
@@ -144,7 +151,7 @@ async def test_cross_origin_websocket_needs_an_allowed_origin(
 
 
 async def test_production_hides_graphiql_and_masks_unexpected_errors(
-    service_env: dict[str, str], log_dir: Path, test_settings: Settings
+    service_env: dict[str, str], log_dir: Path, test_settings: Settings, admin_key: str
 ) -> None:
     database = f"prod_{uuid.uuid4().hex[:8]}"
     # A document no code path writes: the kind of surprise that must not reach clients verbatim.
@@ -157,20 +164,40 @@ async def test_production_hides_graphiql_and_masks_unexpected_errors(
         "CHRONOS_MONGO_DATABASE": database,
     }
     try:
-        with run_api(env, log_dir) as server:
+        # Keys live in the database, and this server has a database of its own.
+        key = create_key(env, role="admin", cwd=log_dir)
+        with run_api(env, log_dir, key=key) as server:
             page = get(server, "/graphql", headers={"accept": "text/html"})
             assert "graphiql" not in page.text.lower()
-            ok = httpx.post(server.graphql_url, json={"query": QUERY}, timeout=10)
+            ok = httpx.post(server.graphql_url, json={"query": QUERY}, headers=server.headers, timeout=10)
             assert ok.json()["data"]["modelTypes"]
             broken = httpx.post(
-                server.graphql_url, json={"query": "{ models { edges { node { id } } } }"}, timeout=10
+                server.graphql_url,
+                json={"query": "{ models { edges { node { id } } } }"},
+                headers=server.headers,
+                timeout=10,
             )
             error = broken.json()["errors"][0]
             assert error["message"] == "Unexpected error." and error["extensions"]["code"] == "INTERNAL"
             assert "TRANSFORMER" not in broken.text and "Traceback" not in broken.text
+            introspection = httpx.post(
+                server.graphql_url, json={"query": "{ __schema { types { name } } }"}, headers=server.headers
+            ).json()
+            assert (
+                introspection.get("data") is None and "introspection" in introspection["errors"][0]["message"]
+            )
+            typo = httpx.post(
+                server.graphql_url, json={"query": "{ modelTypez }"}, headers=server.headers
+            ).json()
+            assert "modelTypes" not in typo["errors"][0]["message"], "no suggestions that map the schema"
+            request_id = error["extensions"]["requestId"]
+            assert broken.headers["x-request-id"] == request_id
             assert wait_until(
-                lambda: any("TRANSFORMER" in str(r.get("exception", "")) for r in server.log_records())
-            ), "the full error is logged (as JSON, the production default)"
+                lambda: any(
+                    "TRANSFORMER" in str(r.get("exception", "")) and r.get("request_id") == request_id
+                    for r in server.log_records()
+                )
+            ), "the full error is logged (as JSON, the production default) under the id the client got"
     finally:
         await mongo.drop_database(database)
         await mongo.close()

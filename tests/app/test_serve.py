@@ -20,19 +20,22 @@ HEALTH = "subscription { healthUpdates(intervalSeconds: 1) { status } }"
 
 
 async def test_sigterm_closes_websockets_with_1012_and_ends_sse_within_the_grace(
-    service_env: dict[str, str], log_dir: Path
+    service_env: dict[str, str], log_dir: Path, admin_key: str
 ) -> None:
     env = {**service_env, "CHRONOS_SHUTDOWN_GRACE_SECONDS": str(GRACE_SECONDS)}
-    with run_api(env, log_dir) as api:
+    with run_api(env, log_dir, key=admin_key) as api:
         url = api.graphql_url.replace("http", "ws")
         async with (
             websockets.connect(url, subprotocols=[Subprotocol("graphql-transport-ws")]) as socket,
             httpx.AsyncClient(timeout=httpx.Timeout(10, read=30)) as client,
             client.stream(
-                "POST", api.graphql_url, json={"query": HEALTH}, headers={"accept": "text/event-stream"}
+                "POST",
+                api.graphql_url,
+                json={"query": HEALTH},
+                headers={"accept": "text/event-stream", **api.headers},
             ) as sse,
         ):
-            await socket.send(json.dumps({"type": "connection_init"}))
+            await socket.send(json.dumps({"type": "connection_init", "payload": api.init_payload}))
             assert json.loads(await socket.recv())["type"] == "connection_ack"
             await socket.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": HEALTH}}))
             assert json.loads(await socket.recv())["type"] == "next"

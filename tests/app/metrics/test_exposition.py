@@ -31,7 +31,7 @@ async def test_operations_are_timed_by_name_and_outcome(api: ApiServer, gql: Gra
 
 
 async def test_open_subscriptions_are_counted_while_they_stream(api: ApiServer) -> None:
-    transport = WebsocketsTransport(url=api.graphql_url.replace("http", "ws"))
+    transport = WebsocketsTransport(url=api.graphql_url.replace("http", "ws"), init_payload=api.init_payload)
     request = GraphQLRequest("subscription MetricsHealth { healthUpdates(intervalSeconds: 1) { status } }")
     before = scrape(api)
     async with Client(transport=transport, fetch_schema_from_transport=False) as session:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from app.auth.tenancy import EVERY_TENANT
 from app.errors import UpstreamError, ValidationFailed
 from app.models.documents import ModelDocument
 from app.models.enums import ModelType, TargetMode
@@ -68,7 +69,12 @@ async def test_orion_4_refusing_legacy_notifications_is_explained(
     job = await completed_job()
     with pytest.raises(UpstreamError, match=r"Orion 4\.0\.0 refuses the 'legacy' notifications"):
         await recurring.enable(
-            job_id=str(job.id), interval_seconds=None, attributes={}, fiware=fiware, settings=settings
+            job_id=str(job.id),
+            interval_seconds=None,
+            attributes={},
+            scope=EVERY_TENANT,
+            fiware=fiware,
+            settings=settings,
         )
     stored = await TrainingJobDocument.get(job.id)
     assert stored is not None and stored.prediction_config.enabled is False
@@ -84,6 +90,7 @@ async def test_interval_defaults_to_the_sampling_interval_but_never_below_the_mi
             job_id=str(job.id),
             interval_seconds=float("nan"),
             attributes={"ok": 1},
+            scope=EVERY_TENANT,
             fiware=fiware,
             settings=settings,
         )

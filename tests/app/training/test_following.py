@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from app.auth.tenancy import EVERY_TENANT
 from app.training.documents import TrainingJobDocument, TrainingStatus
 from app.training.following import follow_job
 from app.training.hub import ProgressHub
@@ -16,7 +17,7 @@ async def test_a_change_whose_publish_was_lost_arrives_after_the_quiet_time(
     beanie_db: str, hub: ProgressHub
 ) -> None:
     _, job_id = await model_with_job(TrainingStatus.TRAINING)
-    stream = follow_job(job_id=job_id, after_seq=None, hub=hub, quiet_after=0.3)
+    stream = follow_job(job_id=job_id, after_seq=None, scope=EVERY_TENANT, hub=hub, quiet_after=0.3)
     first = await anext(stream)
     assert first.status is TrainingStatus.TRAINING
     # A worker's write whose PUBLISH never reached Redis: only the document knows.

@@ -6,6 +6,7 @@ from uuid import uuid4
 
 import pytest
 
+from app.auth.tenancy import EVERY_TENANT
 from app.errors import NotFound
 from app.models.documents import ModelDocument
 from app.models.enums import ModelStatus
@@ -37,7 +38,7 @@ async def test_deleting_the_only_trained_job_while_another_runs_ends_in_draft(be
     )
     assert stored.checksum.startswith("sha256:")
 
-    assert await service.delete_job(job_id=str(done.id)) == done.id
+    assert await service.delete_job(job_id=str(done.id), scope=EVERY_TENANT) == done.id
     assert await storage.delete_artifacts(job_id=done.id) == 0  # already gone with the job
     # The running job still holds the model; when it fails, nothing trained is left: DRAFT.
     assert await status_of(model) == (ModelStatus.TRAINING, running)
@@ -47,6 +48,6 @@ async def test_deleting_the_only_trained_job_while_another_runs_ends_in_draft(be
 
 async def test_unknown_jobs_are_not_found(beanie_db: str) -> None:
     with pytest.raises(NotFound):
-        await service.cancel_job(job_id=str(uuid4()))
+        await service.cancel_job(job_id=str(uuid4()), scope=EVERY_TENANT)
     with pytest.raises(NotFound):
-        await service.delete_job(job_id=str(uuid4()))
+        await service.delete_job(job_id=str(uuid4()), scope=EVERY_TENANT)

@@ -66,7 +66,7 @@ async def test_tenant_arguments_are_validated(gql: GraphQL) -> None:
 
 
 async def test_upstream_refusal_and_outage_are_explained(
-    gql: GraphQL, fiware_sandbox: Sandbox, service_env: dict[str, str], log_dir: Path
+    gql: GraphQL, fiware_sandbox: Sandbox, service_env: dict[str, str], log_dir: Path, admin_key: str
 ) -> None:
     fiware_sandbox.faults["iota"].inject(Fault(status=400))
     refused = await gql.run(DEVICES)
@@ -77,7 +77,7 @@ async def test_upstream_refusal_and_outage_are_explained(
         "CHRONOS_IOT_AGENT_URL": "http://127.0.0.1:9",
         "CHRONOS_FIWARE_TIMEOUT_SECONDS": "1",
     }
-    with run_api(env, log_dir) as server:
+    with run_api(env, log_dir, key=admin_key) as server:
         async with graphql_client(server) as client:
             down = await client.run(DEVICES)
             health = (await client.ok("{ health { status dependencies { name status } } }"))["health"]

@@ -6,7 +6,7 @@ from pathlib import Path
 import httpx
 
 from app.devstack import Stack, free_port, start_redis, start_secantus
-from tests.support import ApiServer, GraphQL, get, graphql_client, run_api
+from tests.support import ApiServer, GraphQL, create_key, get, graphql_client, run_api
 
 HEALTH = "{ health { status checkedAt dependencies { name status latencyMs message checkedAt } } }"
 
@@ -41,13 +41,13 @@ async def test_info(gql: GraphQL) -> None:
 
 
 async def test_dead_redis_is_down_within_two_seconds_and_the_api_keeps_answering(
-    service_env: dict[str, str], log_dir: Path
+    service_env: dict[str, str], log_dir: Path, admin_key: str
 ) -> None:
     stack = Stack()
     try:
         redis_url = start_redis(stack, port=free_port())
         assert redis_url is not None
-        with run_api({**service_env, "CHRONOS_REDIS_URL": redis_url}, log_dir) as server:
+        with run_api({**service_env, "CHRONOS_REDIS_URL": redis_url}, log_dir, key=admin_key) as server:
             async with graphql_client(server) as gql:
                 assert (await gql.ok(HEALTH))["health"]["status"] == "UP"
                 stack.stop()
@@ -69,13 +69,21 @@ async def test_dead_redis_is_down_within_two_seconds_and_the_api_keeps_answering
 
 
 async def test_dead_mongo_makes_the_system_down_and_queries_unavailable(
-    service_env: dict[str, str], log_dir: Path
+    service_env: dict[str, str], log_dir: Path, admin_key: str
 ) -> None:
     stack = Stack()
     try:
         mongo_url = start_secantus(stack, port=free_port(), storage=":memory:")
-        env = {**service_env, "CHRONOS_MONGO_URL": mongo_url, "CHRONOS_MONGO_TIMEOUT_SECONDS": "1"}
-        with run_api(env, log_dir) as server:
+        # A key remembered for the whole test: keys are checked against MongoDB, which goes away.
+        env = {
+            **service_env,
+            "CHRONOS_MONGO_URL": mongo_url,
+            "CHRONOS_MONGO_TIMEOUT_SECONDS": "1",
+            "CHRONOS_AUTH_CACHE_SECONDS": "300",
+        }
+        key = create_key(env, role="admin", cwd=log_dir)
+        with run_api(env, log_dir, key=key) as server:
+            assert get(server, "/graphql", params={"query": "{ modelTypes { value } }"}).status_code == 200
             stack.stop()
             started = time.perf_counter()
             ready = get(server, "/readyz")
@@ -86,7 +94,21 @@ async def test_dead_mongo_makes_the_system_down_and_queries_unavailable(
                 result = await gql.run("{ models { totalCount } }")
             assert result.codes == ["UNAVAILABLE"]
             assert "127.0.0.1" not in result.errors[0]["message"]
-            response = httpx.post(server.graphql_url, json={"query": "{ modelTypes { value } }"}, timeout=10)
+            response = httpx.post(
+                server.graphql_url,
+                json={"query": "{ modelTypes { value } }"},
+                headers=server.headers,
+                timeout=10,
+            )
             assert response.status_code == 200 and response.json()["data"]["modelTypes"]
+            # A key it has not seen cannot be checked now: unavailable, not refused.
+            unknown = httpx.post(
+                server.graphql_url,
+                json={"query": "{ modelTypes { value } }"},
+                headers={"Authorization": "Bearer chr_unknown"},
+                timeout=10,
+            )
+            assert unknown.status_code == 503
+            assert unknown.json()["errors"][0]["extensions"]["code"] == "UNAVAILABLE"
     finally:
         stack.stop()

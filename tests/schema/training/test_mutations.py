@@ -185,14 +185,14 @@ async def test_deleting_a_model_removes_its_jobs_and_artifacts(
 
 
 async def test_a_broker_that_refuses_the_job_leaves_it_failed_and_the_model_free(
-    service_env: dict[str, str], log_dir: Path, fiware_sandbox: Sandbox
+    service_env: dict[str, str], log_dir: Path, fiware_sandbox: Sandbox, admin_key: str
 ) -> None:
     env = {
         **service_env,
         "CHRONOS_CELERY_BROKER_URL": f"amqp://guest:guest@127.0.0.1:{free_port()}//",
         "CHRONOS_DISPATCH_TIMEOUT_SECONDS": "2",
     }
-    with run_api(env, log_dir) as server:
+    with run_api(env, log_dir, key=admin_key) as server:
         async with graphql_client(server) as gql:
             model = await create_model(gql, seed_series(fiware_sandbox, points=200))
             for _ in range(2):  # the second try is refused the same way: nothing was left PENDING

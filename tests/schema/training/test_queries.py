@@ -10,6 +10,7 @@ from typing import Any, cast
 import pytest
 from pymongo import AsyncMongoClient, monitoring
 
+from app.auth.principal import UNAUTHENTICATED_ADMIN
 from app.db import init_documents
 from app.models.documents import ModelDocument
 from app.models.enums import ModelType, TargetMode
@@ -88,7 +89,9 @@ query($first: Int!) {
 
 
 async def run(query: str, **variables: Any) -> dict[str, Any]:
-    context = Context(request=cast(Any, None), response=None, resources=cast(Any, None))
+    context = Context(
+        request=cast(Any, None), response=None, resources=cast(Any, None), principal=UNAUTHENTICATED_ADMIN
+    )
     result = await schema.execute(query, variable_values=variables, context_value=context)
     assert result.errors is None, result.errors
     assert result.data is not None

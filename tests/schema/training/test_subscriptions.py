@@ -40,7 +40,9 @@ subscription($modelId: ID) { trainingJobUpdates(modelId: $modelId) { jobId model
 async def stream(
     api: ApiServer, document: str, variables: dict[str, Any], *, protocol: str = "graphql-transport-ws"
 ) -> AsyncIterator[dict[str, Any]]:
-    transport = WebsocketsTransport(url=api.graphql_url.replace("http", "ws"), subprotocols=[protocol])
+    transport = WebsocketsTransport(
+        url=api.graphql_url.replace("http", "ws"), subprotocols=[protocol], init_payload=api.init_payload
+    )
     async with Client(transport=transport, fetch_schema_from_transport=False) as session:
         async for result in session.subscribe(GraphQLRequest(document, variable_values=variables)):
             yield next(iter(result.values()))
@@ -54,7 +56,7 @@ async def sse(api: ApiServer, document: str, variables: dict[str, Any]) -> Async
             "POST",
             api.graphql_url,
             json={"query": document, "variables": variables},
-            headers={"accept": "text/event-stream"},
+            headers={"accept": "text/event-stream", **api.headers},
         ) as response,
     ):
         assert response.status_code == 200
@@ -138,7 +140,7 @@ async def test_an_unknown_job_is_not_found(api: ApiServer) -> None:
 
 
 async def test_a_subscription_over_plain_http_is_told_where_to_go(api: ApiServer) -> None:
-    async with httpx.AsyncClient(timeout=10) as client:
+    async with httpx.AsyncClient(timeout=10, headers=api.headers) as client:
         response = await client.post(
             api.graphql_url, json={"query": PROGRESS, "variables": {"jobId": str(uuid.uuid4())}}
         )
@@ -203,7 +205,7 @@ async def raw_follow(api: ApiServer, job_id: str, *, stop_after: int | None = No
     """One lightweight graphql-transport-ws client; returns the events it saw."""
     url = api.graphql_url.replace("http", "ws")
     async with websockets.connect(url, subprotocols=[Subprotocol("graphql-transport-ws")]) as socket:
-        await socket.send(json.dumps({"type": "connection_init"}))
+        await socket.send(json.dumps({"type": "connection_init", "payload": api.init_payload}))
         assert json.loads(await socket.recv())["type"] == "connection_ack"
         await socket.send(
             json.dumps(
