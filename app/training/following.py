@@ -7,7 +7,7 @@ because a PUBLISH can fail on the worker's side without the hub noticing anythin
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from datetime import datetime
 from uuid import UUID
 
@@ -29,7 +29,7 @@ async def follow_job(
     scope: TenantScope,
     hub: ProgressHub,
     quiet_after: float = RESYNC_AFTER_SECONDS,
-) -> AsyncIterator[ProgressEvent]:
+) -> AsyncGenerator[ProgressEvent, None]:
     """Events of one job with ``seq > after_seq``, ending after its terminal event."""
     async with hub.listen(job_channel(job_id), quiet_after=quiet_after) as listener:
         job = service.visible(await TrainingJobDocument.get(job_id), scope)
@@ -59,7 +59,7 @@ async def follow_jobs(
     scope: TenantScope,
     hub: ProgressHub,
     quiet_after: float = RESYNC_AFTER_SECONDS,
-) -> AsyncIterator[ProgressEvent]:
+) -> AsyncGenerator[ProgressEvent, None]:
     """Status changes of every job (of one model) in the caller's tenants, while the caller listens."""
     seen: dict[UUID, int] = {}
     since: datetime | None = None
