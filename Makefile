@@ -44,6 +44,8 @@ bench: $(VENV)/.installed $(MONGO_VENV)/.installed
 	$(VENV)/bin/python bench/training_overhead.py --skip-quality
 	$(VENV)/bin/python bench/predict_latency.py
 	$(VENV)/bin/python bench/metrics_scrape.py
+	$(VENV)/bin/python bench/rate_limit.py
+	$(VENV)/bin/python bench/access.py
 
 clean:
 	rm -rf $(VENV) $(MONGO_VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, TypeGuard
 
 from graphql import (
+    ASTValidationRule,
     BooleanValueNode,
     DocumentNode,
     FieldNode,
@@ -323,12 +324,23 @@ def is_limit_error(error: GraphQLError) -> bool:
     return any(marker in message for marker in _LIMIT_MESSAGES[:2])
 
 
+@functools.cache
+def _shape_rules(max_depth: int, max_aliases: int) -> list[type[ASTValidationRule]]:
+    """The depth and alias rules, made once per limit pair.
+
+    Strawberry's limiters make a new rule class for every request they are built for, and the
+    validation cache keys on the rules: built per request, it would never hit.
+    """
+    depth = QueryDepthLimiter(max_depth=max_depth).validation_rules
+    aliases = MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules
+    return [*depth, *aliases]
+
+
 def limit_extensions(limits: QueryLimits) -> list[Callable[[], SchemaExtension]]:
     """Schema extension factories enforcing `limits`."""
     extensions: list[Callable[[], SchemaExtension]] = [
         functools.partial(MaxTokensLimiter, max_token_count=limits.max_tokens),
-        functools.partial(QueryDepthLimiter, max_depth=limits.max_depth),
-        functools.partial(MaxAliasesLimiter, max_alias_count=limits.max_aliases),
+        functools.partial(AddValidationRules, _shape_rules(limits.max_depth, limits.max_aliases)),
         functools.partial(QueryCostLimiter, limits.max_cost, limits.list_default_size),
     ]
     if limits.allow_introspection:
