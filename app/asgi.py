@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
+from cross_web import HTTPException
 from pymongo.errors import PyMongoError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -90,15 +91,20 @@ class ChronosGraphQL(GraphQL[Context, None]):
                 return
 
             async def send_with_id(message: Message) -> None:
-                if message["type"] == "http.response.start":
-                    message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+                headers = message.get("headers", [])
+                if message["type"] == "http.response.start" and b"x-request-id" not in dict(headers):
+                    message["headers"] = [*headers, (b"x-request-id", request_id.encode())]
                 await send(message)
 
-            refusal = await self._authenticate(scope, state, request_id)
-            if refusal is not None:
-                await refusal(scope, receive, send)
-                return
-            await super().__call__(scope, receive, send_with_id)
+            response = await self._authenticate(scope, state, request_id)
+            if response is None:
+                try:
+                    response = await self.run(Request(scope, receive=receive))
+                except HTTPException as error:
+                    # Strawberry answers these in plain text; clients parse every answer as JSON.
+                    body = {"errors": [{"message": error.reason, "extensions": {"code": "BAD_REQUEST"}}]}
+                    response = JSONResponse(body, status_code=error.status_code)
+            await response(scope, receive, send_with_id)
 
     async def _authenticate(self, scope: Scope, state: dict[str, Any], request_id: str) -> Response | None:
         authenticator = self._resources["current"].authenticator
@@ -115,6 +121,19 @@ class ChronosGraphQL(GraphQL[Context, None]):
             unavailable = Unavailable("cannot check the API key now; try again shortly")
             return error_response(unavailable, status=503, request_id=request_id)
         return None
+
+    def parse_json(self, data: str | bytes) -> Any:
+        # Strawberry takes any JSON for a request and fails on scalars (500) and on an
+        # operationName that is not a string (an uncoded error): refuse them as it does the rest.
+        parsed = super().parse_json(data)
+        for item in parsed if isinstance(parsed, list) else [parsed]:
+            if not isinstance(item, dict):
+                raise HTTPException(400, "A GraphQL request is a JSON object with a `query` string.")
+            if not isinstance(item.get("operationName"), str | None):
+                raise HTTPException(
+                    400, "The GraphQL operation's `operationName` must be a string or null, if provided."
+                )
+        return parsed
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
         state = request.scope.get("state", {})

@@ -35,6 +35,7 @@ from schema.system.subscriptions import SystemSubscriptions
 from schema.training.mutations import TrainingMutations
 from schema.training.queries import TrainingQueries
 from schema.training.subscriptions import TrainingSubscriptions
+from schema.valid_text import ValidText
 
 CACHE_SIZE = 512
 
@@ -117,6 +118,7 @@ def build_schema(*, mask_errors: bool = False, limits: QueryLimits | None = None
         # The token limit is checked while parsing, so the caches only ever hold bounded documents.
         *limit_extensions(limits),
         AccessControl,
+        ValidText,
         lambda: ParserCacheKeepingErrors(maxsize=CACHE_SIZE),
         lambda: ValidationCache(maxsize=CACHE_SIZE),
     ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -37,7 +38,7 @@ from graphql import (
 )
 from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql.language.parser import MAX_NESTING_DEPTH
-from graphql.validation import MaxIntrospectionDepthRule, NoFragmentCyclesRule
+from graphql.validation import ASTValidationContext, MaxIntrospectionDepthRule, NoFragmentCyclesRule
 from strawberry.extensions import (
     AddValidationRules,
     DisableIntrospection,
@@ -333,7 +334,25 @@ def _shape_rules(max_depth: int, max_aliases: int) -> list[type[ASTValidationRul
     """
     depth = QueryDepthLimiter(max_depth=max_depth).validation_rules
     aliases = MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules
-    return [*depth, *aliases]
+    return [_tolerant(rule) for rule in (*depth, *aliases)]
+
+
+def _tolerant(rule: type[ASTValidationRule]) -> type[ASTValidationRule]:
+    """``rule``, minus its crashes on documents graphql-core's own rules refuse anyway.
+
+    Strawberry's depth and alias rules do all their work when built and assume a valid document:
+    an unknown fragment raises KeyError, an empty selection ValueError. Those documents get
+    graphql-core's errors instead of a bare Python message.
+    """
+
+    class Tolerant(ASTValidationRule):
+        def __init__(self, context: ASTValidationContext) -> None:
+            super().__init__(context)
+            with contextlib.suppress(KeyError, ValueError):
+                rule(context)
+
+    Tolerant.__name__ = f"Tolerant{rule.__name__}"
+    return Tolerant
 
 
 def limit_extensions(limits: QueryLimits) -> list[Callable[[], SchemaExtension]]:

@@ -79,8 +79,9 @@ def effective_patience(patience: int | None, epochs: int) -> int:
     return min(DEFAULT_PATIENCE, epochs) if patience is None else patience
 
 
-def default_name(model_type: ModelType, feature: str) -> str:
-    return f"{model_type.value} - {feature}"
+def default_name(model_type: ModelType | str, feature: str) -> str:
+    # GraphQL hands the enum over as its value when the input is built from variables.
+    return f"{ModelType(model_type).value} - {feature}"
 
 
 def validate_spec(spec: ModelSpec, *, root: str = "input") -> list[FieldError]:

@@ -79,9 +79,32 @@ def attribute_problems(attributes: Mapping[str, object]) -> list[FieldError]:
             problems.append(
                 FieldError(ErrorCode.VALIDATION_ERROR, f"{name} is written by Chronos itself", path)
             )
-        if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        if value is None:
             problems.append(FieldError(ErrorCode.VALIDATION_ERROR, "must be a finite value, not null", path))
+        elif (reason := _json_problem(value)) is not None:
+            problems.append(FieldError(ErrorCode.VALIDATION_ERROR, reason, path))
     return problems
+
+
+INT64 = 2**63
+MAX_NESTING = 20
+
+
+def _json_problem(value: object, depth: int = 0) -> str | None:
+    """Why Orion or MongoDB could not store ``value`` (checked before anything is provisioned)."""
+    if depth > MAX_NESTING:
+        return f"nests deeper than {MAX_NESTING} levels"
+    if isinstance(value, bool | str):
+        return None
+    if isinstance(value, int):
+        return None if -INT64 <= value < INT64 else "integers must fit in 64 bits"
+    if isinstance(value, float):
+        return None if math.isfinite(value) else "must be a finite value, not null"
+    if isinstance(value, list):
+        return next((p for item in value if (p := _json_problem(item, depth + 1))), None)
+    if isinstance(value, dict):
+        return next((p for item in value.values() if (p := _json_problem(item, depth + 1))), None)
+    return None
 
 
 def _tenant(job: TrainingJobDocument) -> Tenant:

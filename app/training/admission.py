@@ -13,7 +13,7 @@ import hashlib
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
 import structlog
@@ -69,6 +69,14 @@ class DispatchFailed(Unavailable):
         self.job = job
 
 
+def _representable_in_utc(value: datetime) -> bool:
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        return False
+    return True
+
+
 def validate_request(request: StartRequest) -> TrainingRequest:
     problems: list[FieldError] = []
 
@@ -80,11 +88,16 @@ def validate_request(request: StartRequest) -> TrainingRequest:
         problem("give either lastN or a dateFrom/dateTo window, not both", "lastN")
     if request.last_n is not None and not 1 <= request.last_n <= MAX_LAST_N:
         problem(f"lastN must be between 1 and {MAX_LAST_N:,}, got {request.last_n}", "lastN")
+    in_range = True
     for name, value in (("dateFrom", request.date_from), ("dateTo", request.date_to)):
         if value is not None and value.tzinfo is None:
             problem(f"{name} must carry a time zone offset, e.g. 2026-01-01T00:00:00Z", name)
+        elif value is not None and not _representable_in_utc(value):
+            in_range = False
+            problem(f"{name} is out of range: it must fall between years 1 and 9999 in UTC", name)
     if (
-        request.date_from is not None
+        in_range
+        and request.date_from is not None
         and request.date_to is not None
         and request.date_from.tzinfo is not None
         and request.date_to.tzinfo is not None

@@ -96,3 +96,13 @@ async def test_interval_defaults_to_the_sampling_interval_but_never_below_the_mi
         )
     assert [e.field for e in refused.value.errors] == [("input", "intervalSeconds")]
     assert recurring.attribute_problems({"x": None})[0].field == ("input", "attributes", "x")
+
+
+def test_attribute_values_orion_and_mongodb_cannot_store_are_refused_before_provisioning() -> None:
+    assert recurring.attribute_problems({"ok": {"a": [1, 2.5, "x", None, True]}, "big": 2**63 - 1}) == []
+    deep: object = 1
+    for _ in range(recurring.MAX_NESTING + 1):
+        deep = [deep]
+    for value in (2**64, -(2**63) - 1, {"a": [2**70]}, [float("inf")], deep):
+        problems = recurring.attribute_problems({"level": value})
+        assert [p.field for p in problems] == [("input", "attributes", "level")], value
