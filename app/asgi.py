@@ -125,7 +125,10 @@ class ChronosGraphQL(GraphQL[Context, None]):
     def parse_json(self, data: str | bytes) -> Any:
         # Strawberry takes any JSON for a request and fails on scalars (500) and on an
         # operationName that is not a string (an uncoded error): refuse them as it does the rest.
-        parsed = super().parse_json(data)
+        try:
+            parsed = super().parse_json(data)
+        except RecursionError:
+            raise HTTPException(400, "The request body nests too deeply.") from None
         for item in parsed if isinstance(parsed, list) else [parsed]:
             if not isinstance(item, dict):
                 raise HTTPException(400, "A GraphQL request is a JSON object with a `query` string.")

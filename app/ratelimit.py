@@ -20,7 +20,7 @@ from redis.exceptions import NoScriptError
 
 KEY_PREFIX: Final = "chronos:ratelimit:"
 
-# KEYS[1] the set; ARGV: limit, window (µs), TTL (ms), a member unique to this hit.
+# KEYS[1] the set; ARGV: limit, window (µs), TTL (ms), a member unique to this call, its cost.
 # Lua turns numbers into strings with 14 significant digits, too few for microseconds since the
 # epoch (16 digits): every score handed to Redis is formatted by hand.
 _SCRIPT: Final = """
@@ -29,15 +29,21 @@ local window = tonumber(ARGV[2])
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now - window))
+local cost = tonumber(ARGV[5])
 local count = redis.call('ZCARD', KEYS[1])
-if count < limit then
-  redis.call('ZADD', KEYS[1], string.format('%.0f', now), ARGV[4])
+if count + cost <= limit then
+  local score = string.format('%.0f', now)
+  for i = 1, cost do
+    redis.call('ZADD', KEYS[1], score, ARGV[4] .. ':' .. i)
+  end
   redis.call('PEXPIRE', KEYS[1], ARGV[3])
-  return {1, limit - count - 1, 0}
+  return {1, limit - count - cost, 0}
 end
 -- Refused hits are not added: a client hammering while refused is let in once the window slides.
--- A slot frees when the hit at index count - limit leaves (count > limit if the limit was lowered).
-local oldest = redis.call('ZRANGE', KEYS[1], count - limit, count - limit, 'WITHSCORES')
+-- Room for `cost` more opens when the hit at index count + cost - limit - 1 leaves (the set may
+-- hold more than `limit` if the limit was lowered).
+local index = count + cost - limit - 1
+local oldest = redis.call('ZRANGE', KEYS[1], index, index, 'WITHSCORES')
 return {0, 0, tonumber(oldest[2]) + window - now}
 """
 _SHA: Final = hashlib.sha1(_SCRIPT.encode()).hexdigest()
@@ -55,8 +61,9 @@ class RateDecision:
     """When refused, how long until a hit would be allowed; 0 when allowed."""
 
 
-async def hit(redis: Redis, *, key: str, limit: int, window_seconds: float) -> RateDecision:
-    """Count one hit of ``key`` if fewer than ``limit`` were allowed in the last ``window_seconds``.
+async def hit(redis: Redis, *, key: str, limit: int, window_seconds: float, cost: int = 1) -> RateDecision:
+    """Count ``cost`` hits of ``key`` if the last ``window_seconds`` leave room for all of them
+    under ``limit``; otherwise count none.
 
     A ``limit`` of 0 means unlimited and never touches Redis. Redis errors (``ConnectionError``
     when it is down) are raised: whether to fail open or closed is the caller's decision.
@@ -67,11 +74,15 @@ async def hit(redis: Redis, *, key: str, limit: int, window_seconds: float) -> R
         return RateDecision(allowed=True, remaining=UNLIMITED_REMAINING, retry_after_seconds=0.0)
     if not window_seconds > 0:
         raise ValueError(f"window_seconds must be positive, not {window_seconds}")
+    if cost < 1:
+        raise ValueError(f"cost must be 1 or more, not {cost}")
+    if cost > limit:
+        return RateDecision(allowed=False, remaining=0, retry_after_seconds=window_seconds)
     window_us = max(1, round(window_seconds * 1_000_000))
     # The newest hit is the last to leave the window: the set can expire one window after it.
     ttl_ms = math.ceil(window_us / 1000)
     # Random, not time-based: two hits in the same microsecond must be two members.
-    args = (KEY_PREFIX + key, limit, window_us, ttl_ms, secrets.token_hex(8))
+    args = (KEY_PREFIX + key, limit, window_us, ttl_ms, secrets.token_hex(8), cost)
     try:
         reply = await redis.evalsha(_SHA, 1, *args)
     except NoScriptError:

@@ -14,4 +14,17 @@ def utcnow() -> datetime:
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
-__all__ = ["utcnow"]
+def safely_in_range(value: datetime) -> bool:
+    """Whether ``value`` and a day either side of it exist in UTC.
+
+    Python's datetimes end at years 1 and 9999; a time zone offset or the millisecond steps of
+    paging would push a value at either edge past it (OverflowError deep in a client).
+    """
+    try:
+        instant = value.astimezone(UTC) if value.tzinfo is not None else value
+    except OverflowError:
+        return False
+    return 1 < instant.year < 9999
+
+
+__all__ = ["safely_in_range", "utcnow"]

@@ -117,8 +117,9 @@ def build_schema(*, mask_errors: bool = False, limits: QueryLimits | None = None
         OperationLogger,
         # The token limit is checked while parsing, so the caches only ever hold bounded documents.
         *limit_extensions(limits),
-        AccessControl,
         ValidText,
+        # Last of the on_execute checks, so a document refused above costs no mutation quota.
+        AccessControl,
         lambda: ParserCacheKeepingErrors(maxsize=CACHE_SIZE),
         lambda: ValidationCache(maxsize=CACHE_SIZE),
     ]

@@ -9,7 +9,7 @@ mutations against the key's rate limit. Tenancy is not decided here: services fi
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql import (
@@ -19,6 +19,7 @@ from graphql import (
     GraphQLError,
     InlineFragmentNode,
     OperationDefinitionNode,
+    SelectionNode,
 )
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
@@ -36,19 +37,28 @@ REQUIRED_ROLE = {
 }
 
 
-def root_field_count(operation: OperationDefinitionNode, fragments: dict[str, list[FieldNode]]) -> int:
-    """Top-level fields of an operation, fragments included: each is one mutation to count."""
-    count = 0
-    pending = list(operation.selection_set.selections)
-    while pending:
-        selection = pending.pop()
-        if isinstance(selection, FieldNode):
-            count += 1
-        elif isinstance(selection, InlineFragmentNode):
-            pending.extend(selection.selection_set.selections)
-        elif isinstance(selection, FragmentSpreadNode):
-            count += len(fragments.get(selection.name.value, []))
-    return count
+def root_field_count(operation: OperationDefinitionNode, fragments: dict[str, FragmentDefinitionNode]) -> int:
+    """Top-level fields of an operation, through fragments at any depth: each is one mutation.
+
+    A fragment counts each time it is spread, as it runs each time; cycles were refused earlier,
+    but a spread already being expanded is not followed again, so none can loop here.
+    """
+
+    def count(selections: Sequence[SelectionNode], expanding: frozenset[str]) -> int:
+        total = 0
+        for selection in selections:
+            if isinstance(selection, FieldNode):
+                total += 1
+            elif isinstance(selection, InlineFragmentNode):
+                total += count(selection.selection_set.selections, expanding)
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                fragment = fragments.get(name)
+                if fragment is not None and name not in expanding:
+                    total += count(fragment.selection_set.selections, expanding | {name})
+        return total
+
+    return count(operation.selection_set.selections, frozenset())
 
 
 def as_graphql_error(error: ChronosError) -> GraphQLError:
@@ -70,7 +80,8 @@ class AccessControl(SchemaExtension):
                     f"a {principal.role.value} key cannot run {operation_type.value} operations; "
                     f"it takes {required.value} or above"
                 )
-            if operation_type is OperationType.MUTATION:
+            # A refusal by an earlier extension (limits, bad text) leaves the quota alone.
+            if operation_type is OperationType.MUTATION and execution.result is None:
                 await self._count_mutations(context, principal)
         except ChronosError as refused:
             error = as_graphql_error(refused)
@@ -82,8 +93,17 @@ class AccessControl(SchemaExtension):
         yield
 
     async def _caller(self, context: Context, operation_type: OperationType) -> Principal:
-        if operation_type is OperationType.SUBSCRIPTION and context.token is not None:
-            context.principal = await context.resources.authenticator.authenticate(context.token, fresh=True)
+        if context.token is not None:
+            # A socket outlives its key: every operation on it looks again, a subscription (which
+            # may run for hours) past the cache.
+            fresh = operation_type is OperationType.SUBSCRIPTION
+            try:
+                context.principal = await context.resources.authenticator.authenticate(
+                    context.token, fresh=fresh
+                )
+            except Unauthenticated:
+                context.principal = None
+                raise
         if context.principal is None:
             raise Unauthenticated("no API key was checked for this connection")
         return context.principal
@@ -104,11 +124,7 @@ class AccessControl(SchemaExtension):
         )
         if operation is None:
             return
-        fragments = {
-            d.name.value: [s for s in d.selection_set.selections if isinstance(s, FieldNode)]
-            for d in document.definitions
-            if isinstance(d, FragmentDefinitionNode)
-        }
+        fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
         settings = context.settings
         await charge_mutations(
             redis=context.resources.redis,

@@ -11,6 +11,7 @@ from starlette.websockets import WebSocket
 from strawberry.types import Info as StrawberryInfo
 
 from app.auth.principal import Principal
+from app.auth.roles import Role
 from app.auth.tenancy import TenantScope
 from app.resources import Resources
 from app.settings import Settings
@@ -35,6 +36,10 @@ class Context:
     @property
     def settings(self) -> Settings:
         return self.resources.settings
+
+    @property
+    def is_admin(self) -> bool:
+        return self.principal is not None and self.principal.role is Role.ADMIN
 
     @property
     def scope(self) -> TenantScope:

@@ -50,6 +50,8 @@ from strawberry.extensions import (
 from strawberry.types.graphql import OperationType
 
 QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
+# The largest page any list field serves: what a `first` of unknown value may cost.
+MAX_PAGE = 100
 
 
 @dataclass(frozen=True)
@@ -166,11 +168,17 @@ class _Walk:
         if argument is None:
             return None
         given = next((a.value for a in node.arguments or () if a.name.value == "first"), None)
-        value = self.value(given) if given is not None else None
-        if not _is_int(value):
+        if given is None:
             value = argument.default_value
-        # Garbage here fails coercion at execution; charge it like a list without `first` meanwhile.
-        return max(0, value) if _is_int(value) else self.list_default_size
+        else:
+            value = self.value(given)
+            # GraphQL coerces an integral float variable (100.0) to the Int 100: charge it so.
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            if value is None:  # null, or a variable not given: the argument's default applies
+                value = argument.default_value
+        # Anything else fails coercion at execution; meanwhile it is charged the largest page.
+        return max(0, value) if _is_int(value) else MAX_PAGE
 
     def value(self, node: ValueNode) -> Any:
         if isinstance(node, VariableNode):

@@ -1,9 +1,9 @@
 """Turning a presented credential into a :class:`Principal`, with a short per-process cache.
 
 The cache keeps hot keys from costing a MongoDB read per request. Its price: a revoked key keeps
-working for up to ``cache_seconds`` on processes that saw it recently (the process that revokes
-forgets at once). Unknown credentials are cached too, so a flood of bad keys does not become a
-flood of reads.
+working for up to ``cache_seconds`` on every API process that saw it recently. Unknown
+credentials are remembered too, so a repeated bad key costs no read, but apart: a flood of
+made-up keys can only push out other made-up keys, never a real one.
 """
 
 from __future__ import annotations
@@ -11,12 +11,14 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 from app.auth import keys
 from app.auth.principal import UNAUTHENTICATED_ADMIN, Principal
 from app.errors import Unauthenticated
 
 MAX_CACHED = 10_000
+T = TypeVar("T")
 MISSING = "send an API key as `Authorization: Bearer <key>` (WebSocket: in the connection_init payload)"
 REJECTED = "the API key is not valid (unknown or revoked)"
 
@@ -45,7 +47,8 @@ class Authenticator:
         self.required = required
         self._ttl = cache_seconds
         self._clock = clock
-        self._cache: OrderedDict[str, tuple[float, Principal | None]] = OrderedDict()
+        self._known: OrderedDict[str, tuple[float, Principal]] = OrderedDict()
+        self._unknown: OrderedDict[str, float] = OrderedDict()
 
     async def authenticate(self, token: str | None, *, fresh: bool = False) -> Principal:
         """The caller behind ``token``; ``fresh`` skips the cache (a subscription's second look)."""
@@ -55,27 +58,30 @@ class Authenticator:
             raise Unauthenticated(MISSING)
         digest = keys.hash_secret(token)
         now = self._clock()
-        cached = None if fresh else self._cache.get(digest)
-        if cached is not None and cached[0] > now:
-            principal = cached[1]
-        else:
-            document = await keys.find_active(token)
-            principal = keys.principal_of(document) if document else None
-            self._remember(digest, now + self._ttl, principal)
-        if principal is None:
+        if not fresh:
+            known = self._known.get(digest)
+            if known is not None and known[0] > now:
+                return known[1]
+            if self._unknown.get(digest, 0.0) > now:
+                raise Unauthenticated(REJECTED)
+        document = await keys.find_active(token)
+        if document is None:
+            self._known.pop(digest, None)
+            _remember(self._unknown, digest, now + self._ttl, self._ttl)
             raise Unauthenticated(REJECTED)
+        principal = keys.principal_of(document)
+        self._unknown.pop(digest, None)
+        _remember(self._known, digest, (now + self._ttl, principal), self._ttl)
         return principal
 
-    def forget(self, secret_hash: str) -> None:
-        self._cache.pop(secret_hash, None)
 
-    def _remember(self, digest: str, until: float, principal: Principal | None) -> None:
-        if self._ttl <= 0:
-            return
-        self._cache[digest] = (until, principal)
-        self._cache.move_to_end(digest)
-        while len(self._cache) > MAX_CACHED:
-            self._cache.popitem(last=False)
+def _remember(cache: OrderedDict[str, T], digest: str, entry: T, ttl: float) -> None:
+    if ttl <= 0:
+        return
+    cache[digest] = entry
+    cache.move_to_end(digest)
+    while len(cache) > MAX_CACHED:
+        cache.popitem(last=False)
 
 
 __all__ = ["Authenticator", "bearer_token", "connection_token"]

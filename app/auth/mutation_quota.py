@@ -20,19 +20,25 @@ async def charge_mutations(
     if limit == 0:
         return
     try:
-        for _ in range(mutations):
-            decision = await ratelimit.hit(
-                redis, key=f"mutations:{principal.rate_key}", limit=limit, window_seconds=window_seconds
-            )
-            if not decision.allowed:
-                raise RateLimited(
-                    f"more than {limit} mutations in {window_seconds:g} s with this key; retry in "
-                    f"{decision.retry_after_seconds:.1f} s",
-                    retry_after_seconds=decision.retry_after_seconds,
-                )
+        # All or nothing: a request that does not fit is refused whole and charged nothing.
+        decision = await ratelimit.hit(
+            redis,
+            key=f"mutations:{principal.rate_key}",
+            limit=limit,
+            window_seconds=window_seconds,
+            cost=mutations,
+        )
     except RedisError as error:
         # The limit guards capacity, not data: without Redis, mutations go on and we say so.
         log.warning("ratelimit.unavailable", error=type(error).__name__)
+        return
+    if not decision.allowed:
+        too_many = f"{mutations} mutations in one request" if mutations > limit else "more mutations"
+        raise RateLimited(
+            f"{too_many} than this key's {limit} per {window_seconds:g} s; retry in "
+            f"{decision.retry_after_seconds:.1f} s",
+            retry_after_seconds=decision.retry_after_seconds,
+        )
 
 
 __all__ = ["charge_mutations"]

@@ -201,6 +201,18 @@ async def update_model(
     if problems:
         raise ValidationFailed(problems)
     _tenant_allowed(merged, scope)
+    moved = (merged.fiware_service, merged.fiware_service_path) != (
+        current.fiware_service,
+        current.fiware_service_path,
+    )
+    if moved and await TrainingJobDocument.find_one({"model_id": key}) is not None:
+        # Jobs keep the tenant they trained in: a model that moved would take their history,
+        # forecasts and errors into a tenant that was never meant to see them.
+        raise Conflict(
+            f"model {model_id} has training jobs in {current.fiware_service}:{current.fiware_service_path}; "
+            "delete them before moving it to another tenant",
+            field=("input", "fiwareService"),
+        )
     # Strictly after the previous edit even within one millisecond, so clients can order versions.
     updated_at = max(utcnow(), current.updated_at + timedelta(milliseconds=1))
     values: dict[str, Any] = {**_scalar_fields(merged), "name": merged.name, "updated_at": updated_at}

@@ -18,6 +18,7 @@ from app.auth.tenancy import TenantScope
 from app.errors import ErrorCode, FieldError, NotFound, ValidationFailed
 from app.models.service import parse_id
 from app.predictions.recurring import FORECAST_ATTRIBUTE
+from app.timeutil import safely_in_range
 from app.training import service as training
 from app.training.admission import series_of
 from app.training.documents import TrainingJobDocument
@@ -68,7 +69,7 @@ def _decode(cursor: str) -> datetime | None:
         moment = datetime.fromisoformat(raw.removeprefix(_CURSOR_PREFIX))
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
-    return moment if moment.tzinfo is not None else None
+    return moment if moment.tzinfo is not None and safely_in_range(moment) else None
 
 
 def _optional_time(value: object) -> datetime | None:
@@ -111,6 +112,10 @@ def _check(
         if value is not None and value.tzinfo is None:
             problems.append(
                 FieldError(ErrorCode.VALIDATION_ERROR, "must carry a time zone offset, e.g. ...Z", (name,))
+            )
+        elif value is not None and not safely_in_range(value):
+            problems.append(
+                FieldError(ErrorCode.VALIDATION_ERROR, "must fall between years 2 and 9998 in UTC", (name,))
             )
     if not 1 <= first <= MAX_PAGE:
         problems.append(

@@ -13,7 +13,7 @@ import hashlib
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from uuid import UUID, uuid4
 
 import structlog
@@ -35,8 +35,9 @@ from app.models.documents import ModelDocument
 from app.models.enums import ModelStatus
 from app.models.service import parse_id
 from app.models.spec import effective_patience
-from app.timeutil import utcnow
+from app.timeutil import safely_in_range, utcnow
 from app.training import events, lifecycle
+from app.training import service as training_service
 from app.training.documents import TrainingConfig, TrainingJobDocument, TrainingRequest
 from app.upstream import translate
 from fiware.errors import FiwareError
@@ -69,14 +70,6 @@ class DispatchFailed(Unavailable):
         self.job = job
 
 
-def _representable_in_utc(value: datetime) -> bool:
-    try:
-        value.astimezone(UTC)
-    except OverflowError:
-        return False
-    return True
-
-
 def validate_request(request: StartRequest) -> TrainingRequest:
     problems: list[FieldError] = []
 
@@ -92,9 +85,9 @@ def validate_request(request: StartRequest) -> TrainingRequest:
     for name, value in (("dateFrom", request.date_from), ("dateTo", request.date_to)):
         if value is not None and value.tzinfo is None:
             problem(f"{name} must carry a time zone offset, e.g. 2026-01-01T00:00:00Z", name)
-        elif value is not None and not _representable_in_utc(value):
+        elif value is not None and not safely_in_range(value):
             in_range = False
-            problem(f"{name} is out of range: it must fall between years 1 and 9999 in UTC", name)
+            problem(f"{name} is out of range: it must fall between years 2 and 9998 in UTC", name)
     if (
         in_range
         and request.date_from is not None
@@ -156,9 +149,9 @@ def _fingerprint(model_id: UUID, request: TrainingRequest) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-async def _replay(key: str, fingerprint: str) -> TrainingJobDocument | None:
+async def _replay(key: str, fingerprint: str, scope: TenantScope) -> TrainingJobDocument | None:
     existing = await TrainingJobDocument.find_one({"idempotency_key": key})
-    if existing is None:
+    if existing is None or training_service.visible(existing, scope) is None:
         return None
     if existing.request_fingerprint != fingerprint:
         raise Conflict(
@@ -219,7 +212,7 @@ async def start_training(
     wanted = validate_request(request)
     fingerprint = _fingerprint(key_id, wanted)
     key = f"{key_id}:{request.idempotency_key}" if request.idempotency_key is not None else None
-    if key is not None and (earlier := await _replay(key, fingerprint)) is not None:
+    if key is not None and (earlier := await _replay(key, fingerprint, scope)) is not None:
         return earlier
 
     config = snapshot(model)
@@ -268,7 +261,7 @@ async def start_training(
         await _claim_model(model, job.id)
     except Conflict:
         # A retry of a call still in flight: once that call has stored its job, it is the answer.
-        if key is not None and (earlier := await _replay(key, fingerprint)) is not None:
+        if key is not None and (earlier := await _replay(key, fingerprint, scope)) is not None:
             return earlier
         raise
     try:
@@ -276,7 +269,7 @@ async def start_training(
     except DuplicateKeyError:
         # Two calls with one key raced past the replay check: the first stored is the answer.
         await lifecycle.release_model(model_id=key_id, job_id=job.id, completed=False)
-        if key is not None and (earlier := await _replay(key, fingerprint)) is not None:
+        if key is not None and (earlier := await _replay(key, fingerprint, scope)) is not None:
             return earlier
         raise Conflict("a concurrent request with this idempotencyKey failed; retry") from None
     except BaseException:

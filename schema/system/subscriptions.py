@@ -38,7 +38,9 @@ class SystemSubscriptions:
                 ]
             )
         while True:
-            yield SystemHealth.from_result(await info.context.resources.health())
+            yield SystemHealth.from_result(
+                await info.context.resources.health(), detailed=info.context.is_admin
+            )
             await asyncio.sleep(interval_seconds)
 
 

@@ -22,16 +22,19 @@ class DependencyHealth:
     name: str = strawberry.field(description="mongo, redis, rabbitmq (or broker when Redis is the broker).")
     status: HealthStatus = strawberry.field(description="UP or DOWN.")
     latency_ms: float = strawberry.field(description="How long the probe took, in milliseconds.")
-    message: str | None = strawberry.field(description="What answered, or why the probe failed.")
+    message: str | None = strawberry.field(
+        description="What answered, or why the probe failed; null unless the API key is an admin's."
+    )
     checked_at: datetime = strawberry.field(description="When the probe started, UTC.")
 
     @classmethod
-    def from_result(cls, result: system.DependencyHealth) -> DependencyHealth:
+    def from_result(cls, result: system.DependencyHealth, *, detailed: bool) -> DependencyHealth:
         return cls(
             name=result.name,
             status=result.status,
             latency_ms=result.latency_ms,
-            message=result.message,
+            # Driver messages name hosts and exception types: for operators, not every viewer.
+            message=result.message if detailed else None,
             checked_at=result.checked_at,
         )
 
@@ -43,10 +46,10 @@ class SystemHealth:
     checked_at: datetime = strawberry.field(description="When the checks finished, UTC.")
 
     @classmethod
-    def from_result(cls, result: system.SystemHealth) -> SystemHealth:
+    def from_result(cls, result: system.SystemHealth, *, detailed: bool) -> SystemHealth:
         return cls(
             status=result.status,
-            dependencies=[DependencyHealth.from_result(d) for d in result.dependencies],
+            dependencies=[DependencyHealth.from_result(d, detailed=detailed) for d in result.dependencies],
             checked_at=result.checked_at,
         )
 
@@ -81,13 +84,15 @@ class ApplicationInfo:
     environment: str = strawberry.field(description="development, test or production.")
     started_at: datetime = strawberry.field(description="When this process started, UTC.")
     uptime_seconds: float = strawberry.field(description="Seconds since `startedAt`.")
-    dependencies: list[DependencyUrl] = strawberry.field(description="Configured dependency URLs.")
+    dependencies: list[DependencyUrl] = strawberry.field(
+        description="Configured dependency URLs; empty unless the API key is an admin's."
+    )
     progress_hub: ProgressHubStats = strawberry.field(
         description="Live-progress subscriptions of this process."
     )
 
     @classmethod
-    def from_info(cls, info: system.ApplicationInfo, hub: HubStats) -> ApplicationInfo:
+    def from_info(cls, info: system.ApplicationInfo, hub: HubStats, *, detailed: bool) -> ApplicationInfo:
         return cls(
             name=info.name,
             version=info.version,
@@ -96,7 +101,9 @@ class ApplicationInfo:
             environment=info.environment,
             started_at=info.started_at,
             uptime_seconds=info.uptime_seconds(),
-            dependencies=[DependencyUrl(name=d.name, url=d.url) for d in info.dependencies],
+            dependencies=[DependencyUrl(name=d.name, url=d.url) for d in info.dependencies]
+            if detailed
+            else [],
             progress_hub=ProgressHubStats(
                 connected=hub.connected,
                 channels=hub.channels,

@@ -64,9 +64,23 @@ def test_deep_wide_and_aliased_documents_are_refused_quickly(api: ApiServer) -> 
     assert "16 aliases" in too_many["message"] and too_many["extensions"]["code"] == "QUERY_TOO_COMPLEX"
 
 
-def test_batches_are_refused(api: ApiServer) -> None:
+def test_batches_and_bodies_that_are_not_requests_are_refused_in_json(api: ApiServer) -> None:
     response, _ = post(api, [{"query": CHEAP}, {"query": CHEAP}])
-    assert response.status_code == 400
+    assert response.status_code == 400 and first_error(response)["extensions"]["code"] == "BAD_REQUEST"
+    for body in (
+        b"null",
+        b"5",
+        b"[" * 50_000 + b"]" * 50_000,
+        b'{"query": "{ __typename }", "operationName": [1]}',
+    ):
+        refused = httpx.post(
+            api.graphql_url,
+            content=body,
+            headers={**api.headers, "content-type": "application/json"},
+            timeout=10,
+        )
+        assert refused.status_code == 400, (body[:20], refused.text)
+        assert first_error(refused)["extensions"]["code"] == "BAD_REQUEST"
 
 
 async def test_an_oversized_websocket_message_closes_the_socket(api: ApiServer) -> None:
@@ -90,11 +104,28 @@ async def test_a_revoked_key_cannot_start_a_subscription_on_an_open_socket(
         await socket.send(json.dumps({"type": "connection_init", "payload": bearer(key)}))
         assert json.loads(await socket.recv())["type"] == "connection_ack"
         assert cli(service_env, log_dir, "keys", "revoke", key[:12]).returncode == 0
-        query = "subscription { healthUpdates(intervalSeconds: 1) { status } }"
-        await socket.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": query}}))
-        answer = json.loads(await socket.recv())
-        errors = answer["payload"] if answer["type"] == "error" else answer["payload"]["errors"]
-        assert errors[0]["extensions"]["code"] == "UNAUTHENTICATED", answer
+        for number, query in enumerate(
+            (
+                "subscription { healthUpdates(intervalSeconds: 1) { status } }",
+                # Queries and mutations on the socket look at the key again too.
+                "{ modelTypes { value } }",
+                'mutation { deleteModel(id: "00000000-0000-0000-0000-000000000000") { deletedId } }',
+            )
+        ):
+            await socket.send(
+                json.dumps({"id": str(number), "type": "subscribe", "payload": {"query": query}})
+            )
+            answer = json.loads(await socket.recv())
+            errors = answer["payload"] if answer["type"] == "error" else answer["payload"]["errors"]
+            assert errors[0]["extensions"]["code"] == "UNAUTHENTICATED", answer
+            if answer["type"] == "next":
+                assert json.loads(await socket.recv())["type"] == "complete"
+
+
+NO_MODEL = "00000000-0000-0000-0000-000000000000"
+NESTED = """mutation($id: ID!) { ...A }
+fragment A on Mutation { ...B x: deleteModel(id: $id) { deletedId } }
+fragment B on Mutation { y: deleteModel(id: $id) { deletedId } z: deleteModel(id: $id) { deletedId } }"""
 
 
 async def test_mutations_are_rate_limited_per_key(
@@ -103,6 +134,7 @@ async def test_mutations_are_rate_limited_per_key(
     env = {**service_env, "CHRONOS_MUTATION_RATE_LIMIT": "3", "CHRONOS_MUTATION_RATE_WINDOW_SECONDS": "60"}
     other = create_key(service_env, role="editor", tenants=["smart:/"], name="other", cwd=log_dir)
     mine = create_key(service_env, role="editor", tenants=["smart:/"], name="mine", cwd=log_dir)
+    third = create_key(service_env, role="editor", tenants=["smart:/"], name="third", cwd=log_dir)
     delete = 'mutation { deleteModel(id: "00000000-0000-0000-0000-000000000000") { errors { code } } }'
     two = 'mutation { a: deleteModel(id: "00000000-0000-0000-0000-000000000000") { deletedId } '
     two += 'b: deleteModel(id: "00000000-0000-0000-0000-000000000001") { deletedId } }'
@@ -115,4 +147,13 @@ async def test_mutations_are_rate_limited_per_key(
             assert 0 < refused.errors[0]["extensions"]["retryAfterSeconds"] <= 60
             assert (await gql.run(CHEAP)).codes == [], "queries are not limited"
         async with graphql_client(server, key=other) as gql:
-            assert (await gql.run(delete)).codes == [], "another key has its own window"
+            # Another key has its own window; three mutations hidden in nested fragments count three.
+            assert (await gql.run(NESTED, {"id": NO_MODEL})).codes == []
+            assert (await gql.run(delete)).codes == ["RATE_LIMITED"]
+        async with graphql_client(server, key=third) as gql:
+            four = await gql.run(
+                NESTED.replace("{ ...B ", "{ ...B w: deleteModel(id: $id) { deletedId } "), {"id": NO_MODEL}
+            )
+            assert (
+                four.codes == ["RATE_LIMITED"] and "4 mutations in one request" in four.errors[0]["message"]
+            )

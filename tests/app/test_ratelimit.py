@@ -158,3 +158,15 @@ async def test_nonsense_arguments_are_refused(redis: Redis) -> None:
         await hit(redis, key="any", limit=-1, window_seconds=1)
     with pytest.raises(ValueError, match="window_seconds"):
         await hit(redis, key="any", limit=1, window_seconds=0)
+
+
+async def test_a_costly_hit_is_all_or_nothing(redis: Redis, new_key: Callable[[], str]) -> None:
+    key = new_key()
+    first = await hit(redis, key=key, limit=5, window_seconds=10, cost=3)
+    assert first.allowed and first.remaining == 2
+    refused = await hit(redis, key=key, limit=5, window_seconds=10, cost=3)
+    assert not refused.allowed and 9 < refused.retry_after_seconds <= 10
+    assert await redis.zcard(KEY_PREFIX + key) == 3, "a refused costly hit takes nothing"
+    assert (await hit(redis, key=key, limit=5, window_seconds=10, cost=2)).remaining == 0
+    never = await hit(redis, key=new_key(), limit=5, window_seconds=10, cost=6)
+    assert not never.allowed and never.retry_after_seconds == 10

@@ -240,6 +240,35 @@ async def test_a_viewer_reads_its_tenant_and_changes_nothing(
     assert await counts(mongo, test_settings) == before
     _, model = await call(api, "model", tenant_objects, viewer_key)
     assert model["data"]["model"]["id"] == tenant_objects.model_id
+    # Hosts, ports and driver messages are for operators.
+    details = "{ info { dependencies { url } } health { dependencies { message } } }"
+    async with httpx.AsyncClient(timeout=10) as client:
+        seen = (
+            await client.post(api.graphql_url, json={"query": details}, headers=bearer(viewer_key))
+        ).json()
+        full = (await client.post(api.graphql_url, json={"query": details}, headers=api.headers)).json()
+    assert seen["data"]["info"]["dependencies"] == []
+    assert all(d["message"] is None for d in seen["data"]["health"]["dependencies"])
+    assert full["data"]["info"]["dependencies"] and any(
+        d["message"] for d in full["data"]["health"]["dependencies"]
+    )
+
+
+async def test_a_model_with_jobs_cannot_move_to_another_tenant(
+    api: ApiServer, tenant_objects: TenantObjects
+) -> None:
+    # Its jobs would otherwise follow it into a tenant that was never meant to see them.
+    move = """mutation($model: ID!) { updateModel(id: $model, input: {fiwareService: "elsewhere"}) {
+              model { id } errors { code field } } }"""
+    async with httpx.AsyncClient(timeout=10) as client:
+        answer = await client.post(
+            api.graphql_url,
+            json={"query": move, "variables": {"model": tenant_objects.model_id}},
+            headers=api.headers,
+        )
+    payload = answer.json()["data"]["updateModel"]
+    assert payload["model"] is None
+    assert payload["errors"] == [{"code": "CONFLICT", "field": ["input", "fiwareService"]}]
 
 
 async def test_another_tenants_key_never_sees_or_touches_the_tenants_objects(

@@ -166,10 +166,15 @@ def test_first_comes_from_variables_their_defaults_or_the_schema() -> None:
     assert cost(document, {"n": 7}) == 1 + 1 + 7 * 2
     assert cost("query($n: Int! = 3) { models(first: $n) { edges { node { id } } } }") == 1 + 1 + 3 * 2
     assert cost("query($n: Int! = 3) { models(first: $n) { edges { node { id } } } }", {"n": 50}) == 102
-    # Missing or garbage: the argument's schema default (20).
+    # Missing: the argument's schema default (20).
     assert cost(document) == 1 + 1 + 20 * 2
-    assert cost(document, {"n": "many"}) == 1 + 1 + 20 * 2
-    assert cost(document, {"n": True}) == 1 + 1 + 20 * 2
+    # GraphQL coerces 100.0 to 100: charged as 100, not waved through at the default.
+    assert cost(document, {"n": 100.0}) == 1 + 1 + 100 * 2
+    assert cost(document, {"n": 7.0}) == 1 + 1 + 7 * 2
+    # Garbage fails at execution; until then it is charged the largest page.
+    assert cost(document, {"n": "many"}) == 1 + 1 + 100 * 2
+    assert cost(document, {"n": True}) == 1 + 1 + 100 * 2
+    assert cost(document, {"n": 7.5}) == 1 + 1 + 100 * 2
     assert cost(document, {"n": -5}) == 2
 
 
