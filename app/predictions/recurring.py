@@ -107,6 +107,17 @@ def _json_problem(value: object, depth: int = 0) -> str | None:
     return None
 
 
+def forecast_apikey(settings: Settings, tenant: Tenant) -> str:
+    """The API key of the forecast service group in ``tenant``'s service.
+
+    The IoT Agent keeps (resource, apikey) unique across all services (contracts §3): one key
+    for every tenant would give the group to the first service only. The default service keeps
+    the configured key as it is.
+    """
+    base = settings.iota_forecast_apikey
+    return base if tenant.service == settings.fiware_service else f"{base}-{tenant.service}"
+
+
 def _tenant(job: TrainingJobDocument) -> Tenant:
     return series_of(job.config)[1]
 
@@ -149,7 +160,7 @@ async def enable(
     try:
         await fiware.iota.ensure_group(
             {
-                "apikey": settings.iota_forecast_apikey,
+                "apikey": forecast_apikey(settings, tenant),
                 "resource": settings.iota_forecast_resource,
                 "entity_type": entity_type,
                 "cbroker": settings.orion_url,
@@ -313,6 +324,7 @@ __all__ = [
     "disable",
     "enable",
     "entity_id_of",
+    "forecast_apikey",
     "next_slot",
     "remove_for_job",
     "remove_publication",

@@ -16,6 +16,7 @@ from app.resources import FiwareClients
 from app.settings import Settings
 from app.training.admission import snapshot
 from app.training.documents import DataSummary, TrainingJobDocument, TrainingRequest, TrainingStatus
+from fiware.http import Tenant
 from fiware.sandbox.config import SandboxConfig
 from fiware.sandbox.runner import Sandbox, running_sandbox
 
@@ -106,3 +107,11 @@ def test_attribute_values_orion_and_mongodb_cannot_store_are_refused_before_prov
     for value in (2**64, -(2**63) - 1, {"a": [2**70]}, [float("inf")], deep):
         problems = recurring.attribute_problems({"level": value})
         assert [p.field for p in problems] == [("input", "attributes", "level")], value
+
+
+def test_each_service_gets_a_forecast_group_key_of_its_own() -> None:
+    # The IoT Agent keeps (resource, apikey) unique across services.
+    settings = Settings(_env_file=None)
+    assert recurring.forecast_apikey(settings, Tenant("smart", "/")) == "chronos-forecast"
+    assert recurring.forecast_apikey(settings, Tenant("smart", "/parking")) == "chronos-forecast"
+    assert recurring.forecast_apikey(settings, Tenant("city", "/")) == "chronos-forecast-city"
