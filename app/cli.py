@@ -16,6 +16,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from pymongo.errors import PyMongoError
+
 from app.auth import keys
 from app.auth.documents import ApiKeyDocument
 from app.auth.roles import Role
@@ -23,6 +25,7 @@ from app.auth.tenancy import parse_tenant
 from app.db import connect_mongo, init_documents
 from app.errors import ChronosError
 from app.settings import Settings, get_settings
+from app.system.info import redact_url
 
 
 def _tenant(text: str) -> Any:
@@ -104,6 +107,13 @@ async def run(arguments: argparse.Namespace, settings: Settings) -> int:
             where = f" ({'.'.join(problem.field)})" if problem.field else ""
             print(f"error: {problem.message}{where}", file=sys.stderr)
         return 2
+    except PyMongoError as error:
+        print(
+            f"error: MongoDB at {redact_url(settings.mongo_url)} did not answer ({type(error).__name__}); "
+            "is it running, and is CHRONOS_MONGO_URL right?",
+            file=sys.stderr,
+        )
+        return 3
     finally:
         await client.close()
     return 0

@@ -67,3 +67,13 @@ def test_bad_input_is_refused_with_a_reason(service_env: dict[str, str], log_dir
     assert bad_tenant.returncode == 2 and "Bad:/" in bad_tenant.stderr
     unknown = cli(service_env, log_dir, "keys", "revoke", "chr_nothing")
     assert unknown.returncode == 2 and "does not exist" in unknown.stderr
+
+
+def test_an_unreachable_mongodb_is_said_plainly(service_env: dict[str, str], log_dir: Path) -> None:
+    env = {
+        **service_env,
+        "CHRONOS_MONGO_URL": "mongodb://127.0.0.1:1/",
+        "CHRONOS_MONGO_TIMEOUT_SECONDS": "0.5",
+    }
+    listed = cli(env, log_dir, "keys", "list")
+    assert listed.returncode == 3 and "did not answer" in listed.stderr and "Traceback" not in listed.stderr
