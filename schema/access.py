@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 
-from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql import (
     FieldNode,
     FragmentDefinitionNode,
@@ -29,6 +28,7 @@ from app.auth.principal import Principal
 from app.auth.roles import Role
 from app.errors import ChronosError, Forbidden, Unauthenticated
 from schema.context import Context
+from schema.refusal import refuse
 
 REQUIRED_ROLE = {
     OperationType.QUERY: Role.VIEWER,
@@ -84,12 +84,7 @@ class AccessControl(SchemaExtension):
             if operation_type is OperationType.MUTATION and execution.result is None:
                 await self._count_mutations(context, principal)
         except ChronosError as refused:
-            error = as_graphql_error(refused)
-            if operation_type is OperationType.SUBSCRIPTION:
-                # Strawberry streams an error raised here as the subscription's one result.
-                raise error from refused
-            # Queries and mutations skip execution when a result is already there.
-            execution.result = GraphQLExecutionResult(data=None, errors=[error])
+            refuse(execution, as_graphql_error(refused))
         yield
 
     async def _caller(self, context: Context, operation_type: OperationType) -> Principal:

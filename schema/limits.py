@@ -36,7 +36,6 @@ from graphql import (
     get_nullable_type,
     value_from_ast_untyped,
 )
-from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql.language.parser import MAX_NESTING_DEPTH
 from graphql.validation import ASTValidationContext, MaxIntrospectionDepthRule, NoFragmentCyclesRule
 from strawberry.extensions import (
@@ -47,7 +46,8 @@ from strawberry.extensions import (
     QueryDepthLimiter,
     SchemaExtension,
 )
-from strawberry.types.graphql import OperationType
+
+from schema.refusal import refuse
 
 QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
 # The largest page any list field serves: what a `first` of unknown value may cost.
@@ -313,11 +313,7 @@ class QueryCostLimiter(SchemaExtension):
                     f"Query cost {cost} exceeds the limit of {self.max_cost}.",
                     extensions={"code": QUERY_TOO_COMPLEX, "cost": cost, "maxCost": self.max_cost},
                 )
-                if context.operation_type is OperationType.SUBSCRIPTION:
-                    raise error  # Strawberry streams it as the subscription's one result
-                # Queries and mutations skip execution when a result is already there, and the
-                # operation's log line and metrics see the refusal.
-                context.result = GraphQLExecutionResult(data=None, errors=[error])
+                refuse(context, error)
         yield
 
 

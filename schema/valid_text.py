@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
-from strawberry.types.graphql import OperationType
 
 from app.errors import ErrorCode
+from schema.refusal import refuse
 
 MESSAGE = "text must be valid Unicode: a lone surrogate (\\ud800-\\udfff) cannot be stored"
 
@@ -37,10 +36,7 @@ class ValidText(SchemaExtension):
     def on_execute(self) -> Iterator[None]:
         context = self.execution_context
         if has_lone_surrogate(context.query) or has_lone_surrogate(context.variables):
-            error = GraphQLError(MESSAGE, extensions={"code": ErrorCode.VALIDATION_ERROR.value})
-            if context.operation_type is OperationType.SUBSCRIPTION:
-                raise error  # Strawberry streams it as the subscription's one result
-            context.result = GraphQLExecutionResult(data=None, errors=[error])
+            refuse(context, GraphQLError(MESSAGE, extensions={"code": ErrorCode.VALIDATION_ERROR.value}))
         yield
 
 
