@@ -142,7 +142,7 @@ class ProgressHub:
                 await self._task
         if self._pubsub is not None:
             with contextlib.suppress(RedisError, OSError):
-                await self._pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
+                await self._pubsub.aclose()
         await self._redis.aclose()
 
     def stats(self) -> HubStats:
@@ -239,7 +239,7 @@ class ProgressHub:
                 )
                 if self._pubsub is not None:
                     with contextlib.suppress(RedisError, OSError):
-                        await self._pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
+                        await self._pubsub.aclose()
                     self._pubsub = None
                 await asyncio.sleep(backoff * random.uniform(0.8, 1.2))
                 backoff = min(BACKOFF_MAX, backoff * 2)
