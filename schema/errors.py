@@ -6,12 +6,28 @@ import strawberry
 
 from app.errors import ChronosError
 from app.errors import ErrorCode as DomainErrorCode
+from schema.enums import expose
 
 ErrorCode = DomainErrorCode
-strawberry.enum(
+expose(
     ErrorCode,
     name="ErrorCode",
-    description=("Machine-readable reason of a failure; also used as `extensions.code` on top-level errors."),
+    description="Machine-readable reason of a failure; also used as `extensions.code` on top-level errors.",
+    values={
+        "VALIDATION_ERROR": "An argument or input field is invalid; `field` says which.",
+        "NOT_FOUND": "No such object, or it belongs to a tenant the API key does not hold.",
+        "CONFLICT": "The object's state forbids this now (e.g. editing a trained model, a second job).",
+        "INSUFFICIENT_DATA": "The history store holds too few usable points for what was asked.",
+        "UNAVAILABLE": "A dependency (MongoDB, Redis, the broker, FIWARE) cannot be reached; retry later.",
+        "UPSTREAM_ERROR": "A FIWARE service refused the request; the message says which and why.",
+        "INTERNAL": "An unexpected failure; the message carries a request id to find it in the logs.",
+        "UNAUTHENTICATED": "No API key, or one that is unknown or revoked (HTTP 401).",
+        "FORBIDDEN": "The API key's role may not do this, or the tenant is not among the key's.",
+        "RATE_LIMITED": "Too many mutations with this key; `retryAfterSeconds` says when to retry.",
+        "QUERY_TOO_COMPLEX": "The document exceeds a limit on tokens, depth, aliases or cost.",
+        "BAD_REQUEST": "Not a GraphQL request (not UTF-8, not JSON, wrong shape): HTTP 400.",
+        "REQUEST_TOO_LARGE": "The body or WebSocket message exceeds the size limit (HTTP 413, close 1009).",
+    },
 )
 
 

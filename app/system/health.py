@@ -19,6 +19,17 @@ from app.timeutil import utcnow
 Probe = Callable[[], Awaitable[str | None]]
 """Raises when the dependency is unusable; may return a short description of what answered."""
 
+DEPENDENCIES: Mapping[str, str] = {
+    "mongo": "MongoDB (essential: the API is DOWN without it)",
+    "redis": "Redis (progress streams, rate limits, task results)",
+    "rabbitmq": "RabbitMQ, the task broker",
+    "broker": "Redis as the task broker, where no RabbitMQ is configured (instead of rabbitmq)",
+    "orion": "the Orion Context Broker",
+    "sthComet": "STH-Comet, the history store",
+    "iotAgent": "the IoT Agent",
+}
+"""Every dependency health may report, by the name it reports it under."""
+
 
 class HealthStatus(StrEnum):
     UP = "UP"

@@ -11,6 +11,7 @@ import strawberry
 from app import models
 from app.training import service as training
 from schema.context import Info
+from schema.enums import expose
 from schema.loaders import JobCount, JobsOfModel
 from schema.pagination import PageInfo
 from schema.training.types import TrainingJob, TrainingJobConnection, TrainingStatus
@@ -18,24 +19,54 @@ from schema.training.types import TrainingJob, TrainingJobConnection, TrainingSt
 ModelId = Annotated[strawberry.ID, strawberry.argument(description="UUID of the model.")]
 
 ModelType = models.ModelType
-strawberry.enum(ModelType, name="ModelType", description="Recurrent cell of the network.")
+expose(
+    ModelType,
+    name="ModelType",
+    description="Recurrent cell of the network.",
+    values={
+        "LSTM": "Long short-term memory cells: gates for input, forgetting and output; the default.",
+        "GRU": "Gated recurrent units: two gates, fewer weights than LSTM, often as accurate.",
+    },
+)
 ModelStatus = models.ModelStatus
-strawberry.enum(
+expose(
     ModelStatus,
     name="ModelStatus",
     description="Life cycle of a model: DRAFT (editable), TRAINING (a job runs), TRAINED.",
+    values={
+        "DRAFT": "No job has completed yet; the configuration may still be edited.",
+        "TRAINING": "A training job of this model is running; the model cannot be edited or deleted.",
+        "TRAINED": "At least one job completed; the configuration is frozen.",
+    },
 )
 TargetMode = models.TargetMode
-strawberry.enum(
+expose(
     TargetMode,
     name="TargetMode",
-    description=(
-        "What the network learns: DELTA, the change from the last observed value (level-free, "
-        "robust to drift); LEVEL, the scaled values themselves."
-    ),
+    description="What the network learns.",
+    values={
+        "DELTA": "The change from the last observed value: level-free and robust to drift (the default).",
+        "LEVEL": "The scaled values themselves.",
+    },
 )
 Activation = models.Activation
-strawberry.enum(Activation, name="Activation", description="Keras activation of a dense layer.")
+expose(
+    Activation,
+    name="Activation",
+    description="Keras activation of a dense layer.",
+    values={
+        "RELU": "max(0, x).",
+        "TANH": "Hyperbolic tangent, in (-1, 1).",
+        "SIGMOID": "Logistic function, in (0, 1).",
+        "LINEAR": "Identity: no non-linearity.",
+        "ELU": "Exponential linear unit: x for x > 0, exp(x) - 1 below.",
+        "SELU": "Scaled ELU (self-normalising).",
+        "GELU": "Gaussian error linear unit: x times the standard normal CDF of x.",
+        "SWISH": "x times sigmoid(x) (also called SiLU).",
+        "SOFTPLUS": "log(1 + exp(x)): a smooth ReLU.",
+        "LEAKY_RELU": "x for x > 0, 0.2 x below (Keras's default slope).",
+    },
+)
 
 
 @strawberry.type(description="A model type Chronos can train.")

@@ -8,18 +8,28 @@ import strawberry
 
 from app import system
 from app.training.hub import HubStats
+from schema.enums import expose
 
 HealthStatus = system.HealthStatus
-strawberry.enum(
+expose(
     HealthStatus,
     name="HealthStatus",
-    description="UP: usable; DEGRADED: serving, but some dependency is down; DOWN: not usable.",
+    description="Whether the API, or one dependency, is usable.",
+    values={
+        "UP": "Usable.",
+        "DEGRADED": "Serving, but a dependency other than MongoDB is down: some operations fail.",
+        "DOWN": "Not usable (for the API: MongoDB cannot be reached).",
+    },
 )
 
 
 @strawberry.type(description="Health of one dependency, from a probe bounded by a short timeout.")
 class DependencyHealth:
-    name: str = strawberry.field(description="mongo, redis, rabbitmq (or broker when Redis is the broker).")
+    name: str = strawberry.field(
+        description="Which dependency: "
+        + "; ".join(f"`{name}`: {what}" for name, what in system.DEPENDENCIES.items())
+        + "."
+    )
     status: HealthStatus = strawberry.field(description="UP or DOWN.")
     latency_ms: float = strawberry.field(description="How long the probe took, in milliseconds.")
     message: str | None = strawberry.field(

@@ -11,17 +11,24 @@ import strawberry
 from app.models.service import parse_id
 from app.training import events, following
 from schema.context import Info
+from schema.enums import expose
 from schema.shared_execution import IdentityMemo, shareable
 from schema.training.types import JobError, TrainingJobId, TrainingMetrics, TrainingStatus
 
 TrainingPhase = events.TrainingPhase
-strawberry.enum(
+expose(
     TrainingPhase,
     name="TrainingPhase",
-    description=(
-        "What a job is doing: QUEUED, COLLECTING, PREPROCESSING, TRAINING, STORING (artifacts), "
-        "STOPPING (cancel requested) or FINISHED."
-    ),
+    description="What a job is doing, coarser than its status, for progress displays.",
+    values={
+        "QUEUED": "Waiting for a worker.",
+        "COLLECTING": "Reading the series from the history store.",
+        "PREPROCESSING": "Regularising, splitting and windowing the series.",
+        "TRAINING": "Fitting the network.",
+        "STORING": "Scoring and storing the artifacts.",
+        "STOPPING": "A cancel was asked for; waiting for the running step to stop.",
+        "FINISHED": "Ended: COMPLETED, FAILED or CANCELLED.",
+    },
 )
 
 

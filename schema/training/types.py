@@ -10,6 +10,7 @@ import strawberry
 
 from app.training import documents, service
 from schema.context import Info
+from schema.enums import expose
 from schema.loaders import JobCount
 from schema.pagination import PageInfo
 from schema.predictions.types import PredictionSchedule
@@ -20,13 +21,23 @@ if TYPE_CHECKING:
 TrainingJobId = Annotated[strawberry.ID, strawberry.argument(description="UUID of the training job.")]
 
 TrainingStatus = documents.TrainingStatus
-strawberry.enum(
+expose(
     TrainingStatus,
     name="TrainingStatus",
     description=(
         "Life cycle of a training job: PENDING → COLLECTING_DATA → PREPROCESSING → TRAINING → "
         "COMPLETED, or FAILED; a cancel goes through CANCEL_REQUESTED to CANCELLED."
     ),
+    values={
+        "PENDING": "Admitted and queued; no worker has started it yet.",
+        "COLLECTING_DATA": "Workers are reading the series from the history store, chunk by chunk.",
+        "PREPROCESSING": "The series is being regularised, split and windowed.",
+        "TRAINING": "The network is being fitted, epoch by epoch.",
+        "COMPLETED": "Trained, scored and stored: the job can forecast.",
+        "FAILED": "Ended without a model; `error` says why.",
+        "CANCEL_REQUESTED": "A cancel was asked for; the running step stops at its next heartbeat.",
+        "CANCELLED": "Stopped by a cancel; nothing of it is used.",
+    },
 )
 
 
@@ -131,15 +142,20 @@ class Artifact:
 
 
 JobErrorCode = documents.JobErrorCode
-strawberry.enum(
+expose(
     JobErrorCode,
     name="JobErrorCode",
-    description=(
-        "Why a training job failed: INSUFFICIENT_DATA (too few usable points or windows), "
-        "INVALID_DATA (a series that cannot be regularised), NOT_FOUND (the series is gone), "
-        "UNAVAILABLE (a dependency stayed down through retries), UPSTREAM_ERROR (FIWARE refused), "
-        "WORKER_LOST (the worker died or went silent), TIME_LIMIT, INTERNAL (a bug: see the logs)."
-    ),
+    description="Why a training job failed.",
+    values={
+        "INSUFFICIENT_DATA": "Too few usable points or windows after cleaning.",
+        "INVALID_DATA": "A series that cannot be regularised (e.g. no detectable sampling interval).",
+        "NOT_FOUND": "The series or the model is gone.",
+        "UNAVAILABLE": "A dependency stayed down through every retry.",
+        "UPSTREAM_ERROR": "A FIWARE service refused a request.",
+        "WORKER_LOST": "The worker died or went silent more times than the redelivery limit allows.",
+        "TIME_LIMIT": "A step ran past its time limit.",
+        "INTERNAL": "An unexpected failure (a bug): the worker's log has the traceback.",
+    },
 )
 
 

@@ -7,9 +7,9 @@ from graphql import (
     GraphQLInputObjectType,
     GraphQLInterfaceType,
     GraphQLObjectType,
-    GraphQLUnionType,
 )
 
+from app import system
 from schema import schema
 from schema.export import sdl
 
@@ -43,9 +43,21 @@ def test_every_public_type_field_and_argument_is_described() -> None:
                 for field_name, field in graphql_type.fields.items()
                 if not field.description
             )
-        elif not isinstance(graphql_type, GraphQLEnumType | GraphQLUnionType):
-            continue
+        elif isinstance(graphql_type, GraphQLEnumType):
+            # GraphiQL's docs pane shows each value's description; a blank one tells nothing.
+            missing.extend(
+                f"{name}.{value_name}"
+                for value_name, value in graphql_type.values.items()
+                if not value.description
+            )
     assert missing == []
+
+
+def test_dependency_names_are_all_described() -> None:
+    dependency = schema._schema.type_map["DependencyHealth"]
+    assert isinstance(dependency, GraphQLObjectType)
+    description = dependency.fields["name"].description or ""
+    assert [name for name in system.DEPENDENCIES if f"`{name}`" not in description] == []
 
 
 def test_names_are_camel_case() -> None:

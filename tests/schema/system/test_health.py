@@ -5,6 +5,7 @@ from pathlib import Path
 
 import httpx
 
+from app import system
 from app.devstack import Stack, free_port, start_redis, start_secantus
 from tests.support import ApiServer, GraphQL, create_key, get, graphql_client, run_api
 
@@ -15,6 +16,8 @@ async def test_all_dependencies_up(gql: GraphQL, api: ApiServer) -> None:
     health = (await gql.ok(HEALTH))["health"]
     by_name = {d["name"]: d for d in health["dependencies"]}
     assert set(by_name) == {"mongo", "redis", "rabbitmq", "orion", "sthComet", "iotAgent"}
+    # Every name a probe answers is one the schema describes.
+    assert set(by_name) <= set(system.DEPENDENCIES)
     assert health["status"] == "UP"
     assert all(d["status"] == "UP" and d["latencyMs"] >= 0 for d in by_name.values())
     assert "RabbitMQ" in by_name["rabbitmq"]["message"]
