@@ -5,7 +5,7 @@ network) and STH's default page size of 100, so one collection is 2,000+ request
 collects the whole series at concurrency 1 (the baseline: one page at a time) and at the
 default concurrency, in the same run, and prints points/s and the speed-up; then the client's
 peak memory at both, in separate runs under tracemalloc (which would distort the timings).
-The peer fetches at most 2 pages at a time, through Celery.
+(Fetching pages as Celery tasks instead would cap concurrency at the worker's process count.)
 
     .venv/bin/python bench/sth_collect.py [--points 200000] [--latency-ms 20] [--concurrency 5]
 """

@@ -1,4 +1,4 @@
-"""IoT Agent (iotagent-node-lib) northbound client: devices and service groups (contracts §3)."""
+"""IoT Agent (iotagent-node-lib) northbound client: devices and service groups (its ``doc/api.md``)."""
 
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ _SUBSCRIPTION_ID = re.compile(r"[0-9a-fA-F]{24}")
 
 
 def ngsi_time(moment: datetime) -> str:
-    """UTC ISO 8601 with microseconds and 'Z', the format the peer writes (``%Y-%m-%dT%H:%M:%S.%fZ``)."""
+    """UTC ISO 8601 with microseconds and 'Z' (``%Y-%m-%dT%H:%M:%S.%fZ``)."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
@@ -34,9 +34,10 @@ class ForecastPoint:
 def forecast_series(
     *, generated_at: datetime, horizon: int, points: Sequence[ForecastPoint]
 ) -> dict[str, Any]:
-    """The ``forecastSeries`` StructuredValue with ``TimeInstant`` metadata (peer-analysis §3).
+    """The ``forecastSeries`` StructuredValue with ``TimeInstant`` metadata.
 
-    STH-Comet stores a notified value at its ``TimeInstant``, so that is the generation time.
+    STH-Comet stores a notified value at its ``TimeInstant`` (``lib/utils/sthUtils.js``
+    ``getAttributeTimestamp``), so that is the generation time.
     """
     stamp = ngsi_time(generated_at)
     return {

@@ -1,7 +1,8 @@
 """STH-Comet client: raw history reads and bulk collection of one attribute series.
 
 STH serves at most ``maxPageSize`` (default 100) points per request, ascending by time, with
-``hLimit``/``hOffset`` paging and an optional ``fiware-total-count`` header (contracts §1, §4).
+``hLimit``/``hOffset`` paging and an optional ``fiware-total-count`` header (fiware-sth-comet
+``lib/server/handlers/sthGetDataHandler.js``; ``MAX_PAGE_SIZE`` in ``config.js``).
 ``collect`` plans the pages from one count, fetches them with bounded concurrency, checks with a
 second count that the series did not move meanwhile, parses values to floats (counting drops),
 removes duplicates where pages overlap and returns the points in time order. Only parsed points

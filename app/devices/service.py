@@ -56,7 +56,7 @@ def group_devices(devices: list[Device], *, forecast_entity_type: str) -> list[D
             continue
         device_id = str(device.get("device_id", ""))
         entity_type = str(device.get("entity_type") or "Thing")
-        # The agent's default entity name is "<type>:<device id>" (contracts §3.2).
+        # The agent's default entity name is "<type>:<device id>" (iotagent-node-lib deviceService.js).
         entity_id = str(device.get("entity_name") or f"{entity_type}:{device_id}")
         names = [
             str(a["name"]) for a in device.get("attributes") or [] if isinstance(a, dict) and a.get("name")

@@ -2,7 +2,7 @@
 
 Everything lives in the model's own tenant. Chronos names the device and the entity itself and
 stores what it created; only those are ever deleted, so no input can make Chronos delete a
-device it did not create (the peer deleted whatever device id a user wrote in metadata).
+device it did not create (deleting a device id taken from user input could remove a real sensor).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def device_id_of(job_id: UUID) -> str:
 
 
 def _ngsi_attribute(value: object) -> dict[str, Any]:
-    # bool before int: a bool is an int to Python, and the peer published booleans as Number.
+    # bool before int: a bool is an int to Python, and would otherwise be published as a Number.
     if isinstance(value, bool):
         return {"type": "Boolean", "value": value}
     if isinstance(value, int | float):
@@ -110,9 +110,9 @@ def _json_problem(value: object, depth: int = 0) -> str | None:
 def forecast_apikey(settings: Settings, tenant: Tenant) -> str:
     """The API key of the forecast service group in ``tenant``'s service.
 
-    The IoT Agent keeps (resource, apikey) unique across all services (contracts §3): one key
-    for every tenant would give the group to the first service only. The default service keeps
-    the configured key as it is.
+    The IoT Agent keeps (resource, apikey) unique across all services (iotagent-node-lib
+    ``doc/api.md``; a second one is 409 DUPLICATE_GROUP): one key for every tenant would give the
+    group to the first service only. The default service keeps the configured key as it is.
     """
     base = settings.iota_forecast_apikey
     return base if tenant.service == settings.fiware_service else f"{base}-{tenant.service}"

@@ -3,7 +3,8 @@
 Beat claims due jobs in batches by moving ``next_prediction_at`` with a compare-and-set on the
 value it read, so two beats (or a beat and its duplicate) never claim one slot twice; execution
 then records the slot it ran, so a duplicate message for a slot does nothing. Nothing
-re-schedules itself (the peer's scheduler re-enqueued itself on every beat tick and multiplied).
+re-schedules itself: a task that re-enqueues itself as well as running on beat starts one more
+perpetual chain on every tick, and the load grows with uptime.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """A FIWARE sandbox: our own implementation of the parts of the STH-Comet, Orion (NGSI v2) and
-IoT Agent HTTP contracts Chronos relies on, rule by rule from
-``shared/reference/fiware-contracts.md``. Tests, benchmarks and ``make run`` talk to it over HTTP.
+IoT Agent HTTP contracts Chronos relies on, rule by rule from the upstream code, tests and docs
+(``telefonicaid/fiware-sth-comet``, ``fiware-orion``, ``iotagent-node-lib``; each module names the
+files it follows). Tests, benchmarks and ``make run`` talk to it over HTTP.
 
 Each service is a Starlette app built by ``create_app(config, store)`` in its own module
 (``sth``, ``orion``, ``iota``); ``server`` runs apps on real ports, in threads or as

@@ -1,32 +1,35 @@
 """IoT Agent stand-in: the provisioning (northbound) API of ``iotagent-node-lib`` 4.14, in memory.
 
-Implements ``shared/reference/fiware-contracts.md`` section 3, as the library's code and its real
-run (3.3) behave where they disagree with ``doc/api.md`` (0.1 item 7):
+Follows the library's code (``lib/services/northBound/*.js``, ``lib/errors.js``) and a real run of
+``iotagent-node-lib@4.14.0`` from npm with the memory registry, where they disagree with its
+``doc/api.md`` (which says 200 for POST and 404 for an empty device list):
 
-- 3.1 routes: config groups on ``/iot/services`` and ``/iot/groups`` (POST 201 ``{}``; GET with
+- routes: config groups on ``/iot/services`` and ``/iot/groups`` (POST 201 ``{}``; GET with
   ``fiware-servicepath: /*`` listing the whole service with ``limit``/``offset``, otherwise the exact
   service and subservice; PUT/DELETE 204 keyed by the ``resource``/``apikey`` query parameters);
   devices on ``/iot/devices`` (POST 201 ``{}``, GET list with ``count`` = total and
-  ``limit``/``offset``, no page cap (section 4), GET/PUT/DELETE by id), ``POST /iot/op/delete``,
+  ``limit``/``offset``, no page cap, GET/PUT/DELETE by id), ``POST /iot/op/delete``,
   ``/iot/about`` and ``/version`` (which need no fiware headers).
-- ``fiware-service`` and ``fiware-servicepath`` must be present on every provisioning route: their
-  presence is checked, not their content; their values separate tenants.
-- 3.2 fields: API names on the wire, the library's internal names in the store; ``service`` and
+- ``fiware-service`` and ``fiware-servicepath`` must be present on every provisioning route
+  (``mandatoryHeaders``, although ``doc/api.md`` calls them optional): their presence is checked,
+  not their content; their values separate tenants.
+- fields: API names on the wire, the library's internal names in the store; ``service`` and
   ``subservice`` come from the headers; entity name ``<type>:<device_id>``, type from the group or
   the default type, transport from the group or the default transport, ``polling`` for HTTP
   devices, ``commands``/``lazy``/``static_attributes`` default to ``[]``.
-- 3.3 bodies: the same keys, the same key order and the same error messages as the real run,
+- bodies: the same keys, the same key order and the same error messages as the real run,
   ``_id`` and ``creationDate`` on groups (memory registry), keys with no value left out.
-- 3.4 errors: ``{"name", "message"}`` with MISSING_HEADERS, WRONG_SYNTAX, MISSING_ATTRIBUTES,
+- errors: ``{"name", "message"}`` with MISSING_HEADERS, WRONG_SYNTAX, MISSING_ATTRIBUTES,
   DUPLICATE_DEVICE_ID, DUPLICATE_GROUP, DEVICE_NOT_FOUND, DEVICE_GROUP_NOT_FOUND, MISMATCHED_SERVICE,
   BAD_REQUEST; also MISSING_CONFIG_PARAMS for a group without ``entity_type`` (``groupService``).
-- 3.5 ``/iot/about``: ``libVersion``, ``port``, ``baseRoot``, ``version``.
+- ``/iot/about``: ``libVersion``, ``port``, ``baseRoot``, ``version``.
 
 Deliberately not implemented: the southbound side (measures, commands, lazy attributes) and
-therefore any call to Orion (3.2: provisioning a plain device does not create the entity anyway);
-``/iot/configGroups``, ``/ready``, ``/metrics``, ``/admin/log``; entity names from ``entityNameExp``
-and NGSI-LD names; the full revalidator templates (only what decides acceptance for the bodies
-Chronos and the reference send: top-level keys, required and typed fields, attribute names).
+therefore any call to Orion (provisioning a plain device does not create the entity anyway:
+``devices-NGSI-v2.js`` ``createInitialEntityNgsi2``); ``/iot/configGroups``, ``/ready``,
+``/metrics``, ``/admin/log``; entity names from ``entityNameExp`` and NGSI-LD names; the full
+revalidator templates (only what decides acceptance for the bodies Chronos and the upstream
+examples send: top-level keys, required and typed fields, attribute names).
 Unknown paths answer Starlette's 404 and wrong methods its 405, where Express answers 404 HTML.
 """
 
@@ -57,7 +60,7 @@ IOTA_VERSION = "0.0.0-sandbox"
 # Reported by /iot/about when the listening port is unknown (not served over a socket).
 DEFAULT_PORT = 4041
 # `config.defaultType`, `config.defaultTransport` and `defaultEntityNameConjunction` of the agent;
-# the 3.3 run gave "MQTT" to a device provisioned without transport.
+# iotagent-node-lib 4.14.0 gave "MQTT" to a device provisioned without transport.
 DEFAULT_TYPE = "Thing"
 DEFAULT_TRANSPORT = "MQTT"
 DEFAULT_CONJUNCTION = ":"
@@ -832,7 +835,7 @@ async def get_device(request: Request) -> Response:
     device_id = request.path_params["device_id"]
     device = _store(request).get_device(device_id, request.query_params.get("apikey"), service, subservice)
     if device is None:
-        # The registry's own error, which carries no type information (3.3: "… and undefined").
+        # The registry's own error, which carries no type information ("… and undefined" in 4.14.0).
         raise device_not_found(device_id, None)
     return _json(request, 200, device)
 

@@ -1,39 +1,42 @@
 """Orion Context Broker stand-in: the NGSI v2 API Chronos relies on, in memory, with real HTTP
-notifications. Implements ``shared/reference/fiware-contracts.md`` section 2 and 0.1:
+notifications. Built from Orion's API manual (``doc/manuals/orion-api.md``) and the functional-test
+transcripts (``test/functionalTest/cases/``) of ``telefonicaid/fiware-orion`` 3.12.0 and 4.x:
 
-- 2.1 common rules: ``Fiware-Service`` lower-cased and checked (≤ 50, alphanumerics and underscore),
+- common rules: ``Fiware-Service`` lower-cased and checked (≤ 50, alphanumerics and underscore),
   ``Fiware-ServicePath`` checked (absolute, ≤ 10 levels of ≤ 50 alphanumerics/underscore, ≤ 10
   paths, ``/#`` only for queries and subscriptions, one path for updates; default ``/`` for
   updates and ``/#`` for queries and subscriptions); ``Fiware-Correlator`` on every answer (the
   request's own when it sends one); 415 for bodies that are not JSON, 411 for POST/PUT/PATCH
   without one, 406 for an ``Accept`` without JSON, 400 ParseError, 400 "Service not found" for
   unknown paths, 405 ``MethodNotAlowed`` with ``Allow``; error bodies ``{"error", "description"}``.
-- 2.2 entity operations: every route of the table, ``POST /v2/op/update`` with append,
+- entity operations: every ``/v2/entities`` route, ``POST /v2/op/update`` with append,
   appendStrict, update, replace, delete (and the deprecated upper-case names), options
   ``keyValues``, ``values``, ``unique``, ``count``, ``upsert``, ``append``, ``overrideMetadata``,
   ``forcedUpdate``; 404 NotFound, 409 TooManyResults, 422 Unprocessable / PartialUpdate.
-- 2.3 attributes: default types, StructuredValue, metadata (merged on update), DateTime/ISO8601
+- attributes: default types, StructuredValue, metadata (merged on update), DateTime/ISO8601
   values and metadata validated and normalised to ``YYYY-MM-DDThh:mm:ss.sssZ``, ``metadata: {}``
   always rendered, built-in attributes (dateCreated, dateModified, servicePath) and metadata
   (dateCreated, dateModified; previousValue, actionType in notifications) only when asked for.
-- 2.4 subscriptions: create (201 + ``Location``), list (service path narrows it, pagination,
-  count), get (rendered as 2.8 T5), PATCH, DELETE; notifications on a real change only (metadata
-  changes count unless ``notifyOnMetadataChange`` is false), ``condition.attrs``,
-  ``alterationTypes``, ``attrs``/``exceptAttrs``, ``onlyChangedAttrs``, ``metadata`` filter,
-  ``throttling`` (inside the window: dropped), ``expires``, ``status`` (oneshot), ``maxFailsLimit``;
-  bodies in every NGSI v2 format and NGSIv1 ``legacy`` (T4), headers as in 2.4; delivery in
-  background tasks, at most once, counted in timesSent / lastSuccess(Code) / failsCounter /
-  lastFailure(Reason). No initial notification on creation: the contract describes none.
-- 2.5 ``/version``; 2.6 pagination (limit 20 by default, max 1000, ``Fiware-Total-Count``).
-- 0.1 item 1: with ``config.orion_major >= 4`` a ``legacy`` subscription is refused like any
-  unknown ``attrsFormat`` (400); 3.x accepts it.
+- subscriptions: create (201 + ``Location``), list (service path narrows it, pagination,
+  count), get (rendered with its defaults filled in, as test ``1126_GET_v2_subscriptions`` shows),
+  PATCH, DELETE; notifications on a real change only (metadata changes count unless
+  ``notifyOnMetadataChange`` is false), ``condition.attrs``, ``alterationTypes``,
+  ``attrs``/``exceptAttrs``, ``onlyChangedAttrs``, ``metadata`` filter, ``throttling`` (inside the
+  window: dropped), ``expires``, ``status`` (oneshot), ``maxFailsLimit``; bodies in every NGSI v2
+  format and NGSIv1 ``legacy`` (as 3.12.0's ``2507_csub_metadata_field`` tests send it), headers as
+  Orion sends them; delivery in background tasks, at most once (the manual describes no retry),
+  counted in timesSent / lastSuccess(Code) / failsCounter / lastFailure(Reason). No initial
+  notification on creation: Orion 3.1.0 removed it (``doc/manuals/deprecated.md``).
+- ``/version``; list pagination (limit 20 by default, max 1000, ``Fiware-Total-Count``).
+- with ``config.orion_major >= 4`` a ``legacy`` subscription is refused like any unknown
+  ``attrsFormat`` (400): Orion 4.0.0 removed it (``doc/manuals/deprecated.md``); 3.x accepts it.
 
 Deliberately not implemented: ``q``/``mq``/geo filters of queries (400 names the parameter) and
 the ``expression`` of subscriptions (kept and shown, never evaluated); ``orderBy`` other than
 id, type, dateCreated and dateModified; ``/v2/types``, registrations, ``/v2`` entry points,
 ``dateExpires``; notification channels other than ``http``; payload size limits (413).
-Descriptions the contract does not quote (for example those of malformed subscriptions) follow
-Orion's wording where known and are otherwise plain English.
+Descriptions Orion's sources and tests do not give (for example those of malformed subscriptions)
+follow Orion's wording where known and are otherwise plain English.
 """
 
 from __future__ import annotations
@@ -100,7 +103,7 @@ BATCH_ACTIONS = {
     "update": "update",
     "delete": "delete",
     "replace": "replace",
-    # 2.2: the NGSIv1 names, deprecated but still taken.
+    # The NGSIv1 names, deprecated but still taken.
     "APPEND": "append",
     "APPEND_STRICT": "appendStrict",
     "UPDATE": "update",
@@ -128,7 +131,7 @@ def _entity(call: Call, entity_id: str) -> Entity:
 
 
 def _failure(parts: list[str], prefix: str, *, all_failed: bool) -> OrionError:
-    # 2.2: nothing done → Unprocessable; part of it done → PartialUpdate.
+    # Nothing done → Unprocessable; part of it done → PartialUpdate.
     return OrionError(422, prefix + ", ".join(parts), "Unprocessable" if all_failed else "PartialUpdate")
 
 
@@ -214,7 +217,7 @@ async def create_entity(request: Request) -> Response:
     else:
         raise OrionError(422, ALREADY_EXISTS)
     _notify(call, [change])
-    # 2.8 T2: upsert answers 204 with Location whether it created or updated.
+    # Upsert answers 204 with Location whether it created or updated (test 3215_upsert_op).
     return Response(status_code=204 if upsert else 201, headers=location)
 
 
@@ -393,7 +396,7 @@ async def batch_update(request: Request) -> Response:
             failures.append(_attr_list(target, failed))
     _notify(call, changes)
     if failures and not done and not changes:
-        raise OrionError(404, NOT_FOUND_ENTITY)  # 2.2: update with none of the entities there
+        raise OrionError(404, NOT_FOUND_ENTITY)  # update with none of the entities there
     if failures:
         prefix = ATTRS_EXIST if action == "appendStrict" else ATTRS_MISSING
         raise _failure(failures, prefix, all_failed=not done)

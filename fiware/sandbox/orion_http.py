@@ -1,6 +1,7 @@
-"""The HTTP layer common to every route of the Orion sandbox (``fiware-contracts.md`` 2.1): tenant
-and service path headers, content type, ``Accept``, URI parameters and pagination, the
-correlator, and Orion's error bodies for its own errors and for unknown paths and methods."""
+"""The HTTP layer common to every route of the Orion sandbox: tenant and service path headers,
+content type, ``Accept``, URI parameters and pagination, the correlator, and Orion's error bodies
+for its own errors and for unknown paths and methods (Orion's ``doc/manuals/orion-api.md``,
+"Multi tenancy", "Service path", "MIME Types", "Error Responses")."""
 
 from __future__ import annotations
 
@@ -94,7 +95,7 @@ def _check_path(path: str) -> None:
 
 
 def service_paths(raw: str | None, *, update: bool) -> list[str]:
-    """The ``Fiware-ServicePath`` header checked (2.1): one path for updates, up to ten for queries."""
+    """The ``Fiware-ServicePath`` header checked: one path for updates, up to ten for queries."""
     default = "/" if update else "/#"
     if raw is None or not raw.strip():
         return [default]

@@ -1,5 +1,6 @@
 """Orion NGSI v2 data model for the sandbox: errors, dates, attributes and entities, parsed from
-requests and rendered for responses and notifications (``fiware-contracts.md`` 2.1 and 2.3)."""
+requests and rendered for responses and notifications, as Orion's ``doc/manuals/orion-api.md``
+describes them ("Error Responses", "JSON Attribute Representation", "Datetime support")."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from fiware.names import check_ngsi_name
 
 Json = Any
 
-# Error names by status (2.1 table); `MethodNotAlowed` is Orion's own spelling.
+# Error names by status (orion-api.md "Error Responses"); `MethodNotAlowed` is Orion's own spelling.
 ERROR_NAMES = {
     400: "BadRequest",
     404: "NotFound",
@@ -85,12 +86,12 @@ def parse_date(value: object) -> int | None:
     except ValueError:
         return None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)  # 2.3: no timezone means UTC
+        moment = moment.replace(tzinfo=UTC)  # Orion reads no timezone as UTC
     return (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
 
 
 def format_date(ms: int) -> str:
-    """2.3: dates are rendered as ``YYYY-MM-DDThh:mm:ss.sssZ`` in UTC."""
+    """Orion renders dates as ``YYYY-MM-DDThh:mm:ss.sssZ`` in UTC."""
     moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
@@ -124,7 +125,7 @@ def loads(body: bytes) -> Json:
 
 
 def default_type(value: Json) -> str:
-    """2.3: the type Orion gives an attribute or metadata sent without one."""
+    """The type Orion gives an attribute or metadata sent without one."""
     if isinstance(value, bool):
         return "Boolean"
     if isinstance(value, int | float):
@@ -243,7 +244,7 @@ def parse_entity(body: Json, *, key_values: bool) -> tuple[str, str | None, dict
 
 
 def path_matches(pattern: str, path: str) -> bool:
-    """Whether an entity in service path ``path`` is in the scope of ``pattern`` (2.1): ``/#`` is
+    """Whether an entity in service path ``path`` is in the scope of ``pattern``: ``/#`` is
     everything, ``/a/#`` is ``/a`` and below, anything else is exactly that path."""
     if pattern == "/#":
         return True
@@ -255,7 +256,7 @@ def path_matches(pattern: str, path: str) -> bool:
 
 @dataclass
 class Change:
-    """What one request did to one entity, for the notification machinery (2.4)."""
+    """What one request did to one entity, for the notification machinery."""
 
     entity: Entity  # after the change; for a deletion, the entity that was removed
     previous: dict[str, Attr]  # the attributes before the change
@@ -270,10 +271,10 @@ class Change:
 def render_attr(
     attr: Attr, metadata_filter: Sequence[str] | None, builtin: Mapping[str, Json] | None = None
 ) -> dict[str, Json]:
-    """An attribute as Orion answers it, ``metadata`` always present (2.3).
+    """An attribute as Orion answers it, ``metadata`` always present (``{}`` when there is none).
 
     ``metadata_filter`` is the ``metadata`` parameter: None for all user metadata, otherwise the
-    names wanted, ``*`` for all user metadata, built-in metadata only when named (2.3)."""
+    names wanted, ``*`` for all user metadata, built-in metadata only when named."""
     metadata: dict[str, Json] = {}
     for name, item in attr.metadata.items():
         if metadata_filter is None or "*" in metadata_filter or name in metadata_filter:
@@ -297,7 +298,7 @@ def entity_attrs(
     builtin_attrs: Mapping[str, Json] | None = None,
 ) -> dict[str, dict[str, Json]]:
     """The rendered attributes ``attrs_filter`` selects: None or ``*`` for every user attribute,
-    otherwise exactly the names listed; built-in attributes only when named (2.3)."""
+    otherwise exactly the names listed; built-in attributes only when named."""
     every = attrs_filter is None or "*" in attrs_filter
     out = {
         name: render_attr(attr, metadata_filter, (builtin_metadata or {}).get(name))

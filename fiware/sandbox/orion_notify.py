@@ -1,6 +1,7 @@
 """Notifications of the Orion sandbox: bodies (normalized and the other NGSI v2 formats, NGSIv1
-``legacy``), headers, delivery in background tasks and the delivery counters of the subscription
-(``fiware-contracts.md`` 2.4, 2.8 T4-T6)."""
+``legacy``), headers, delivery in background tasks and the delivery counters of the subscription,
+as Orion's functional tests show them (``2507_csub_metadata_field`` at 3.12.0 for ``legacy``,
+``3290_filtering_out_all_metadata_sub``, ``1126_GET_v2_subscriptions``)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ def _attrs_filter(sub: Subscription, change: Change) -> list[str] | None:
     if spec.except_attrs is not None:
         names = [name for name in change.entity.attrs if name not in spec.except_attrs]
     else:
-        names = list(spec.attrs) or None  # 2.4: empty or missing `attrs` means every attribute
+        names = list(spec.attrs) or None  # empty or missing `attrs` means every attribute
     if spec.only_changed:
         hit = triggering_attrs(sub, change)
         every = names if names is not None else list(change.entity.attrs)
@@ -40,7 +41,7 @@ def _attrs_filter(sub: Subscription, change: Change) -> list[str] | None:
 def notification_body(sub: Subscription, change: Change) -> Json:
     spec = sub.spec
     attrs_filter = _attrs_filter(sub, change)
-    # Built-in metadata and attributes, shown only when the subscription names them (2.3).
+    # Built-in metadata and attributes, shown only when the subscription names them.
     builtin_metadata: dict[str, dict[str, Json]] = {}
     for name in change.entity.attrs:
         item: dict[str, Json] = {"actionType": {"type": "Text", "value": change.actions.get(name, "update")}}
@@ -74,7 +75,7 @@ def notification_body(sub: Subscription, change: Change) -> Json:
 def legacy_body(
     subscription_id: str, entity_id: str, entity_type: str, attrs: Mapping[str, Mapping[str, Json]]
 ) -> dict[str, Json]:
-    """The NGSIv1 notification of Orion ≤ 3.12 (2.8 T4); ``metadatas`` only when there are some."""
+    """The NGSIv1 notification of Orion ≤ 3.12; ``metadatas`` only when there are some."""
     attributes: list[dict[str, Json]] = []
     for name, attr in attrs.items():
         item: dict[str, Json] = {"name": name, "type": attr["type"], "value": attr["value"]}
@@ -106,14 +107,14 @@ def notification_headers(
     }
     if sub.spec.attrs_format != "legacy":
         headers["Ngsiv2-AttrsFormat"] = sub.spec.attrs_format
-    # 0.1 item 6: the default tenant sends no Fiware-Service at all.
+    # The default tenant sends no Fiware-Service at all (telefonicaid/fiware-orion#3540).
     if service:
         headers["Fiware-Service"] = service
     return headers
 
 
 def failure_reason(exc: Exception) -> str:
-    """``lastFailureReason`` in libcurl's words, as Orion reports it (test 1126)."""
+    """``lastFailureReason`` in libcurl's words, as Orion reports it (test 1126_GET_v2_subscriptions)."""
     if isinstance(exc, httpx.TimeoutException):
         return "Timeout was reached"
     if isinstance(exc, httpx.ConnectError):
@@ -126,7 +127,7 @@ def failure_reason(exc: Exception) -> str:
 
 class Notifier:
     """Sends notifications in background tasks of the server's event loop, never in the way of
-    the request that triggered them; at most once each (2.4: no retry)."""
+    the request that triggered them; at most once each (orion-api.md describes no retry)."""
 
     def __init__(self, version: str) -> None:
         self.version = version
@@ -198,7 +199,7 @@ class Notifier:
                 if limit is not None and stats.fails > limit:
                     sub.status = "inactive"
                 return
-            # 2.4: any HTTP answer, even 4xx/5xx, is a success for Orion.
+            # Any HTTP answer, even 4xx/5xx, is a success for Orion (test 1126_GET_v2_subscriptions).
             stats.last_success = now_ms()
             stats.last_success_code = response.status_code
             stats.fails = 0

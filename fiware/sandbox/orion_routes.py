@@ -1,5 +1,5 @@
-"""Routes of the Orion sandbox outside the entity API: subscriptions (``fiware-contracts.md`` 2.4,
-2.8 T3/T5) and ``/version`` (2.5)."""
+"""Routes of the Orion sandbox outside the entity API: subscriptions (as Orion's functional tests
+``1654_del_subs_v2`` and ``1126_GET_v2_subscriptions`` show them) and ``/version``."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ async def list_subscriptions(request: Request) -> Response:
     call = await prepare(request, update=False)
     subscriptions = list(call.store.tenant(call.service).subscriptions.values())
     scope = ",".join(call.paths)
-    # 2.4: an explicit service path (other than /#) narrows the list to exactly that path.
+    # An explicit service path (other than /#) narrows the list to exactly that path.
     if request.headers.get("fiware-servicepath") and scope != "/#":
         subscriptions = [sub for sub in subscriptions if sub.service_path == scope]
     limit, offset = call.page()
@@ -104,7 +104,7 @@ async def version(request: Request) -> Response:
         "machine": platform.machine(),
         "doc": f"https://fiware-orion.rtfd.io/en/{config.orion_version}/",
     }
-    # 2.5: since 4.0.0 `libversions` only with ?options=libVersions.
+    # Since Orion 4.0.0 (Changelog) `libversions` only with ?options=libVersions.
     if config.orion_major < 4 or "libVersions" in request.query_params.get("options", "").split(","):
         info["libversions"] = {
             "python": platform.python_version(),

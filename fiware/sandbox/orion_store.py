@@ -1,6 +1,7 @@
 """The Orion sandbox's memory: entities and subscriptions per tenant, and the entity operations
-of ``fiware-contracts.md`` 2.2 with their update semantics. Each operation answers what it
-changed (a ``Change``) so that the HTTP layer can notify; the store itself never notifies."""
+of NGSI v2 (``/v2/entities`` and ``/v2/op/update``) with their update semantics. Each operation
+answers what it changed (a ``Change``) so that the HTTP layer can notify; the store itself never
+notifies."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from fiware.sandbox.orion_model import (
 )
 from fiware.sandbox.orion_subs import Subscription
 
-# How attributes of a request meet those already there (2.2):
+# How attributes of a request meet those already there:
 APPEND = "append"  # update the existing ones, add the others (POST .../attrs, op `append`, upsert)
 APPEND_STRICT = "appendStrict"  # add only; existing ones fail (options=append, op `appendStrict`)
 UPDATE = "update"  # update only; missing ones fail (PATCH .../attrs, op `update`)
@@ -160,7 +161,7 @@ class OrionStore:
                     changed.add(name)
                     actions[name] = "append"
                     continue
-                # 2.3: metadata are merged into the existing ones unless options=overrideMetadata.
+                # Metadata are merged into the existing ones unless options=overrideMetadata.
                 metadata = dict(item.metadata) if override_metadata else {**old.metadata, **item.metadata}
                 new = Attr(item.type, item.value, metadata, old.created, old.modified)
                 actions[name] = "update"

@@ -1,6 +1,6 @@
 """Orion NGSI v2 subscriptions for the sandbox: the request body checked and kept, rendered as
-``GET /v2/subscriptions`` shows it (2.8 T5), and the rules that decide whether a change of an
-entity is notified (``fiware-contracts.md`` 2.4)."""
+``GET /v2/subscriptions`` shows it (Orion test ``1126_GET_v2_subscriptions``), and the rules that
+decide whether a change of an entity is notified (orion-api.md "Notification Triggering")."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from fiware.sandbox.orion_model import (
 )
 
 V2_FORMATS = ("normalized", "simplifiedNormalized", "keyValues", "simplifiedKeyValues", "values")
-# Orion's own text, with its lower-case k (2.4, test 1875).
+# Orion's own text, with its lower-case k (test 1875_NGSIv2_notification_formats).
 INVALID_FORMAT = (
     "invalid attrsFormat, accepted values: "
     "normalized, simplifiedNormalized, keyValues, simplifiedkeyValues, values"
@@ -68,7 +68,7 @@ class SubscriptionSpec:
 
     @property
     def timeout_seconds(self) -> float:
-        # 2.4 / 2.7: `http.timeout` in ms, default `-httpTimeout` 5000 ms.
+        # `http.timeout` in ms, default `-httpTimeout` 5000 ms (Orion doc/manuals/admin/cli.md).
         timeout = self.http.get("timeout")
         return float(timeout) / 1000 if isinstance(timeout, int | float) and timeout > 0 else 5.0
 
@@ -120,7 +120,7 @@ def _subject_entities(raw: Json) -> list[dict[str, str]]:
     if not isinstance(raw, list):
         raise bad_request("subject entities is not an array")
     if not raw:
-        raise bad_request("empty entities vector")  # 2.4: an empty array is refused since 3.12.0
+        raise bad_request("empty entities vector")  # refused since Orion 3.12.0 (Changelog, #4499)
     out: list[dict[str, str]] = []
     for item in raw:
         if not isinstance(item, dict):
@@ -148,7 +148,7 @@ def _condition(raw: Json) -> tuple[list[str], dict[str, Json] | None, list[str] 
     if raw is None:
         return [], None, None, True
     if not isinstance(raw, dict) or not raw:
-        raise bad_request("condition is empty")  # 2.4: `condition` is optional but `{}` is not allowed
+        raise bad_request("condition is empty")  # `condition` is optional but `{}` is not allowed
     attrs = _strings(raw["attrs"], "condition attrs", allow_empty=False) if "attrs" in raw else []
     expression = raw.get("expression")
     if expression is not None and not isinstance(expression, dict):
@@ -181,7 +181,7 @@ def _http(notification: dict[str, Json]) -> dict[str, Json]:
 
 
 def parse_subscription(body: Json, *, orion_major: int) -> SubscriptionSpec:
-    """A subscription request body checked as Orion of that major version checks it (2.4)."""
+    """A subscription request body checked as Orion of that major version checks it."""
     if not isinstance(body, dict):
         raise bad_request("not a JSON object")
     description = body.get("description")
@@ -203,7 +203,7 @@ def parse_subscription(body: Json, *, orion_major: int) -> SubscriptionSpec:
         _strings(notification["exceptAttrs"], "exceptAttrs") if "exceptAttrs" in notification else None
     )
     attrs_format = notification.get("attrsFormat", "normalized")
-    # 0.1 item 1: `legacy` (NGSIv1 notifications) exists up to 3.12 and was removed in 4.0.0.
+    # `legacy` (NGSIv1 notifications) exists up to 3.12 and was removed in 4.0.0 (doc/manuals/deprecated.md).
     accepted = V2_FORMATS if orion_major >= 4 else (*V2_FORMATS, "legacy")
     if attrs_format not in accepted:
         raise bad_request(INVALID_FORMAT)
@@ -252,7 +252,7 @@ def parse_subscription(body: Json, *, orion_major: int) -> SubscriptionSpec:
 
 
 def _stamp(ms: int) -> str:
-    # T5: notification times are kept to the second and shown with `.000Z`.
+    # Orion keeps notification times to the second and shows them with `.000Z`.
     return format_date(ms // 1000 * 1000)
 
 
@@ -262,7 +262,7 @@ def current_status(sub: Subscription, now: int) -> str:
 
 
 def render_subscription(sub: Subscription, now: int) -> dict[str, Json]:
-    """``GET /v2/subscriptions/{id}`` (2.8 T5): defaults filled in, counters once they exist."""
+    """``GET /v2/subscriptions/{id}``: defaults filled in, counters once they exist."""
     spec, stats = sub.spec, sub.stats
     condition: dict[str, Json] = {"attrs": list(spec.condition_attrs)}
     if spec.expression is not None:
@@ -338,7 +338,7 @@ def triggering_attrs(sub: Subscription, change: Change) -> set[str]:
 
 
 def should_notify(sub: Subscription, change: Change, now: int) -> bool:
-    """2.4 Notification triggering, ``throttling`` included (notifications inside the window are dropped)."""
+    """Orion's notification triggering, ``throttling`` included (inside the window: dropped)."""
     spec = sub.spec
     if current_status(sub, now) not in ("active", "oneshot") or not _entity_matches(sub, change.entity):
         return False

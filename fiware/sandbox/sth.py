@@ -1,39 +1,47 @@
 """STH-Comet sandbox: an in-memory stand-in for STH-Comet's raw-data HTTP API, built rule by rule from
-``shared/reference/fiware-contracts.md`` §0.1 (items 2, 3, 4, 5, 6), §1.1-§1.6, §1.8 and §4.
+``telefonicaid/fiware-sth-comet`` 2.11 (commit a54984f): its code and unit tests, where they
+disagree with its docs.
 
 Implemented:
 
-- §1.1 routes: raw data over v1 (``/STH/v1/contextEntities/type/{t}/id/{id}/attributes/{a}``) and v2
+- routes (``lib/server/sthServer.js``): raw data over v1
+  (``/STH/v1/contextEntities/type/{t}/id/{id}/attributes/{a}``) and v2
   (``/STH/v2/entities/{id}/attrs/{a}?type=``), ``POST /notify``, the three ``DELETE`` routes (204 even when
   nothing matched), ``GET /version`` and the ``/{p*}`` not-found handler, which also answers a wrong method
   on a known path.
-- §1.2 the joi schema (non-negative integers, dates, booleans, the ``aggrMethod`` pattern, the
-  ``aggrPeriod`` choices, ``type`` required in v2, unknown parameters refused), the dispatch and
-  ``hLimit <= lastN <= config.maxPageSize`` gate of ``getDataHandler`` (JavaScript truthiness included),
-  and the three query shapes of ``getRawData``: ``lastN`` gives the newest N in ascending order, a truthy
-  ``hOffset``/``hLimit`` gives an ascending page, anything else gives every point; ``dateFrom`` and
-  ``dateTo`` are both inclusive.
-- §1.3 mandatory ``Fiware-Service`` and ``Fiware-ServicePath``, ``fiware-correlator`` (echoed or a new
-  UUID) and ``fiware-total-count`` (only with ``count=true``; the whole date window, whatever the page).
-- §1.4 the v1 ``contextResponses``/``values`` and v2 ``StructuredValue``/``value`` bodies, ``recvTime``
-  as ISO 8601 with milliseconds and ``Z``, values returned as received, and 200 with an empty list for any
-  unknown service, service path, entity or attribute.
-- §1.5 error bodies: NGSIv2 ``{"error","description"}`` on the v2 data route and for 404s under
-  ``/STH/v2``, hapi/boom ``{"statusCode","error","message"[,"validation"]}`` everywhere else.
-- §1.6 ``/notify``: NGSIv1 ``contextResponses`` bodies, ``TimeInstant`` metadata as the stored time
-  when it parses (else the arrival time), the (time, attrName, attrType) key with a repeated value
-  ignored and a different value overwriting, 400 when no attribute is present, 200 with an empty body,
-  and no answer at all to a body without a ``contextResponses`` array (an NGSIv2 notification).
-- §1.8 ``maxPageSize`` from ``SandboxConfig.max_page_size`` (default 100).
+- the joi schema of ``sthServer.js`` (non-negative integers, dates, booleans, the ``aggrMethod`` pattern,
+  the ``aggrPeriod`` choices, ``type`` required in v2, unknown parameters refused), the dispatch and
+  ``hLimit <= lastN <= config.maxPageSize`` gate of ``sthGetDataHandler.js`` ``getDataHandler``
+  (JavaScript truthiness included), and the three query shapes of ``sthDatabase.js`` ``getRawData``:
+  ``lastN`` gives the newest N in ascending order, a truthy ``hOffset``/``hLimit`` gives an ascending
+  page, anything else gives every point; ``dateFrom`` and ``dateTo`` are both inclusive.
+- mandatory ``Fiware-Service`` and ``Fiware-ServicePath`` (``sthHeaderValidator.js``, on ``/notify``
+  too), ``fiware-correlator`` (echoed or a new UUID) and ``fiware-total-count`` (only with
+  ``count=true``; the whole date window, whatever the page).
+- the v1 ``contextResponses``/``values`` and v2 ``StructuredValue``/``value`` bodies
+  (``sthServerUtils.js`` ``getNGSIPayload``; ``doc/manuals/raw-data-retrieval.md`` wrongly shows
+  ``values`` for v2), ``recvTime`` as ISO 8601 with milliseconds and ``Z``, values returned as
+  received, and 200 with an empty list (never 404) for any unknown service, service path, entity or
+  attribute.
+- error bodies: NGSIv2 ``{"error","description"}`` on the v2 data route and for 404s under
+  ``/STH/v2`` (``sthGetDataHandlerV2.js``, ``sthNotFoundHandler.js``), hapi/boom
+  ``{"statusCode","error","message"[,"validation"]}`` everywhere else.
+- ``/notify`` (``sthNotificationHandler.js``): NGSIv1 ``contextResponses`` bodies, ``TimeInstant``
+  metadata as the stored time when it parses, else the arrival time (``sthUtils.js``
+  ``getAttributeTimestamp``), the (time, attrName, attrType) key with a repeated value ignored and a
+  different value overwriting, 400 when no attribute is present, 200 with an empty body, and no answer
+  at all to a body without a ``contextResponses`` array (an NGSIv2 notification).
+- ``maxPageSize`` from ``SandboxConfig.max_page_size`` (default 100, as STH's ``config.js``
+  ``server.maxPageSize`` and env ``MAX_PAGE_SIZE``).
 
 Deliberately not implemented:
 
-- §1.7 aggregated data: a request that dispatches there gets 501 (in the route's error format) rather
+- aggregated data: a request that dispatches there gets 501 (in the route's error format) rather
   than invented aggregates.
-- ``filetype=csv`` downloads (§1.2): 501 likewise. ``filetype=CSV`` passes the gate but the database
+- ``filetype=csv`` downloads: 501 likewise. ``filetype=CSV`` passes the gate but the database
   layer only honours lower case, so upstream (and this sandbox) answers JSON with every point.
-- ``GET``/``PUT /admin/log`` (§1.1): the not-found handler answers.
-- MongoDB failures (500 ``MongoDB is not connected``, §1.5), truncation, and the non-default data models.
+- ``GET``/``PUT /admin/log``: the not-found handler answers.
+- MongoDB failures (500 ``MongoDB is not connected``), truncation, and the non-default data models.
 - JavaScript ``Date.parse`` formats beyond ISO 8601; a date-time without an offset is read as UTC (as a
   server running in UTC does).
 """
@@ -288,7 +296,7 @@ def _covers(wanted: tuple[str | None, ...], key: SeriesKey) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Refusals, and the two error formats of §1.5
+# Refusals, and STH's two error formats (NGSIv2 on the v2 data route, hapi/boom elsewhere)
 
 
 class _Failure(Exception):
@@ -355,7 +363,7 @@ def _tenant(request: Request) -> tuple[str, str]:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# §1.2 query validation, worded as joi 14 words it
+# Query validation (the joi schema of sthServer.js), worded as joi 14 words it
 
 
 class _Invalid(Exception):
@@ -538,7 +546,7 @@ class _DataQuery:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# §1.4 bodies
+# Bodies (sthServerUtils.getNGSIPayload)
 
 
 def _points(rows: list[Row]) -> list[dict[str, object]]:
@@ -563,7 +571,7 @@ def _v1_body(
 
 
 # ---------------------------------------------------------------------------------------------------------
-# §1.6 notifications
+# Notifications (sthNotificationHandler.js)
 
 
 def _time_instant(attribute: Mapping[str, object]) -> int | None:

@@ -25,7 +25,7 @@ def entity(entity_id: str | None = None) -> dict[str, object]:
     }
 
 
-def test_forecast_series_is_the_structured_value_the_peer_writes() -> None:
+def test_forecast_series_is_a_structured_value_stamped_with_time_instant() -> None:
     generated = datetime(2026, 11, 25, 10, 0, 0, 123456, tzinfo=UTC)
     attribute = forecast_series(
         generated_at=generated,

@@ -131,6 +131,6 @@ def test_every_problem_is_reported_together() -> None:
 
 @pytest.mark.parametrize(("epochs", "expected"), [(1, 1), (3, 3), (5, 5), (50, 5)])
 def test_default_patience_never_exceeds_epochs(epochs: int, expected: int) -> None:
-    # The peer refuses epochs < 5 without an explicit patience; we take the smaller one.
+    # The default patience (5) must not refuse epochs < 5 sent without one: we take the smaller.
     assert validate_spec(spec(epochs=epochs)) == []
     assert effective_patience(None, epochs) == expected

@@ -1,7 +1,8 @@
-"""The IoT Agent sandbox against ``shared/reference/fiware-contracts.md`` section 3, over real HTTP.
+"""The IoT Agent sandbox against ``iotagent-node-lib`` 4.14's provisioning API, over real HTTP.
 
-Expected bodies are the literal ones of 3.3 (the real ``iotagent-node-lib@4.14.0`` run) wherever the
-reference shows one. One server serves the module; each test works in a tenant of its own.
+Expected bodies are the literal ones a real ``iotagent-node-lib@4.14.0`` (npm, memory registry)
+answered, wherever one was recorded. One server serves the module; each test works in a tenant of
+its own.
 """
 
 from __future__ import annotations
@@ -99,7 +100,7 @@ async def provision(
     )
 
 
-# ---- 3.1 headers: fiware-service and fiware-servicepath on every provisioning route ---------------
+# ---- headers: fiware-service and fiware-servicepath on every provisioning route -------------------
 
 ROUTES = [
     pytest.param("GET", "/iot/services", id="GET-services"),
@@ -148,7 +149,7 @@ async def test_every_answer_carries_the_express_headers_and_the_callers_correlat
     assert uuid.UUID(made_up.headers["fiware-correlator"])
 
 
-# ---- 3.1 / 3.3 config groups ------------------------------------------------------------------------
+# ---- config groups ----------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("path", GROUP_PATHS)
@@ -417,11 +418,11 @@ async def test_deleting_a_group_with_device_removes_the_devices_of_its_servicepa
     assert (await client.get("/iot/devices", headers=tenant(service, "/other"))).json()["count"] == 1
 
 
-# ---- 3.1 / 3.2 / 3.3 devices ------------------------------------------------------------------------
+# ---- devices ----------------------------------------------------------------------------------------
 
 
 def motion_as_listed(service: str) -> dict[str, Any]:
-    """``motion001`` as the 3.3 run lists it: the defaults filled in, absent fields left out."""
+    """``motion001`` as iotagent-node-lib 4.14.0 lists it: the defaults filled in, absent fields left out."""
     return {
         "device_id": "motion001",
         "service": service,
@@ -457,7 +458,7 @@ async def test_listing_devices_pages_with_the_total_count_as_in_the_real_run(
     second = await client.get("/iot/devices", params={"limit": 1, "offset": 1}, headers=tenant(service))
     assert first.status_code == 200 and first.headers["content-type"] == JSON_UTF8
     assert first.json() == {"count": 2, "devices": [motion_as_listed(service)]}
-    # Provisioned without transport: the 3.3 run answered "MQTT", and no `polling` for it.
+    # Provisioned without transport: iotagent-node-lib 4.14.0 answered "MQTT", and no `polling` for it.
     assert second.json() == {
         "count": 2,
         "devices": [
@@ -743,7 +744,7 @@ async def test_bulk_delete_removes_the_existing_devices_and_reports_the_first_mi
     assert_no_content(done)
 
 
-# ---- 3.5 /iot/about ---------------------------------------------------------------------------------
+# ---- /iot/about -------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,5 @@
-"""The Orion sandbox against ``shared/reference/fiware-contracts.md`` §0.1 and §2, over real HTTP.
+"""The Orion sandbox against Orion's NGSI v2 API (``doc/manuals/orion-api.md`` and the functional-test
+transcripts under ``test/functionalTest/cases/``), over real HTTP.
 
 One Orion (3.12.0) and one notification receiver serve the whole module; each test works in its
 own tenant (a fresh ``Fiware-Service``) and receives on its own path, so tests do not see each other.
@@ -178,10 +179,11 @@ def error(description: str, name: str = "BadRequest") -> dict[str, str]:
     return {"error": name, "description": description}
 
 
-# -- 2.1 common rules ------------------------------------------------------------------------------
+# -- common rules: headers, content types, errors --------------------------------------------------
 
 
-def test_t1_create_then_create_again_already_exists(client: httpx.Client, tenant: str) -> None:
+def test_create_then_create_again_already_exists(client: httpx.Client, tenant: str) -> None:
+    """As Orion's test 1158_v2_entity_already_exists/create_already_exists.test."""
     entity = {"id": "Room1", "type": "Room", "temp": "29"}
     first = client.post("/v2/entities?options=keyValues", json=entity, headers=hdr(tenant))
     assert first.status_code == 201
@@ -205,7 +207,8 @@ def test_t1_create_then_create_again_already_exists(client: httpx.Client, tenant
 @pytest.mark.parametrize(
     "existing", [pytest.param(False, id="as-create"), pytest.param(True, id="as-update")]
 )
-def test_t2_upsert_answers_204_with_location(client: httpx.Client, tenant: str, existing: bool) -> None:
+def test_upsert_answers_204_with_location(client: httpx.Client, tenant: str, existing: bool) -> None:
+    """As Orion's tests 3215_upsert_op/upsert_op_as_create.test and upsert_op_as_update.test."""
     if existing:
         create(client, tenant, {"id": "E", "type": "T", "A": {"value": 1, "type": "Number"}})
     body = {"id": "E", "type": "T", "A": {"value": 2, "type": "Number"}, "B": {"value": 3, "type": "Number"}}
@@ -395,7 +398,7 @@ def test_service_path_scopes(client: httpx.Client, tenant: str) -> None:
     assert client.post("/v2/entities/E1/attrs", json=patch, headers=hdr(tenant, "/a/")).status_code == 204
 
 
-# -- 2.2 entity operations -------------------------------------------------------------------------
+# -- entity operations -----------------------------------------------------------------------------
 
 
 def test_get_entity_not_found_and_too_many_results(client: httpx.Client, tenant: str) -> None:
@@ -524,7 +527,7 @@ def test_representations(client: httpx.Client, tenant: str) -> None:
 
 
 def test_forecast_series_with_time_instant(client: httpx.Client, tenant: str) -> None:
-    """peer-analysis 3.2 step 4 and 3.4: the entity and the forecast update Chronos sends."""
+    """The forecast entity and the ``forecastSeries`` update Chronos sends."""
     entity = {
         "id": "urn:ngsi-ld:Chronos:Prediction:0123456789ab",
         "type": "Prediction",
@@ -699,7 +702,7 @@ def test_single_attribute_routes(client: httpx.Client, tenant: str) -> None:
     url = "/v2/entities/E/attrs"
     put = client.put(f"{url}/A", json={"value": {"x": 1}, "type": "StructuredValue"}, headers=hdr(tenant))
     assert put.status_code == 204
-    # 2.3: metadata are merged on update, the old `m` stays.
+    # Metadata are merged on update, the old `m` stays.
     assert client.get(f"{url}/A", headers=hdr(tenant)).json() == {
         "type": "StructuredValue",
         "value": {"x": 1},
@@ -780,10 +783,11 @@ def test_batch_update_actions(client: httpx.Client, tenant: str) -> None:
     assert_error(batch("append"), 400, error("empty entities vector"))
 
 
-# -- 2.4 subscriptions -----------------------------------------------------------------------------
+# -- subscriptions ---------------------------------------------------------------------------------
 
 
-def test_t3_subscription_create_and_delete_twice(client: httpx.Client, tenant: str) -> None:
+def test_subscription_create_and_delete_twice(client: httpx.Client, tenant: str) -> None:
+    """As Orion's test 1654_del_subs_v2/delete_subs_v2.test."""
     body: dict[str, Any] = {
         "subject": {
             "entities": [{"type": "Room", "idPattern": ".*"}],
@@ -818,7 +822,8 @@ def test_t3_subscription_create_and_delete_twice(client: httpx.Client, tenant: s
     assert second.headers["content-length"] == "92"
 
 
-def test_t5_subscription_rendering(client: httpx.Client, tenant: str, receiver: Receiver, sink: str) -> None:
+def test_subscription_rendering(client: httpx.Client, tenant: str, receiver: Receiver, sink: str) -> None:
+    """As Orion's test 1126_GET_v2_subscriptions/lastsuccesscode_and_lastfailurereason.test."""
     url = receiver.url + sink
     body = {"description": "Test 200 reponses", **sub_body(url)}
     sub_id = subscribe(client, tenant, body)
@@ -923,7 +928,7 @@ def orion4_url() -> Iterator[str]:
 def test_legacy_subscriptions_by_orion_major(
     orion4_url: str, orion_url: str, version: str, status: int
 ) -> None:
-    """0.1 item 1: Orion ≥ 4.0.0 removed `attrsFormat: legacy`; ≤ 3.12 accepts it."""
+    """Orion ≥ 4.0.0 removed `attrsFormat: legacy` (doc/manuals/deprecated.md); ≤ 3.12 accepts it."""
     base = orion4_url if version.startswith("4") else orion_url
     body = sub_body("http://localhost:1234/notify", attrsFormat="legacy")
     response = httpx.post(f"{base}/v2/subscriptions", json=body)
@@ -971,13 +976,12 @@ def test_version(orion4_url: str, orion_url: str, version: str, libversions: boo
     assert "libversions" in asked
 
 
-# -- 2.4 notifications ------------------------------------------------------------------------------
+# -- notifications ---------------------------------------------------------------------------------
 
 
-def test_t6_normalized_notification_default_tenant(
-    client: httpx.Client, receiver: Receiver, sink: str
-) -> None:
-    """Default tenant: no Fiware-Service header (0.1 item 6); metadata filtered as in T6."""
+def test_normalized_notification_default_tenant(client: httpx.Client, receiver: Receiver, sink: str) -> None:
+    """Default tenant: no Fiware-Service header (fiware-orion#3540); metadata filtered as in Orion's
+    test 3290_filtering_out_all_metadata_sub."""
     entity_id = f"E{uuid.uuid4().hex[:8]}"
     body = sub_body(receiver.url + sink, metadata=["a_md"])
     body["subject"]["entities"] = [{"id": entity_id, "type": "T"}]
@@ -1009,10 +1013,11 @@ def test_t6_normalized_notification_default_tenant(
     assert "fiware-service" not in call.headers
 
 
-def test_t4_legacy_notification_of_chronos_subscription(
+def test_legacy_notification_of_chronos_subscription(
     client: httpx.Client, tenant: str, receiver: Receiver, sink: str
 ) -> None:
-    """peer-analysis 3.2 step 5 (the subscription Chronos sends) and 2.8 T4 (the body STH consumes)."""
+    """A legacy subscription on ``forecastSeries`` like Chronos's, and the NGSIv1 body Orion 3.12 posts
+    for it (the only body STH-Comet's /notify accepts)."""
     entity_id = "urn:ngsi-ld:Chronos:Prediction:0123456789ab"
     create(
         client,
@@ -1084,7 +1089,7 @@ def test_t4_legacy_notification_of_chronos_subscription(
     assert re.fullmatch(r"[0-9a-f\-]{36}; cbnotif=1", call.headers["fiware-correlator"])
 
 
-def test_t4_legacy_numbers_stay_numbers(
+def test_legacy_numbers_stay_numbers(
     client: httpx.Client, tenant: str, receiver: Receiver, sink: str
 ) -> None:
     sub_id = subscribe(client, tenant, sub_body(receiver.url + sink, attrsFormat="legacy"))

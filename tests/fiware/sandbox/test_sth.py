@@ -1,4 +1,4 @@
-"""The STH-Comet sandbox against ``shared/reference/fiware-contracts.md`` §0.1, §1 and §4, over real HTTP.
+"""The STH-Comet sandbox against STH-Comet 2.11's raw-data API (its code and unit tests), over real HTTP.
 
 Each test uses its own tenant (a fresh ``Fiware-Service``), so one server serves the whole module.
 """
@@ -124,7 +124,9 @@ def hapi_bad_request(message: str, source: str, keys: list[str]) -> dict[str, ob
 
 
 def notification(*attributes: dict[str, Any], entity: str = ENTITY, kind: str = TYPE) -> dict[str, Any]:
-    """What Orion <= 3.12 sends for an `attrsFormat: legacy` subscription (§1.6, §2.8 T4)."""
+    """What Orion <= 3.12 sends for an `attrsFormat: legacy` subscription.
+
+    As in Orion 3.12.0's functional test 2507_csub_metadata_field (NGSIv1 notifications)."""
     element = {"attributes": list(attributes), "type": kind, "isPattern": "false", "id": entity}
     return {
         "subscriptionId": "5b2bd1ef0c0e6a3e2c4a5f11",
@@ -166,7 +168,7 @@ def seeded(store: SthStore, tenant: Tenant) -> Tenant:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# §1.2 dispatch, paging and the page-size gate
+# getDataHandler: dispatch, paging and the page-size gate
 
 
 @pytest.mark.parametrize(
@@ -245,7 +247,7 @@ def test_no_usable_param_combination(http: httpx.Client, seeded: Tenant, dialect
 @pytest.mark.parametrize(
     "query",
     [
-        pytest.param("aggrMethod=sum&aggrPeriod=hour", id="aggregated-section-1.7"),
+        pytest.param("aggrMethod=sum&aggrPeriod=hour", id="aggregated"),
         pytest.param("filetype=csv", id="csv-download"),
         pytest.param("filetype=csv&hLimit=3&hOffset=0", id="csv-download-paged"),
     ],
@@ -277,7 +279,7 @@ def test_default_max_page_size_is_100() -> None:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# §1.2 joi validation of the query
+# joi validation of the query (sthServer.js)
 
 
 @pytest.mark.parametrize("dialect", ["v1", "v2"])
@@ -384,7 +386,7 @@ def test_count_and_dates_accept_joi_conversions(http: httpx.Client, seeded: Tena
 
 
 # ---------------------------------------------------------------------------------------------------------
-# §1.3 headers
+# headers (sthHeaderValidator.js, fiware-correlator, fiware-total-count)
 
 
 @pytest.mark.parametrize("dialect", ["v1", "v2"])
@@ -474,7 +476,7 @@ def test_total_count_of_unknown_series_is_zero(http: httpx.Client, tenant: Tenan
 
 
 # ---------------------------------------------------------------------------------------------------------
-# §1.2 / §4 date window and order
+# getRawData: date window (both bounds inclusive) and order
 
 
 @pytest.mark.parametrize(
@@ -521,7 +523,7 @@ def test_points_come_back_ascending_whatever_the_arrival_order(
 
 
 # ---------------------------------------------------------------------------------------------------------
-# §1.4 bodies, §0.1 items 2 and 5
+# bodies: v2 answers `value` (not the docs' `values`); unknown series are 200 and empty, never 404
 
 
 def test_v2_body_uses_value_and_structured_value(http: httpx.Client, store: SthStore, tenant: Tenant) -> None:
@@ -615,7 +617,7 @@ def test_tenants_are_kept_apart(http: httpx.Client, store: SthStore, tenant: Ten
 
 
 # ---------------------------------------------------------------------------------------------------------
-# §1.6 POST /notify, §0.1 items 4 and 6
+# POST /notify: TimeInstant as recvTime, repeated points, Fiware-Service required
 
 
 def test_notify_stores_at_time_instant_upstream_fixture(
@@ -801,7 +803,7 @@ def test_notify_refuses_invalid_json(http: httpx.Client, tenant: Tenant) -> None
 def test_notify_never_answers_an_ngsiv2_notification(
     http: httpx.Client, store: SthStore, tenant: Tenant
 ) -> None:
-    # What Orion >= 4 sends instead of `legacy` (§0.1 item 1): STH's handler never replies.
+    # What Orion >= 4 sends instead of `legacy` (Orion 4.0.0 removed it): STH's handler never replies.
     body = {
         "subscriptionId": "5b2bd1ef0c0e6a3e2c4a5f11",
         "data": [{"id": ENTITY, "type": TYPE, ATTR: {"type": "Integer", "value": 1, "metadata": {}}}],
@@ -812,7 +814,7 @@ def test_notify_never_answers_an_ngsiv2_notification(
 
 
 # ---------------------------------------------------------------------------------------------------------
-# §1.1 DELETE, /version, the not-found handler
+# DELETE, /version, the not-found handler
 
 
 def test_delete_attribute(http: httpx.Client, store: SthStore, seeded: Tenant) -> None:
