@@ -5,7 +5,7 @@
 #   python -m tasks.run worker -Q ... -n name@%h ...      workers (celery -A tasks.worker, SIGTERM = bounded cold shutdown)
 #   python -m tasks.run beat --schedule /var/lib/chronos/celerybeat-schedule
 #
-# Build metadata for the `info` query:
+# Build metadata for the `info` query (`make image` passes both through docker compose build):
 #   docker build --build-arg GIT_COMMIT=$(git rev-parse HEAD) --build-arg BUILD_TIME=$(date -u +%FT%TZ) .
 
 # Both stages must share the interpreter: the venv is copied across and points at its python.
@@ -21,24 +21,23 @@ RUN python -m venv /opt/venv
 
 WORKDIR /src
 
-# Dependencies first, from pyproject.toml alone, so editing code does not re-download TensorFlow
-# (tensorflow-cpu, the project's dependency: no CUDA kernels, a much smaller wheel than tensorflow).
-COPY pyproject.toml ./
+# Dependencies first, from the runtime lock alone, so editing code does not re-download TensorFlow
+# (tensorflow-cpu: no CUDA kernels, a much smaller wheel than tensorflow). The lock pins every package
+# with its hashes, the same versions the tests ran on (requirements-dev.lock holds them plus the demo
+# data and the dev tools, which stay out of the image); nothing is resolved here.
+COPY requirements.lock ./
 RUN --mount=type=cache,target=/root/.cache/pip \
-    python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
-        > /tmp/requirements.txt \
-    && pip install --upgrade pip \
-    && pip install -r /tmp/requirements.txt
+    pip install --require-hashes --no-deps -r requirements.lock
 
 # Then the project itself (setuptools finds app*, schema*, tasks*, ml*, fiware*; README.md is its readme).
-COPY README.md ./
+COPY pyproject.toml README.md ./
 COPY app ./app
 COPY schema ./schema
 COPY tasks ./tasks
 COPY ml ./ml
 COPY fiware ./fiware
 RUN --mount=type=cache,target=/root/.cache/pip \
-    pip install --no-deps . \
+    pip install --no-deps --no-build-isolation . \
     && pip check \
     && cd / && python -c "import app.serve, tasks.worker"  # the installed package, not /src
 

@@ -3,20 +3,29 @@ PYTHON ?= python3
 VENV := .venv
 MONGO_VENV := .venv-mongo
 SECANTUS := secantusdb==0.7.0b3
+# Exactly what was tested: every package pinned with its hashes (`make lock` refreshes it).
+LOCK := requirements-dev.lock
+RUNTIME_LOCK := requirements.lock
+MONGO_LOCK := requirements-mongo.lock
+# Locks are resolved for the interpreter and platform of CI and of the image (python:3.11-slim).
+UV ?= $(VENV)/bin/uv
+UV_COMPILE := $(UV) pip compile --generate-hashes --python-version 3.11 \
+	--python-platform x86_64-manylinux_2_28 --custom-compile-command "make lock" --quiet
 
-.PHONY: run test lint typecheck format schema bench clean
+.PHONY: run test test-fast lint typecheck format schema bench lock lock-upgrade image clean
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml $(LOCK)
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --upgrade pip
-	# Never --pre here: it would pull TensorFlow release candidates.
-	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	# No resolution at install time: the lock's versions, each checked against its hashes, then
+	# Chronos itself with the locked setuptools (no isolated build fetching a newer one).
+	$(VENV)/bin/pip install --quiet --require-hashes --no-deps -r $(LOCK)
+	$(VENV)/bin/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
 # SecantusDB (our MongoDB for dev and tests) lives in its own venv: a GPL server we run, never import.
-$(MONGO_VENV)/.installed:
+$(MONGO_VENV)/.installed: $(MONGO_LOCK)
 	test -x $(MONGO_VENV)/bin/python || $(PYTHON) -m venv $(MONGO_VENV)
-	$(MONGO_VENV)/bin/pip install --quiet --pre '$(SECANTUS)'
+	$(MONGO_VENV)/bin/pip install --quiet --require-hashes --no-deps -r $(MONGO_LOCK)
 	touch $@
 
 run: $(VENV)/.installed $(MONGO_VENV)/.installed
@@ -30,12 +39,32 @@ lint: $(VENV)/.installed
 test: lint $(MONGO_VENV)/.installed
 	$(VENV)/bin/python -m pytest
 
+# Unit tests only: no server, no process of their own (tests/conftest.py marks the rest `services`).
+test-fast: $(VENV)/.installed
+	$(VENV)/bin/python -m pytest -m "not services" -q
+
 format: $(VENV)/.installed
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
 schema: $(VENV)/.installed
 	$(VENV)/bin/python -m schema.export > schema.graphql
+
+# Adds what pyproject.toml newly asks for, keeping every other pin; lock-upgrade moves all to the newest.
+# SecantusDB is a pre-release: allowed for it by name, never for its dependencies.
+lock: $(VENV)/.installed
+	$(UV_COMPILE) pyproject.toml --extra dev --extra demo -o $(LOCK)
+	$(UV_COMPILE) pyproject.toml -c $(LOCK) -o $(RUNTIME_LOCK)
+	echo '$(SECANTUS)' | $(UV_COMPILE) - --prerelease explicit -o $(MONGO_LOCK)
+
+lock-upgrade: $(VENV)/.installed
+	$(UV_COMPILE) pyproject.toml --extra dev --extra demo --upgrade -o $(LOCK)
+	$(UV_COMPILE) pyproject.toml -c $(LOCK) -o $(RUNTIME_LOCK)
+	echo '$(SECANTUS)' | $(UV_COMPILE) - --prerelease explicit --upgrade -o $(MONGO_LOCK)
+
+# The production image, with the commit and build time the `info` query shows.
+image:
+	GIT_COMMIT=$$(git rev-parse HEAD) BUILD_TIME=$$(date -u +%FT%TZ) docker compose build
 
 bench: $(VENV)/.installed $(MONGO_VENV)/.installed
 	$(VENV)/bin/python bench/graphql_models.py

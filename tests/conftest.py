@@ -30,6 +30,17 @@ from tests.support import (
 )
 
 
+# Fixtures that start or reach a real server: a test that uses any of them (directly or through
+# another fixture) is a `services` test; `make test-fast` runs the rest.
+SERVICE_FIXTURES = frozenset({"service_env", "fiware_sandbox", "module_sandbox"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SERVICE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.services)
+
+
 @pytest.fixture(scope="session")
 def fiware_sandbox() -> Iterator[Sandbox]:
     """Orion, STH-Comet and IoT Agent stand-ins for the whole session, seeded by each test."""

@@ -351,15 +351,33 @@ def test_rabbitmq_consumer_timeout_outlasts_a_training() -> None:
     assert timeouts[0] > limit_ms, f"consumer_timeout {timeouts[0]} ms would redeliver a training"
 
 
-def test_broker_credentials_come_from_the_environment() -> None:
-    """Defaults are fine for a first start; a literal password in the file is not."""
-    interpolated = r"\$\{[^}]+\}"
+def test_broker_credentials_come_from_the_environment_and_are_required() -> None:
+    """No literal password in the file, and no default one either: compose stops until they are set."""
+    required = r"\$\{\w+:\?[^}]+\}"
     for name in _services():
         for key, value in _environment(name).items():
             if re.search(r"://[^/]*@", value):
-                assert re.match(rf"\w+://{interpolated}:{interpolated}@", value), f"{name}.{key}: {value}"
-            if key.endswith(("_PASS", "_PASSWORD")):
-                assert re.fullmatch(interpolated, value), f"{name}.{key}: {value}"
+                assert re.match(rf"\w+://{required}:{required}@", value), f"{name}.{key}: {value}"
+            if key.endswith(("_USER", "_PASS", "_PASSWORD")):
+                assert re.fullmatch(required, value), f"{name}.{key}: {value}"
+
+
+def test_every_variable_compose_requires_is_in_the_env_example() -> None:
+    required = set(re.findall(r"\$\{(\w+):\?", COMPOSE.read_text()))
+    example = set(re.findall(r"^(\w+)=", (ROOT / ".env.example").read_text(), flags=re.M))
+    assert required and required <= example
+
+
+def test_the_build_passes_the_commit_and_build_time_to_the_image() -> None:
+    build = _services()["api"]["build"]
+    assert set(build["args"]) == {"GIT_COMMIT", "BUILD_TIME"}
+    runtime = _stages()[-1]
+    assert {arguments.split("=")[0] for instruction, arguments in runtime if instruction == "ARG"} >= {
+        "GIT_COMMIT",
+        "BUILD_TIME",
+    }
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"GIT_COMMIT=\$\$\(git rev-parse HEAD\) BUILD_TIME=.+ docker compose build", makefile)
 
 
 def test_docker_compose_config() -> None:
@@ -449,8 +467,11 @@ def test_dockerfile_installs_the_project_with_cpu_tensorflow() -> None:
     assert "tensorflow-cpu" in dependencies and "tensorflow" not in dependencies
     builder = " ".join(arguments for instruction, arguments in _stages()[0] if instruction in {"COPY", "RUN"})
     assert "pyproject.toml" in builder
+    # The tested versions, hash-checked, without the demo data and dev tools of requirements-dev.lock.
+    assert "pip install --require-hashes --no-deps -r requirements.lock" in builder
     assert re.search(r"pip install (--\S+ )*\.(\s|$)", builder), "the builder must pip install the project"
-    assert "tensorflow" not in builder.replace("tensorflow-cpu", ""), "TensorFlow comes from pyproject.toml"
+    assert "tensorflow" not in builder.replace("tensorflow-cpu", ""), "TensorFlow comes from the lock"
+    assert "[demo]" not in builder and "[dev]" not in builder
 
 
 def test_dockerfile_serves_the_api_by_default() -> None:

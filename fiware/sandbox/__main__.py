@@ -10,7 +10,7 @@ from types import FrameType
 
 from fiware.sandbox import iota, orion, sth
 from fiware.sandbox.config import SandboxConfig
-from fiware.sandbox.demo import seed_demo
+from fiware.sandbox.demo import DemoDataMissing, seed_demo
 from fiware.sandbox.server import start_in_thread, stop
 
 
@@ -37,13 +37,16 @@ def main(argv: list[str] | None = None) -> None:
     )
     stores = (sth.SthStore(), orion.OrionStore(), iota.IotaStore())
     if args.seed == "demo":
-        counts = seed_demo(
-            sth=stores[0],
-            orion=stores[1],
-            iota=stores[2],
-            service=args.service,
-            service_path=args.service_path,
-        )
+        try:
+            counts = seed_demo(
+                sth=stores[0],
+                orion=stores[1],
+                iota=stores[2],
+                service=args.service,
+                service_path=args.service_path,
+            )
+        except DemoDataMissing as error:
+            raise SystemExit(f"FIWARE sandbox: {error}") from None
         for entity_id, count in counts.items():
             print(f"demo: {entity_id}: {count} points of history", flush=True)
     running = [

@@ -53,7 +53,21 @@ SENSORS = [
 ]
 
 
+class DemoDataMissing(RuntimeError):
+    """The packages carrying the demo series are not installed (the production image leaves them out)."""
+
+
 def _raw_series(sensor: DemoSensor) -> list[tuple[datetime, float]]:
+    try:
+        return _load(sensor)
+    except ImportError as error:
+        raise DemoDataMissing(
+            f"the demo series need the `demo` extra ({error.name} is not installed): "
+            "pip install -r requirements-dev.lock, or pip install 'chronos[demo]'"
+        ) from None
+
+
+def _load(sensor: DemoSensor) -> list[tuple[datetime, float]]:
     # Imported here: pandas and the data files load only when a demo is asked for.
     if sensor.device_id == "buoy-b01":
         from bokeh_sampledata.sea_surface_temperature import sea_surface_temperature as frame
@@ -139,4 +153,4 @@ def seed_demo(
     return stored
 
 
-__all__ = ["DEMO_APIKEY", "SENSORS", "DemoSensor", "seed_demo", "shifted"]
+__all__ = ["DEMO_APIKEY", "SENSORS", "DemoDataMissing", "DemoSensor", "seed_demo", "shifted"]

@@ -15,6 +15,9 @@ from redis.exceptions import NoScriptError
 from app.ratelimit import KEY_PREFIX, UNLIMITED_REMAINING, hit
 from app.settings import Settings
 
+# Real Redis servers (the machine's, or ones the tests start and kill).
+pytestmark = pytest.mark.services
+
 
 @pytest.fixture
 async def redis(test_settings: Settings) -> AsyncIterator[Redis]:

@@ -2,11 +2,15 @@ from __future__ import annotations
 
 import time
 
+import pytest
 import redis.asyncio as aioredis
 
 from app.devstack import Stack, free_port, start_redis
 from app.system.health import HealthStatus, Probe, check_health
 from tests.app.system.silent import silent_port
+
+# Real Redis servers (the machine's, or ones the tests start and kill).
+pytestmark = pytest.mark.services
 
 TIMEOUT = 1.5
 
