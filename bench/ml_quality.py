@@ -4,7 +4,7 @@ The NERACOOS buoy B01 sea-surface temperature (30 min, ~19 k points, offline fro
 ``bokeh-sampledata``) is trained with the project's default configuration (LSTM-32, lookback 48,
 delta targets, batch 64, up to 50 epochs with patience 5, chronological 70/15/15, seed 0) at
 horizons 1 and 12, and scored on the test split: Theil's U2 < 1 means the model beats "no change"
-(README "Benchmarks" gives 0.965 at H=1 and 0.972 at H=12 on our 2-core machine; an earlier
+(docs/benchmarks.md gives 0.965 at H=1 and 0.972 at H=12 on our 2-core machine; an earlier
 run of this protocol, TensorFlow-CPU 2.21 and one seed, gave 0.972 and 0.983).
 
     .venv/bin/python bench/ml_quality.py [--horizons 1 12]

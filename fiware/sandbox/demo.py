@@ -1,7 +1,7 @@
 """Demo sensors for the sandbox, on real public time series that ship inside PyPI packages.
 
-- Sea-surface temperature of NERACOOS buoy B01 (Gulf of Maine), every 30 min, 19,226 points
-  (``bokeh-sampledata``); °C.
+- Sea-surface temperature of NERACOOS buoy B01 (Gulf of Maine), every 30 min, 19,226 readings of
+  which two share a time, so STH-Comet holds 19,225 points (``bokeh-sampledata``); °C.
 - Seattle hourly air temperature of 2010, 8,759 points (``vega-datasets``); °F as published.
 
 Each becomes an IoT Agent device, an Orion entity holding the latest value and an STH-Comet
@@ -112,15 +112,16 @@ def seed_demo(
     stored: dict[str, int] = {}
     for sensor in SENSORS:
         points = list(shifted(_raw_series(sensor), end=end, step=sensor.step))
-        stored[sensor.entity_id] = sth.add_points(
-            service=service,
-            service_path=service_path,
-            entity_type=sensor.entity_type,
-            entity_id=sensor.entity_id,
-            attr_name=sensor.attribute,
-            attr_type="Number",
-            points=points,
-        )
+        series = {
+            "service": service,
+            "service_path": service_path,
+            "entity_type": sensor.entity_type,
+            "entity_id": sensor.entity_id,
+            "attr_name": sensor.attribute,
+        }
+        sth.add_points(**series, attr_type="Number", points=points)
+        # What STH holds, not what was sent: two readings at one time are one point there.
+        stored[sensor.entity_id] = sth.count(**series)
         iota.add_device(
             service=service,
             service_path=service_path,
