@@ -14,7 +14,13 @@ from typing import TextIO
 import structlog
 from structlog.typing import Processor
 
+# Always quiet: driver chatter (pymongo logs every heartbeat at DEBUG).
 _NOISY = {"pymongo": logging.WARNING, "asyncio": logging.WARNING}
+# Quiet unless the level is DEBUG: a line per tick or per task message drowns what matters. Chronos
+# logs each task's start and end itself, with its duration (tasks/metrics.py).
+_CHATTY = ("celery.beat", "celery.worker.strategy", "celery.app.trace")
+# A line per outgoing request (2,250 of one worker log's 3,048 lines): off unless asked for.
+_HTTP_CLIENTS = ("httpx", "httpcore")
 
 
 def _drop_color_message(_: object, __: str, event: structlog.typing.EventDict) -> structlog.typing.EventDict:
@@ -23,7 +29,9 @@ def _drop_color_message(_: object, __: str, event: structlog.typing.EventDict) -
     return event
 
 
-def configure_logging(*, level: str, json: bool, stream: TextIO | None = None) -> None:
+def configure_logging(
+    *, level: str, json: bool, http_requests: bool = False, stream: TextIO | None = None
+) -> None:
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -48,8 +56,14 @@ def configure_logging(*, level: str, json: bool, stream: TextIO | None = None) -
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for name, floor in _NOISY.items():
-        logging.getLogger(name).setLevel(max(floor, logging.getLevelName(level)))
+    numeric = logging.getLevelName(level)
+    floors = {
+        **_NOISY,
+        **{name: logging.WARNING for name in _CHATTY if numeric > logging.DEBUG},
+        **{name: logging.WARNING for name in _HTTP_CLIENTS if not http_requests},
+    }
+    for name in (*_NOISY, *_CHATTY, *_HTTP_CLIENTS):
+        logging.getLogger(name).setLevel(max(floors.get(name, logging.NOTSET), numeric))
     # uvicorn installs its own handlers unless told otherwise; route them to the root instead.
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "celery"):
         logger = logging.getLogger(name)

@@ -75,6 +75,8 @@ class Settings(BaseSettings):
     iota_forecast_resource: str = "/iot/d"
 
     log_level: str = "INFO"
+    # Every outgoing HTTP request as a log line (httpx's own); off, FIWARE traffic would fill the logs.
+    log_http_requests: bool = False
     log_format: LogFormat = LogFormat.AUTO
     allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     ws_compression: bool = False

@@ -1,8 +1,8 @@
 """One place that turns whatever a training step raised into a recorded, explained job state.
 
 Transient upstream failures retry with backoff; deterministic ones fail the job at once with a
-code and message (the peer retried bad data three times, 300 s apart, and flipped FAILED jobs back
-to running). Nothing escapes as an unexplained crash: an unexpected error fails the job as
+code and message (retrying bad data only delays the same failure, and must never flip a FAILED job
+back to running). Nothing escapes as an unexplained crash: an unexpected error fails the job as
 INTERNAL and is logged in full.
 """
 

@@ -1,7 +1,10 @@
-"""Task durations and forecast outcomes, added to the cluster's counters in Redis.
+"""Each task's start and end: one log line each (the end with its outcome and duration), and the
+cluster's counters in Redis; forecast outcomes too.
 
-Connected once in ``tasks.worker``, before the pool forks, so every child reports. Metrics never
-fail work: a Redis error is logged at debug level and the task's own outcome stands.
+Connected once in ``tasks.worker``, before the pool forks, so every child reports. Celery's own
+"received" and "succeeded in" lines are quiet below DEBUG (``app.log``); periodic tasks log at DEBUG
+here, so a tick is not two lines every few seconds. Metrics never fail work: a Redis error is
+logged at debug level and the task's own outcome stands.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from celery.signals import task_postrun, task_prerun
 from redis.exceptions import RedisError
 
 from app.metrics import cluster
+from tasks.names import PERIODIC
 
 log = structlog.get_logger(__name__)
 
@@ -34,9 +38,11 @@ def _redis() -> redis.Redis:
     return _client[1]
 
 
-def _on_prerun(task_id: str | None = None, **_: Any) -> None:
+def _on_prerun(task_id: str | None = None, task: Any = None, **_: Any) -> None:
     if task_id is not None:
         _started[task_id] = time.monotonic()
+    if task is not None:
+        (log.debug if task.name in PERIODIC else log.info)("task.started", task=task.name, task_id=task_id)
 
 
 def _on_postrun(task_id: str | None = None, task: Any = None, state: str | None = None, **_: Any) -> None:
@@ -44,8 +50,11 @@ def _on_postrun(task_id: str | None = None, task: Any = None, state: str | None 
     if started is None or task is None:
         return
     outcome = OUTCOMES.get(state or "", (state or "unknown").lower())
+    seconds = time.monotonic() - started
+    report = log.warning if outcome == "failed" else log.debug if task.name in PERIODIC else log.info
+    report("task.finished", task=task.name, task_id=task_id, outcome=outcome, seconds=round(seconds, 3))
     try:
-        cluster.record_task(_redis(), task=task.name, outcome=outcome, seconds=time.monotonic() - started)
+        cluster.record_task(_redis(), task=task.name, outcome=outcome, seconds=seconds)
     except (RedisError, OSError) as error:
         log.debug("metrics.unrecorded", task=task.name, error=str(error))
 

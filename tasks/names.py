@@ -22,6 +22,9 @@ WATCHDOG = "chronos.training_watchdog"
 SCHEDULE_FORECASTS = "chronos.schedule_forecasts"
 EXECUTE_FORECAST = "chronos.execute_forecast"
 
+# Tasks that run on every tick of a schedule: their start and end are logged at DEBUG, not INFO.
+PERIODIC = frozenset({WATCHDOG, SCHEDULE_FORECASTS, EXECUTE_FORECAST, CLEANUP_TRAINING_TASKS})
+
 # Cleanup runs once more after a job ends, for anything a step still wrote on its way out.
 CLEANUP_DELAY_SECONDS = 60
 
@@ -42,6 +45,7 @@ __all__ = [
     "COLLECT_DATA_CHUNK",
     "EXECUTE_FORECAST",
     "ORCHESTRATE_TRAINING",
+    "PERIODIC",
     "PROCESS_COLLECTED_DATA",
     "ROUTES",
     "SCHEDULE_FORECASTS",

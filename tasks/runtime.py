@@ -3,7 +3,7 @@
 Built lazily in the process that runs tasks (a prefork child, after the fork), never in the
 parent: a client or loop created before ``fork`` is shared by every child and breaks. Tasks are
 synchronous, so each await they need runs on this one loop, which keeps the HTTP pools warm
-between tasks (the peer opened a new MongoClient per task and never closed it).
+between tasks (a MongoClient opened per task and never closed leaks its connections and threads).
 """
 
 from __future__ import annotations
@@ -89,7 +89,9 @@ def run(coroutine: Coroutine[Any, Any, T]) -> T:
 @setup_logging.connect
 def _logging(**_: Any) -> None:
     settings = get_settings()
-    configure_logging(level=settings.log_level, json=settings.json_logs)
+    configure_logging(
+        level=settings.log_level, json=settings.json_logs, http_requests=settings.log_http_requests
+    )
 
 
 @worker_process_init.connect

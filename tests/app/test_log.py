@@ -48,3 +48,38 @@ def test_level_filters_records() -> None:
     logging.getLogger("chronos.test").warning("shown")
     events = [json.loads(line)["event"] for line in stream.getvalue().splitlines()]
     assert events == ["shown"]
+
+
+def _events(stream: io.StringIO) -> list[str]:
+    return [json.loads(line)["event"] for line in stream.getvalue().splitlines()]
+
+
+def test_outgoing_http_requests_are_quiet_unless_asked_for() -> None:
+    for asked, expected in ((False, []), (True, ["HTTP Request: GET http://sth/v2 200"])):
+        stream = io.StringIO()
+        configure_logging(level="INFO", json=True, http_requests=asked, stream=stream)
+        logging.getLogger("httpx").info("HTTP Request: GET http://sth/v2 200")
+        logging.getLogger("httpcore.connection").debug("connect_tcp.started")
+        assert _events(stream) == expected
+    stream = io.StringIO()
+    configure_logging(level="INFO", json=True, stream=stream)
+    logging.getLogger("httpx").warning("a problem is still shown")
+    assert _events(stream) == ["a problem is still shown"]
+
+
+def test_celery_ticks_and_task_messages_show_at_debug_only() -> None:
+    chatter = {
+        "celery.beat": "Scheduler: Sending due task forecast-scheduler",
+        "celery.worker.strategy": "Task chronos.schedule_forecasts[1] received",
+        "celery.app.trace": "Task chronos.schedule_forecasts[1] succeeded in 0.01s: None",
+    }
+    for level, shown in (("INFO", []), ("DEBUG", list(chatter.values()))):
+        stream = io.StringIO()
+        configure_logging(level=level, json=True, stream=stream)
+        for name, message in chatter.items():
+            logging.getLogger(name).info(message)
+        assert _events(stream) == shown
+    stream = io.StringIO()
+    configure_logging(level="INFO", json=True, stream=stream)
+    logging.getLogger("celery.app.trace").error("Task chronos.train_model_task[2] raised unexpected")
+    assert _events(stream) == ["Task chronos.train_model_task[2] raised unexpected"]

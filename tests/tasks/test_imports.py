@@ -1,4 +1,5 @@
-"""The worker's parent must never load TensorFlow: children forked after it ran hang (ml-notes §5)."""
+"""The worker's parent must never load TensorFlow: children forked after it ran hang (TensorFlow
+issues #8220 and #27074, Keras #12531)."""
 
 from __future__ import annotations
 
