@@ -17,9 +17,32 @@ top-level GraphQL errors, whose ``extensions.code`` graphql-core copies from ``e
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Final
+
+# How much of a caller's input an error message quotes: enough to recognise it, never enough to
+# turn a 200 KB argument into a 400 KB answer.
+ECHO_PREFIX: Final = 40
+_LONG_RUN: Final = re.compile(r"\S{200,}")
+MAX_MESSAGE: Final = 2_000
+
+
+def quoted(value: object) -> str:
+    """``value`` as a message quotes it: its repr, cut to a short prefix that says how long it was."""
+    text = str(value)
+    if len(text) <= ECHO_PREFIX:
+        return repr(text)
+    return f"{text[:ECHO_PREFIX]!r}… ({len(text):,} characters)"
+
+
+def cut_echoes(message: str) -> str:
+    """A message fit to send: runs of 200+ non-blank characters (echoed input: library messages
+    quote arguments, field names and literals whole) cut to a prefix, and 2,000 characters at most."""
+    cut = _LONG_RUN.sub(lambda run: f"{run[0][:ECHO_PREFIX]}… ({len(run[0]):,} characters)", message)
+    return cut if len(cut) <= MAX_MESSAGE else f"{cut[:MAX_MESSAGE]}… (message cut)"
 
 
 class ErrorCode(StrEnum):
@@ -161,5 +184,7 @@ __all__ = [
     "Unavailable",
     "UpstreamError",
     "ValidationFailed",
+    "cut_echoes",
     "infrastructure_code",
+    "quoted",
 ]

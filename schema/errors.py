@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
-from app.errors import ChronosError
+from app.errors import ChronosError, cut_echoes
 from app.errors import ErrorCode as DomainErrorCode
 from schema.enums import expose
 
@@ -45,7 +45,7 @@ class UserError:
 
 def user_errors(error: ChronosError) -> list[UserError]:
     return [
-        UserError(code=e.code, message=e.message, field=list(e.field) if e.field else None)
+        UserError(code=e.code, message=cut_echoes(e.message), field=list(e.field) if e.field else None)
         for e in error.errors
     ]
 

@@ -11,7 +11,7 @@ from graphql import GraphQLError
 from strawberry.extensions import ParserCache, SchemaExtension
 from strawberry.types.graphql import OperationType
 
-from app.errors import ChronosError, ErrorCode, infrastructure_code
+from app.errors import ChronosError, ErrorCode, cut_echoes, infrastructure_code
 from app.metrics.exposition import ProcessMetrics
 from schema.limits import is_limit_error
 
@@ -62,6 +62,7 @@ class ErrorShaping(SchemaExtension):
         yield
         result = self.execution_context.result
         for error in result.errors if result and result.errors else []:
+            error.message = cut_echoes(error.message)
             if error.extensions and "code" in error.extensions:
                 continue
             code = error_code(error)

@@ -12,7 +12,16 @@ from uuid import UUID
 from pymongo import ReturnDocument
 
 from app.auth.tenancy import TenantScope
-from app.errors import Conflict, ErrorCode, FieldError, FieldPath, Forbidden, NotFound, ValidationFailed
+from app.errors import (
+    Conflict,
+    ErrorCode,
+    FieldError,
+    FieldPath,
+    Forbidden,
+    NotFound,
+    ValidationFailed,
+    quoted,
+)
 from app.models.documents import DenseLayer, ModelDocument, RnnLayer
 from app.models.enums import ModelStatus, ModelType
 from app.models.spec import DenseLayerSpec, ModelSpec, RnnLayerSpec, validate_spec
@@ -65,7 +74,7 @@ def parse_id(value: str, *, field: str | FieldPath = "id") -> UUID:
         return UUID(value)
     except ValueError:
         raise ValidationFailed(
-            [FieldError(ErrorCode.VALIDATION_ERROR, f"{value!r} is not a UUID", path)]
+            [FieldError(ErrorCode.VALIDATION_ERROR, f"{quoted(value)} is not a UUID", path)]
         ) from None
 
 
