@@ -28,6 +28,12 @@ async def test_operations_are_timed_by_name_and_outcome(api: ApiServer, gql: Gra
     for status in ("PENDING", "TRAINING", "COMPLETED", "FAILED", "CANCELLED"):
         assert ("chronos_training_jobs", frozenset({("status", status)})) in after
     assert sample(after, "chronos_progress_hub_connected") == 1
+    # The standard collectors of the API process itself.
+    assert sample(after, "process_resident_memory_bytes") > 10_000_000
+    assert sample(after, "process_cpu_seconds_total") > 0 and sample(after, "process_open_fds") > 0
+    assert sample(after, "process_start_time_seconds") > 1_700_000_000
+    names = {name for name, _ in after}
+    assert "python_info" in names and any(name.startswith("python_gc_") for name in names)
 
 
 async def test_open_subscriptions_are_counted_while_they_stream(api: ApiServer) -> None:
