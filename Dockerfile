@@ -41,6 +41,15 @@ RUN --mount=type=cache,target=/root/.cache/pip \
     && pip check \
     && cd / && python -c "import app.serve, tasks.worker"  # the installed package, not /src
 
+# ---------------------------------------------------------------- console: GraphiQL's files
+# From the npm registry as console/package-lock.json pins them (integrity-checked); the API checks
+# each served file against its SRI hash again (app/graphiql.py). No build step, no dev packages.
+FROM node:20.19.5-bookworm-slim AS console
+WORKDIR /console
+COPY console/package.json console/package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
+COPY console/graphiql ./graphiql
+
 # ---------------------------------------------------------------- runtime
 FROM ${PYTHON_IMAGE} AS runtime
 
@@ -55,6 +64,7 @@ RUN groupadd --system --gid 10001 chronos \
     && chown chronos:chronos /var/lib/chronos
 
 COPY --from=builder /opt/venv /opt/venv
+COPY --from=console /console /app/console
 
 # Defaults for a container; every one can be overridden at run time (CHRONOS_* only, app/settings.py).
 # Beat writes its schedule under CHRONOS_DATA_DIR, the one writable directory.
@@ -65,6 +75,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     CHRONOS_HOST=0.0.0.0 \
     CHRONOS_PORT=8000 \
     CHRONOS_DATA_DIR=/var/lib/chronos \
+    CHRONOS_CONSOLE_DIR=/app/console \
     CHRONOS_GIT_COMMIT=${GIT_COMMIT} \
     CHRONOS_BUILD_TIME=${BUILD_TIME}
 

@@ -12,7 +12,7 @@ UV ?= $(VENV)/bin/uv
 UV_COMPILE := $(UV) pip compile --generate-hashes --python-version 3.11 \
 	--python-platform x86_64-manylinux_2_28 --custom-compile-command "make lock" --quiet
 
-.PHONY: run test test-fast lint typecheck format schema bench lock lock-upgrade image clean
+.PHONY: run test test-fast lint typecheck format schema bench lock lock-upgrade image browser clean
 
 $(VENV)/.installed: pyproject.toml $(LOCK)
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -22,13 +22,19 @@ $(VENV)/.installed: pyproject.toml $(LOCK)
 	$(VENV)/bin/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
+# GraphiQL's browser files and the browser-side test tools, exactly as console/package-lock.json pins
+# them (npm checks each tarball's integrity hash). npm ci writes node_modules/.package-lock.json.
+CONSOLE := console/node_modules/.package-lock.json
+$(CONSOLE): console/package.json console/package-lock.json
+	npm ci --prefix console --no-audit --no-fund --loglevel=error
+
 # SecantusDB (our MongoDB for dev and tests) lives in its own venv: a GPL server we run, never import.
 $(MONGO_VENV)/.installed: $(MONGO_LOCK)
 	test -x $(MONGO_VENV)/bin/python || $(PYTHON) -m venv $(MONGO_VENV)
 	$(MONGO_VENV)/bin/pip install --quiet --require-hashes --no-deps -r $(MONGO_LOCK)
 	touch $@
 
-run: $(VENV)/.installed $(MONGO_VENV)/.installed
+run: $(VENV)/.installed $(MONGO_VENV)/.installed $(CONSOLE)
 	$(VENV)/bin/python -m app.devstack
 
 lint: $(VENV)/.installed
@@ -36,8 +42,12 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test: lint $(MONGO_VENV)/.installed
+test: lint $(MONGO_VENV)/.installed $(CONSOLE) browser
 	$(VENV)/bin/python -m pytest
+
+# The browser tests drive Debian's Chromium (no browser download works on our machines).
+browser:
+	@command -v chromium >/dev/null || { echo "Chromium is missing: apt-get install chromium (Debian), or see docs/operations.md" >&2; exit 1; }
 
 # Unit tests only: no server, no process of their own (tests/conftest.py marks the rest `services`).
 test-fast: $(VENV)/.installed
@@ -77,4 +87,4 @@ bench: $(VENV)/.installed $(MONGO_VENV)/.installed
 	$(VENV)/bin/python bench/access.py
 
 clean:
-	rm -rf $(VENV) $(MONGO_VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(MONGO_VENV) console/node_modules .mypy_cache .pytest_cache .ruff_cache

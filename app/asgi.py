@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import structlog
 from cross_web import HTTPException
+from graphql import GraphQLError
 from pymongo.errors import PyMongoError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -22,11 +24,14 @@ from starlette.responses import JSONResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
+from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http import GraphQLHTTPResponse
+from strawberry.http.exceptions import NonTextMessageReceived
 from strawberry.subscriptions import GRAPHQL_SSE_PROTOCOL, GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
+from strawberry.types import ExecutionResult
 
-from app import heap
+from app import graphiql, heap, media
 from app.auth.authenticator import bearer_token, connection_token
 from app.auth.principal import Principal
 from app.auth.roles import Role
@@ -52,6 +57,29 @@ PRINCIPAL = "chronos.principal"
 REQUEST_ID = "chronos.request_id"
 
 
+NOT_UTF8 = "The body is not UTF-8: GraphQL over HTTP takes UTF-8 JSON."
+SUB_RESPONSE = "chronos.sub_response"
+# Request errors with a status of their own; any other is a 400.
+REQUEST_ERROR_STATUS = {
+    ErrorCode.FORBIDDEN.value: 403,
+    ErrorCode.RATE_LIMITED.value: 429,
+    ErrorCode.UNAVAILABLE.value: 503,
+}
+
+
+def _request_error_status(errors: list[GraphQLError]) -> int:
+    codes = {(error.extensions or {}).get("code") for error in errors}
+    statuses = {REQUEST_ERROR_STATUS.get(str(code), 400) for code in codes}
+    return statuses.pop() if len(statuses) == 1 else 400
+
+
+def _refusal(error: HTTPException) -> Response:
+    # Strawberry answers these in plain text; clients parse every answer as JSON. The access log's
+    # line is the only one: a flood of refusals must not cost more than answering it.
+    body = {"errors": [{"message": error.reason, "extensions": {"code": ErrorCode.BAD_REQUEST.value}}]}
+    return JSONResponse(body, status_code=error.status_code)
+
+
 def error_response(error: ChronosError, *, status: int, request_id: str) -> JSONResponse:
     """A GraphQL-shaped refusal for requests that never reach GraphQL."""
     headers = {"x-request-id": request_id}
@@ -73,13 +101,33 @@ def _wants_ide(scope: Scope) -> bool:
     )
 
 
+class TextOnlySocket(ASGIWebSocketAdapter):
+    """Closes a socket that sends anything but UTF-8 text with 4400, in either protocol.
+
+    ``app.ws_protocol`` hands a text frame that is not UTF-8 over as bytes, so both reach this.
+    Strawberry's graphql-ws handler would close with 1002 and graphql-transport-ws with 4400 "must be
+    text"; one answer for both, and one log line.
+    """
+
+    async def iter_json(self, *, ignore_parsing_errors: bool = False) -> AsyncGenerator[object, None]:
+        try:
+            async for message in super().iter_json(ignore_parsing_errors=ignore_parsing_errors):
+                yield message
+        except NonTextMessageReceived:
+            log.info("request.refused", status=4400, reason="websocket message is not UTF-8 text")
+            await self.close(4400, "A message must be a UTF-8 text frame.")
+
+
 class ChronosGraphQL(GraphQL[Context, None]):
     """Strawberry's ASGI view with our typed context, behind the API key check."""
 
-    def __init__(self, *args: Any, resources: dict[str, Resources], **kwargs: Any) -> None:
+    websocket_adapter_class = TextOnlySocket
+
+    def __init__(self, *args: Any, resources: dict[str, Resources], console_dir: Path, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Filled by the lifespan: the view exists before the clients it hands out.
         self._resources = resources
+        self.console_dir = console_dir
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = uuid.uuid4().hex
@@ -101,9 +149,7 @@ class ChronosGraphQL(GraphQL[Context, None]):
                 try:
                     response = await self.run(Request(scope, receive=receive))
                 except HTTPException as error:
-                    # Strawberry answers these in plain text; clients parse every answer as JSON.
-                    body = {"errors": [{"message": error.reason, "extensions": {"code": "BAD_REQUEST"}}]}
-                    response = JSONResponse(body, status_code=error.status_code)
+                    response = _refusal(error)
             await response(scope, receive, send_with_id)
 
     async def _authenticate(self, scope: Scope, state: dict[str, Any], request_id: str) -> Response | None:
@@ -125,6 +171,14 @@ class ChronosGraphQL(GraphQL[Context, None]):
     def parse_json(self, data: str | bytes) -> Any:
         # Strawberry takes any JSON for a request and fails on scalars (500) and on an
         # operationName that is not a string (an uncoded error): refuse them as it does the rest.
+        # json.loads would also guess UTF-16 and UTF-32 from bytes, and fails on bad UTF-8 with an
+        # error Strawberry does not catch (a 500 and a traceback per request): GraphQL over HTTP is
+        # UTF-8, so anything else is refused here.
+        if isinstance(data, bytes):
+            try:
+                data = data.decode("utf-8")
+            except UnicodeDecodeError:
+                raise HTTPException(400, NOT_UTF8) from None
         try:
             parsed = super().parse_json(data)
         except RecursionError:
@@ -162,6 +216,37 @@ class ChronosGraphQL(GraphQL[Context, None]):
         """Messages carrying a shared subscription result reuse its JSON, serialised once."""
         return RESULTS.encode_message(data) or compact_json(data)
 
+    async def get_sub_response(self, request: Request | WebSocket) -> Response:
+        sub_response = await super().get_sub_response(request)
+        # Where process_result, which is handed only the request, finds it.
+        request.scope.setdefault("state", {})[SUB_RESPONSE] = sub_response
+        return sub_response
+
+    async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
+        body = await super().process_result(request, result)
+        sub_response = request.scope.get("state", {}).get(SUB_RESPONSE)
+        if sub_response is None or media.preferred(request.headers.get("accept")) != media.GRAPHQL_RESPONSE:
+            return body
+        sub_response.media_type = media.GRAPHQL_RESPONSE
+        if result.data is None and result.errors and all(error.path is None for error in result.errors):
+            # Nothing executed (the document, the variables or the caller was refused): a request
+            # error, which has no data entry and a 4xx status in this media type.
+            body.pop("data", None)
+            sub_response.status_code = _request_error_status(result.errors)
+        return body
+
+    def create_response(
+        self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse], sub_response: Response
+    ) -> Response:
+        response = super().create_response(response_data, sub_response)
+        if sub_response.media_type == media.GRAPHQL_RESPONSE:
+            response.headers["content-type"] = f"{media.GRAPHQL_RESPONSE}; charset=utf-8"
+        return response
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        # Our page: its files come from this server, not a CDN, and it opens on the walkthrough.
+        return graphiql.ide_response(self.console_dir)
+
 
 async def _admin_only(request: Request, resources: Resources) -> Response | None:
     request_id = uuid.uuid4().hex
@@ -178,7 +263,9 @@ async def _admin_only(request: Request, resources: Resources) -> Response | None
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or get_settings()
-    configure_logging(level=settings.log_level, json=settings.json_logs)
+    configure_logging(
+        level=settings.log_level, json=settings.json_logs, http_requests=settings.log_http_requests
+    )
     holder: dict[str, Resources] = {}
 
     @contextlib.asynccontextmanager
@@ -225,6 +312,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     graphql = ChronosGraphQL(
         build_schema(mask_errors=settings.is_production, limits=limits),
         resources=holder,
+        console_dir=settings.console_dir or graphiql.CONSOLE_DIR,
         graphql_ide="graphiql" if settings.graphiql_enabled else None,
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL, GRAPHQL_SSE_PROTOCOL),
         allowed_origins=settings.allowed_origins,
@@ -277,6 +365,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/readyz", readyz),
             Route("/metrics", metrics),
             Route("/", root),
+            *graphiql.routes(enabled=settings.graphiql_enabled, console_dir=graphql.console_dir),
         ],
         middleware=middleware,
         lifespan=lifespan,

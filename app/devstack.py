@@ -28,9 +28,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 import structlog
 
+from app import graphiql
 from app.log import configure_logging
 from app.settings import Settings, get_settings
 from app.system.info import redact_url
+from fiware.sandbox.demo import SENSORS
 from fiware.sandbox.server import free_port as free_port  # re-exported: tests and benches use it
 
 log = structlog.get_logger("chronos.devstack")
@@ -38,6 +40,7 @@ log = structlog.get_logger("chronos.devstack")
 ROOT = Path(__file__).resolve().parent.parent
 SECANTUSD = ROOT / ".venv-mongo" / "bin" / "secantusd-py"
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+DEMO_COMMAND = ".venv/bin/python -m app.cli demo"
 
 
 def _main_thread() -> bool:
@@ -300,8 +303,11 @@ def start_rabbitmq(stack: Stack, *, port: int, data_dir: Path) -> bool:
     return wait_for_port("127.0.0.1", port, timeout=60, process=process)
 
 
-def ensure_sandbox(settings: Settings, *, stack: Stack, data_dir: Path) -> None:
-    """The FIWARE sandbox, seeded with the demo sensors, where no FIWARE service answers."""
+def ensure_sandbox(settings: Settings, *, stack: Stack, data_dir: Path) -> bool:
+    """The FIWARE sandbox, seeded with the demo sensors, where no FIWARE service answers.
+
+    True when it started the sandbox (so the demo sensors are there), False when FIWARE is someone's.
+    """
     urls = {
         "orion": host_port(settings.orion_url, 1026),
         "sth": host_port(settings.sth_comet_url, 8666),
@@ -311,11 +317,11 @@ def ensure_sandbox(settings: Settings, *, stack: Stack, data_dir: Path) -> None:
     if all(up.values()):
         log.info("devstack.using", service="fiware", orion=settings.orion_url, sth=settings.sth_comet_url,
                  iota=settings.iot_agent_url)  # fmt: skip
-        return
+        return False
     if any(up.values()) or any(host not in {"127.0.0.1", "localhost"} for host, _ in urls.values()):
         # A real FIWARE installation, partly down: that is for `health` to report, not ours to replace.
         log.warning("devstack.fiware_unreachable", services=[name for name, ok in up.items() if not ok])
-        return
+        return False
     data_dir.mkdir(parents=True, exist_ok=True)
     process = stack.spawn(
         "fiware-sandbox",
@@ -329,6 +335,7 @@ def ensure_sandbox(settings: Settings, *, stack: Stack, data_dir: Path) -> None:
         if not wait_for_port(host, port, timeout=120, process=process):
             raise RuntimeError(f"FIWARE sandbox did not start ({name}): see {data_dir}/fiware-sandbox.log")
     log.info("devstack.started", service="fiware-sandbox", seed="demo")
+    return True
 
 
 def ensure_services(
@@ -403,20 +410,66 @@ def ensure_services(
     return overrides
 
 
+def banner(settings: Settings, *, demo: bool) -> str:
+    """What ``make run`` prints once the API answers: where to go and what to try first."""
+    lines = _ide_lines(settings) + (_demo_lines(settings) if demo else []) + _origin_lines(settings)
+    return "\n".join(["", *lines, ""])
+
+
+def _ide_lines(settings: Settings) -> list[str]:
+    url = f"http://{settings.host}:{settings.port}/graphql"
+    if not settings.graphiql_enabled:
+        return [f"  Chronos GraphQL: {url}  (Ctrl-C stops; GraphiQL is off: CHRONOS_GRAPHIQL)"]
+    if not graphiql.installed(settings.console_dir or graphiql.CONSOLE_DIR).ready:
+        hint = f"  Its files are missing: run `{graphiql.INSTALL_COMMAND}`, then reload the page."
+    else:
+        hint = "  It opens on a walkthrough: press Run in each tab, left to right."
+    return [f"  Chronos GraphiQL: {url}  (Ctrl-C stops)", hint]
+
+
+def _demo_lines(settings: Settings) -> list[str]:
+    tenant = f"{settings.fiware_service}:{settings.fiware_service_path}"
+    width = max(len(sensor.entity_id) for sensor in SENSORS)
+    lines = ["", f"  Demo sensors in the FIWARE sandbox (tenant {tenant}):"]
+    for sensor in SENSORS:
+        every = f"every {sensor.step.total_seconds() / 60:g} min"
+        lines.append(f"    {sensor.entity_id:<{width}}  {sensor.entity_type} · {sensor.attribute}, {every}")
+    lines += ["  Train and forecast the first one, from another terminal:", f"    {DEMO_COMMAND}"]
+    if settings.auth_required:
+        lines += [
+            "  (API keys are checked: add --key, an editor key made with",
+            f"   .venv/bin/python -m app.cli keys create --name demo --role editor --tenant {tenant})",
+        ]
+    return lines
+
+
+def _origin_lines(settings: Settings) -> list[str]:
+    # CORS is closed by default; a frontend's fetch then fails with no hint of why.
+    return [
+        "",
+        '  A browser frontend on another origin gets "Failed to fetch" until it is allowed, e.g. Vite:',
+        "    CHRONOS_ALLOWED_ORIGINS=http://localhost:5173 make run   (or in .env; comma-separated)",
+        f"  Allowed now: {', '.join(settings.allowed_origins) or 'none'}",
+    ]
+
+
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
 def main() -> int:
     settings = get_settings()
-    configure_logging(level=settings.log_level, json=settings.json_logs)
+    configure_logging(
+        level=settings.log_level, json=settings.json_logs, http_requests=settings.log_http_requests
+    )
     stack = Stack()
     # Explicit, because a shell that starts us in the background may have told us to ignore SIGINT.
     for signum in _STOP_SIGNALS:
         signal.signal(signum, _raise_interrupt)
     try:
-        overrides = ensure_services(settings, stack=stack, memory_mongo=False)
+        overrides = ensure_services(settings, stack=stack, memory_mongo=False, sandbox=False)
         data_dir = settings.data_dir.resolve()
+        demo = ensure_sandbox(settings, stack=stack, data_dir=data_dir)
         data_dir.mkdir(parents=True, exist_ok=True)
         stack.spawn(
             "worker",
@@ -437,10 +490,7 @@ def main() -> int:
         if not wait_for_port(settings.host, settings.port, timeout=60, process=api):
             log.error("devstack.api_failed", code=api.poll())
             return 1
-        print(
-            f"\n  Chronos GraphiQL: http://{settings.host}:{settings.port}/graphql  (Ctrl-C stops)\n",
-            flush=True,
-        )
+        print(banner(settings, demo=demo), flush=True)
         while all(process.poll() is None for _, process in stack.children):
             time.sleep(0.5)
         failed = [name for name, process in stack.children if process.poll() is not None]

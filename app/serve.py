@@ -18,14 +18,18 @@ from uvicorn.config import STARTUP_FAILURE
 
 from app.asgi import create_app
 from app.settings import Settings, get_settings
+from app.ws_protocol import Utf8CheckedWebSockets
 
 
 def uvicorn_config(settings: Settings, *, host: str | None = None, port: int | None = None) -> uvicorn.Config:
+    # The app is told where it is served, so what it logs (`api.started`) is the URL really served.
+    settings = settings.model_copy(update={"host": host or settings.host, "port": port or settings.port})
     return uvicorn.Config(
         create_app(settings),
-        host=host or settings.host,
-        port=port or settings.port,
+        host=settings.host,
+        port=settings.port,
         log_config=None,
+        ws=Utf8CheckedWebSockets,
         # Progress messages are small and a deflate context per socket costs CPU on every message
         # and memory on every connection (bench/subscriptions.py); browsers cope either way.
         ws_per_message_deflate=settings.ws_compression,

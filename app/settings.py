@@ -94,6 +94,9 @@ class Settings(BaseSettings):
     health_timeout_seconds: float = Field(default=1.5, gt=0, le=2.0)
 
     data_dir: Path = Path(".data")
+    # The npm folder whose node_modules hold GraphiQL's files; unset, the checkout's console/ (the image
+    # sets its own).
+    console_dir: Path | None = None
     git_commit: str | None = None
     build_time: str | None = None
 

@@ -474,6 +474,16 @@ def test_dockerfile_installs_the_project_with_cpu_tensorflow() -> None:
     assert "[demo]" not in builder and "[dev]" not in builder
 
 
+def test_the_image_carries_graphiqls_files_from_the_npm_lock() -> None:
+    stages = _stages()
+    console = [stage for stage in stages if "npm ci" in " ".join(arguments for _, arguments in stage)]
+    assert len(console) == 1 and "--omit=dev" in " ".join(arguments for _, arguments in console[0])
+    runtime = stages[-1]
+    assert ("COPY", "--from=console /console /app/console") in runtime
+    environment = " ".join(arguments for instruction, arguments in runtime if instruction == "ENV")
+    assert f"{PREFIX}CONSOLE_DIR=/app/console" in environment
+
+
 def test_dockerfile_serves_the_api_by_default() -> None:
     runtime = _stages()[-1]
     assert ("EXPOSE", "8000") in runtime

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import random
+import statistics
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +16,7 @@ import websockets
 from websockets.typing import Subprotocol
 
 from tests.app.test_cli import cli
-from tests.support import ApiServer, bearer, create_key, graphql_client, run_api
+from tests.support import ApiServer, bearer, create_key, graphql_client, run_api, wait_until
 
 CHEAP = "{ modelTypes { value } }"
 
@@ -157,3 +160,109 @@ async def test_mutations_are_rate_limited_per_key(
             assert (
                 four.codes == ["RATE_LIMITED"] and "4 mutations in one request" in four.errors[0]["message"]
             )
+
+
+# A seeded generator: the same "random" bodies on every run.
+NOISE = random.Random(16)
+NOT_UTF8 = [
+    pytest.param(bytes(NOISE.randrange(256) for _ in range(2048)), id="random-bytes"),
+    pytest.param(b'{"query": "{ modelTypes { value } }", "variables": {"x": "\xff"}}', id="json-with-one-ff"),
+    pytest.param('{"query": "{ modelTypes { value } }"}'.encode("utf-16"), id="utf-16-json"),
+    pytest.param('{"query": "{ modelTypes { value } }", "x": "é"}'.encode("latin-1"), id="latin-1-json"),
+    pytest.param(b'{"query": "{ modelTypes { value } }"}\xed\xa0\x80', id="encoded-surrogate"),
+]
+
+
+def post_raw(api: ApiServer, body: bytes, **headers: str) -> httpx.Response:
+    headers = {**api.headers, "content-type": "application/json", **headers}
+    return httpx.post(api.graphql_url, content=body, headers=headers, timeout=30)
+
+
+@pytest.mark.parametrize("body", NOT_UTF8)
+def test_a_body_that_is_not_utf8_is_a_json_400_logged_in_one_line(api: ApiServer, body: bytes) -> None:
+    response = post_raw(api, body)
+    assert response.status_code == 400, response.text[:200]
+    assert response.headers["content-type"].startswith("application/json")
+    error = first_error(response)
+    assert error["extensions"]["code"] == "BAD_REQUEST" and "not UTF-8" in error["message"], error
+    request_id = response.headers["x-request-id"]
+
+    def lines() -> list[str]:
+        return [line for line in api.log_path.read_text(errors="replace").splitlines() if request_id in line]
+
+    assert wait_until(lambda: lines()), "the refusal is logged"
+    # The access log's line, and nothing else: no traceback, no second line per request.
+    assert len(lines()) == 1 and "uvicorn.access" in lines()[0] and " 400" in lines()[0], lines()
+    assert "Traceback" not in api.log_path.read_text(errors="replace")
+
+
+def test_a_flood_of_bodies_that_are_not_utf8_leaves_the_loop_free(api: ApiServer) -> None:
+    bodies = [bytes(NOISE.randrange(256) for _ in range(2048)) for _ in range(20)]
+    healthz: list[float] = []
+
+    def probe() -> None:
+        started = time.perf_counter()
+        httpx.get(f"{api.url}/healthz", timeout=30).raise_for_status()
+        healthz.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=24) as pool:
+        answers = [pool.submit(post_raw, api, body) for body in bodies]
+        probes = [pool.submit(probe) for _ in range(4)]
+        statuses = [answer.result().status_code for answer in answers]
+        for done in probes:
+            done.result()
+    elapsed = time.perf_counter() - started
+    assert statuses == [400] * 20
+    # Before the fix: 10.5 s for the flood and a 5.5 s median /healthz (a traceback per request).
+    assert elapsed < 5 and statistics.median(healthz) < 1, (elapsed, healthz)
+
+
+async def test_a_websocket_message_that_is_not_utf8_closes_with_4400(api: ApiServer) -> None:
+    url = api.graphql_url.replace("http", "ws")
+    for frame, text in (
+        (b'{"type": "connection_init", "payload": {"x": "\xff"}}', True),
+        (b"\xff\xfe", False),
+    ):
+        async with websockets.connect(url, subprotocols=[Subprotocol("graphql-transport-ws")]) as socket:
+            # websockets sends bytes as a text frame unchecked when asked: what a broken client does.
+            await socket.send(frame, text=text)
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await socket.recv()
+            assert closed.value.rcvd is not None, frame
+            assert 4400 <= closed.value.rcvd.code < 4500, (frame, closed.value.rcvd)
+
+
+LONG = "9" * 200_000
+
+
+@pytest.mark.parametrize(
+    ("document", "variables"),
+    [
+        pytest.param("query($id: ID!) { model(id: $id) { id } }", {"id": LONG}, id="query-id"),
+        pytest.param(
+            "mutation($id: ID!) { deleteModel(id: $id) { errors { message } } }",
+            {"id": LONG},
+            id="mutation-id",
+        ),
+        pytest.param(
+            "mutation($id: ID!) { startTraining(modelId: $id) { errors { message } } }",
+            {"id": LONG},
+            id="payload-id",
+        ),
+        pytest.param("{ models(first: " + LONG + ") { totalCount } }", None, id="literal-int"),
+        pytest.param('{ models(after: "' + LONG + '") { totalCount } }', None, id="literal-cursor"),
+        pytest.param("query($f: Int) { models(first: $f) { totalCount } }", {"f": LONG}, id="variable-int"),
+        pytest.param("{ " + "a" * 100_000 + " }", None, id="unknown-field"),
+    ],
+)
+def test_errors_quote_only_a_short_prefix_of_the_input(
+    api: ApiServer, document: str, variables: dict[str, str] | None
+) -> None:
+    response, _ = post(api, {"query": document, "variables": variables})
+    assert response.status_code in {200, 400}
+    # A 200 KB argument once came back twice over: a 400 KB answer.
+    assert len(response.content) < 4_000, (len(response.content), response.text[:300])
+    assert "9" * 100 not in response.text and "a" * 100 not in response.text
+    # Refused all the same: a top-level error, or a mutation payload's `errors`.
+    assert '"errors":[{' in response.text.replace(" ", ""), response.text

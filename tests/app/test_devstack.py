@@ -2,18 +2,22 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shlex
 import shutil
 import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import IO
 
 import httpx
 import pytest
 
 from app.devstack import (
+    ROOT,
     Stack,
     alive,
+    banner,
     descendants,
     ensure_services,
     free_port,
@@ -27,7 +31,10 @@ from app.devstack import (
 )
 from app.settings import Settings
 from app.system.amqp_probe import probe_amqp
+from fiware.sandbox.demo import SENSORS
 from tests.support import wait_until
+
+DEMO = SENSORS[0]
 
 
 @pytest.mark.parametrize(
@@ -94,6 +101,25 @@ def test_reachable_services_are_used_as_they_are(tmp_path: Path, test_settings: 
         stack.stop()
 
 
+def read_banner(stdout: IO[str]) -> list[str]:
+    """``make run``'s banner, up to its last line (or to the end of output if that never comes)."""
+    banner = []
+    for line in stdout:
+        banner.append(line)
+        if line.startswith("  Allowed now:"):
+            break
+    return banner
+
+
+def paste(command: str, *, env: dict[str, str], data_dir: Path) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(shlex.split(command), env=env, cwd=ROOT, capture_output=True, text=True,
+                              timeout=150, check=False)  # fmt: skip
+    except subprocess.TimeoutExpired as slow:
+        worker = (data_dir / "worker.log").read_text(errors="replace")[-3000:]
+        raise AssertionError(f"{command} ran 150 s: {slow.stdout!r}\nworker log:\n{worker}") from None
+
+
 def test_run_starts_the_stack_and_interrupt_stops_only_its_children(
     tmp_path: Path, test_settings: Settings
 ) -> None:
@@ -103,13 +129,16 @@ def test_run_starts_the_stack_and_interrupt_stops_only_its_children(
         "CHRONOS_PORT": str(api_port),
         "CHRONOS_MONGO_URL": f"mongodb://127.0.0.1:{mongo_port}/?directConnection=true",
         "CHRONOS_REDIS_URL": test_settings.redis_url,
-        "CHRONOS_CELERY_BROKER_URL": test_settings.celery_broker_url,
+        # A RabbitMQ node of its own: on the session's, the session's worker would take this stack's
+        # training tasks (same queue names) and look for their jobs in another database.
+        "CHRONOS_CELERY_BROKER_URL": f"amqp://guest:guest@127.0.0.1:{free_port()}//",
         "CHRONOS_DATA_DIR": str(tmp_path),
         "CHRONOS_LOG_FORMAT": "json",
         # Nothing answers here: make run starts the FIWARE sandbox with its demo sensors.
         "CHRONOS_ORION_URL": f"http://127.0.0.1:{free_port()}",
         "CHRONOS_STH_COMET_URL": f"http://127.0.0.1:{free_port()}",
         "CHRONOS_IOT_AGENT_URL": f"http://127.0.0.1:{free_port()}",
+        "CHRONOS_ALLOWED_ORIGINS": "http://localhost:5173",
     }
     with open(tmp_path / "devstack.log", "w") as log:
         process = subprocess.Popen(
@@ -118,23 +147,47 @@ def test_run_starts_the_stack_and_interrupt_stops_only_its_children(
     try:
         assert process.stdout is not None
         # Logs go to stderr; stdout carries only the banner, printed once the API answers.
-        banner = "".join(process.stdout.readline() for _ in range(3))
-        assert f"GraphiQL: http://127.0.0.1:{api_port}/graphql" in banner
+        banner = read_banner(process.stdout)
+        assert banner[-1] == "  Allowed now: http://localhost:5173\n", banner
+        assert f"  Chronos GraphiQL: http://127.0.0.1:{api_port}/graphql  (Ctrl-C stops)\n" in banner
+        assert any(line.split()[:1] == [DEMO.entity_id] for line in banner), banner
         query = "{ health { status } devices { entityType entities { entityId attributes } } }"
         answer = httpx.post(f"http://127.0.0.1:{api_port}/graphql", json={"query": query}, timeout=30).json()
         assert answer["data"]["health"]["status"] == "UP", answer
         entities = {e["entityId"]: e["attributes"] for g in answer["data"]["devices"] for e in g["entities"]}
-        assert entities["urn:ngsi-ld:WaterQualityObserved:NERACOOS-B01"] == ["temperature"]
+        assert entities[DEMO.entity_id] == [DEMO.attribute]
         assert (tmp_path / "mongo").is_dir(), "SecantusDB keeps its data in the data folder"
+        # The command the banner offers, pasted as it is: it trains and forecasts a demo sensor.
+        command = banner[banner.index("  Train and forecast the first one, from another terminal:\n") + 1]
+        pasted = paste(command, env=env, data_dir=tmp_path)
+        assert pasted.returncode == 0 and "COMPLETED" in pasted.stdout, pasted.stdout + pasted.stderr
         process.send_signal(signal.SIGINT)
         process.communicate(timeout=30)
     finally:
         if process.poll() is None:
-            process.kill()
+            # Ctrl-C first, even on failure: a bare SIGKILL would leave the stack's children running.
+            process.send_signal(signal.SIGINT)
+            try:
+                process.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
     assert process.returncode == 0
     assert not port_open("127.0.0.1", api_port) and not port_open("127.0.0.1", mongo_port)
     redis_host, redis_port = host_port(test_settings.redis_url, 6379)
     assert port_open(redis_host, redis_port), "services it did not start keep running"
+
+
+def test_the_banner_adapts_to_keys_graphiql_and_the_sandbox() -> None:
+    keys = banner(
+        Settings(_env_file=None, auth_enabled=True, allowed_origins="http://a.test,http://b.test"), demo=True
+    )
+    assert "It opens on a walkthrough" in keys and ".venv/bin/python -m app.cli demo\n" in keys
+    assert "keys create --name demo --role editor --tenant smart:/)" in keys
+    assert keys.endswith("  Allowed now: http://a.test, http://b.test\n")
+    # FIWARE that is someone else's has no demo sensors; GraphiQL off has no page to open.
+    plain = banner(Settings(_env_file=None, graphiql=False, auth_enabled=False), demo=False)
+    assert "GraphiQL is off" in plain and "app.cli demo" not in plain and DEMO.entity_id not in plain
+    assert plain.endswith("  Allowed now: none\n")
 
 
 def test_rabbitmq_of_our_own_starts_answers_and_stops_entirely(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ import pytest
 import websockets
 from websockets.typing import Subprotocol
 
-from tests.support import run_api
+from tests.support import ApiServer, run_api
 
 GRACE_SECONDS = 2
 HEALTH = "subscription { healthUpdates(intervalSeconds: 1) { status } }"
@@ -63,3 +63,9 @@ async def test_sigterm_closes_websockets_with_1012_and_ends_sse_within_the_grace
             json.loads(line).get("event") for line in api.log_path.read_text().splitlines() if line[:1] == "{"
         ]
         assert "api.stopped" in events, "the lifespan closed the clients: the shutdown was graceful"
+
+
+def test_api_started_names_the_url_really_served(api: ApiServer) -> None:
+    # The settings say port 8000; the suite serves on a free port given on the command line.
+    started = [record for record in api.log_records() if record.get("event") == "api.started"]
+    assert [record["graphql"] for record in started] == [f"{api.graphql_url}"]

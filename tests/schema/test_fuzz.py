@@ -895,6 +895,50 @@ def test_bodies_that_are_not_graphql_requests(world: World, body: Any) -> None:
     assert world.snapshot().counts == before.counts
 
 
+def _is_utf8(body: bytes) -> bool:
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+# A mutation, so that a body read past its bad bytes would show as a write.
+CREATE_E = 'mutation { createModel(input: {entityType: "T", entityId: "é", feature: "f"}) { model { id } } }'
+BROKEN_REQUEST = json.dumps({"query": CREATE_E}, ensure_ascii=False)
+# 0x80-0xBF alone is a continuation byte with nothing to continue: never UTF-8, so no filtering.
+NOT_UTF8 = st.binary(max_size=7).map(lambda tail: b"\x80" + tail)
+BROKEN_BODIES = st.one_of(
+    st.binary(min_size=1, max_size=4096),  # random bytes
+    # a request with bytes that are not UTF-8 spliced in (inside a string, a key, anywhere)
+    st.tuples(st.integers(0, len(BROKEN_REQUEST)), NOT_UTF8).map(
+        lambda cut: BROKEN_REQUEST.encode()[: cut[0]] + cut[1] + BROKEN_REQUEST.encode()[cut[0] :]
+    ),
+    # the request in another encoding, with or without a byte-order mark
+    st.sampled_from(["utf-16", "utf-16-le", "utf-16-be", "utf-32", "latin-1", "cp1252", "utf-8-sig"]).map(
+        BROKEN_REQUEST.encode
+    ),
+    # UTF-8 with what strict decoders refuse: encoded surrogates, overlong forms, a truncated sequence
+    st.sampled_from([b"\xed\xa0\x80", b"\xc0\xaf", b"\xe2\x82", b"\xf4\x90\x80\x80"]).map(
+        lambda bad: BROKEN_REQUEST.encode().replace("é".encode(), bad)
+    ),
+)
+
+
+@FUZZ_SETTINGS
+@given(body=BROKEN_BODIES)
+def test_bodies_of_random_bytes_or_broken_encodings(world: World, body: bytes) -> None:
+    """Bytes that are not a UTF-8 request: 400 in JSON, never a 500, nothing written."""
+    before = world.snapshot()
+    response = world.post(body, world.editor)
+    answer = check_answer(response, require_json=True)
+    if not _is_utf8(body):
+        assert response.status_code == 400, response.text[:500]
+        assert answer["errors"][0]["extensions"]["code"] == "BAD_REQUEST", answer
+    event(f"{response.status_code} {'utf-8' if _is_utf8(body) else 'not utf-8'}")
+    assert world.snapshot().counts == before.counts
+
+
 @pytest.mark.parametrize("body", [b"null", b"5", b'"x"', b"true"])
 def test_a_json_scalar_body_is_a_400(api: ApiServer, body: bytes) -> None:
     """Found by the body fuzzer; minimal reproducer: ``curl -d null`` with a valid key."""
