@@ -19,6 +19,13 @@ GraphQL and trained on the newest ``--points`` points. Measured:
 * training     - samples/s of ``ml.training.fit`` (tf.data, XLA, batch 64, last epoch, which
                  includes the validation pass) against plain Keras ``model.fit`` on numpy arrays
                  (batch 32, no XLA, no validation, last epoch), on the same training windows;
+* checkpoints  - what the job's training checkpoints cost (count, bytes, seconds: capture,
+                 serialise, GridFS write and record, from the worker's ``training.completed``
+                 record) next to its fit; and, in this process on the same windows, ``fit`` with a
+                 checkpoint after every epoch (captured and serialised, not stored) against the
+                 same fit without, for the job's network and for a tiny one (LSTM-4, lookback 8).
+                 A checkpoint against a steady epoch is the figure to read: two whole fits differ
+                 mostly by XLA compilation and the other processes on the machine;
 * quality      - U2 of ``bench/ml_quality.py`` at H=1 and H=12 (``--skip-quality`` to skip).
 
 The broker is a RabbitMQ node of this run's own, started by ``ensure_services`` on a free port:
@@ -63,11 +70,11 @@ from app.system.info import redact_url  # noqa: E402
 from app.training.documents import TrainingJobDocument  # noqa: E402
 from app.training.fitting import pipeline_config  # noqa: E402
 from fiware.sandbox.runner import Sandbox, running_sandbox  # noqa: E402
-from ml.network import build_network  # noqa: E402
+from ml.network import NetworkSpec, RecurrentLayer, build_network  # noqa: E402
 from ml.pipeline import TrainingConfig, train_regular  # noqa: E402
 from ml.preprocess import prepare  # noqa: E402
 from ml.series import Regular, regularize  # noqa: E402
-from ml.training import fit  # noqa: E402
+from ml.training import FitState, fit  # noqa: E402
 from tests.support import ApiServer, GraphQL, WorkerProcess, graphql_client, run_api, run_worker  # noqa: E402
 from tests.tasks.pipeline import CREATE, FINISHED, job, start  # noqa: E402
 
@@ -83,6 +90,9 @@ POLL_SECONDS = 0.2
 RSS_EVERY_SECONDS = 0.2
 OVERHEAD_GOAL = 1.25
 SPEED_GOAL = 1.5
+# Checkpoints are offered at most once per ``FitSettings.checkpoint_cost_ratio`` (10) times their own
+# cost of training: they should stay near a tenth of the fit, whatever the network.
+CHECKPOINT_GOAL = 0.10
 # Polled instead of the full job document: a lighter read keeps the polling off the 2 cores the job needs.
 STATUS = "query($id: ID!) { trainingJob(id: $id) { status } }"
 
@@ -185,6 +195,10 @@ class JobFigures:
     epochs_run: int
     fit_seconds: float | None
     """The fit alone, from the worker's ``training.completed`` log record."""
+    checkpoints: int
+    checkpoint_seconds: float
+    """Every checkpoint of the fit: capture, serialise, store in GridFS, record on the job."""
+    checkpoint_bytes: int
     idle_rss_mb: float
     peak_rss_mb: float
     peak_process_mb: float
@@ -205,13 +219,13 @@ def _fail(message: str, worker: WorkerProcess) -> None:
     raise SystemExit(f"{message}\n--- worker log (tail) ---\n{worker.log_text()[-4000:]}")
 
 
-def _fit_seconds(worker: WorkerProcess, job_id: str) -> float | None:
+def _completed_record(worker: WorkerProcess, job_id: str) -> dict[str, Any]:
     for line in worker.log_text().splitlines():
         with contextlib.suppress(json.JSONDecodeError, TypeError, ValueError):
             record = json.loads(line)
             if record.get("event") == "training.completed" and record.get("job_id") == job_id:
-                return float(record["seconds"])
-    return None
+                return dict(record)
+    return {}
 
 
 async def _stored_config(env: dict[str, str], job_id: str) -> TrainingConfig:
@@ -269,6 +283,7 @@ async def run_job(
     if status != "COMPLETED":
         _fail(f"job {job_id} ended {status}: {done['error']}", worker)
     phases = done["phases"]
+    record = _completed_record(worker, job_id)
     return JobFigures(
         job_id=job_id,
         wall_seconds=wall,
@@ -283,7 +298,10 @@ async def run_job(
         slots=done["data"]["slots"],
         train_windows=done["data"]["trainWindows"],
         epochs_run=len(done["history"]),
-        fit_seconds=_fit_seconds(worker, job_id),
+        fit_seconds=float(record["seconds"]) if "seconds" in record else None,
+        checkpoints=int(record.get("checkpoints", 0)),
+        checkpoint_seconds=float(record.get("checkpoint_seconds", 0.0)),
+        checkpoint_bytes=int(record.get("checkpoint_bytes", 0)),
         idle_rss_mb=idle_kib / 1024,
         peak_rss_mb=sampler.peak_total_kib / 1024,
         peak_process_mb=sampler.peak_process_kib / 1024,
@@ -415,6 +433,67 @@ def training_speed(regular: Regular, config: TrainingConfig, epochs: int) -> Spe
     return SpeedFigures(windows=len(x), ours=result.samples_per_second, plain=plain[-1], plain_epochs=plain)
 
 
+@dataclass(frozen=True)
+class CheckpointFigures:
+    network: str
+    epoch_ms: float
+    """Median epoch of the fit without checkpoints, the first (XLA compilation) left out."""
+    plain_seconds: float
+    """The fit without checkpoints: the faster of two."""
+    checked_seconds: float
+    """The same fit with a checkpoint after every epoch (captured and serialised): the faster of two."""
+    per_checkpoint_ms: float
+    size_bytes: int
+
+
+def _timed_fit(
+    spec: NetworkSpec, data: Any, settings: Any, checkpoint: Any
+) -> tuple[float, list[float], Any]:
+    epochs: list[float] = []
+
+    def timing(event: Any) -> None:
+        if event.kind == "epoch":
+            epochs.append(event.epoch_seconds)
+
+    _, result = fit(spec, data[0], data[1], settings=settings, progress=timing, checkpoint=checkpoint)
+    return result.seconds, epochs, result
+
+
+def checkpoint_cost(regular: Regular, config: TrainingConfig, epochs: int) -> list[CheckpointFigures]:
+    """``fit`` with and without a checkpoint after every epoch, for the job's network and a tiny one.
+
+    Each variant runs twice, alternating, and the faster run counts: on a shared machine the
+    difference between two fits is otherwise mostly other processes.
+    """
+    tiny = NetworkSpec(cell="LSTM", lookback=8, horizon=2, recurrent=(RecurrentLayer(4),))
+    figures = []
+    for name, spec in (("job's network", config.network), ("tiny LSTM-4, L=8", tiny)):
+        prepared = prepare(
+            regular, lookback=spec.lookback, horizon=spec.horizon,
+            validation_ratio=config.validation_ratio, test_ratio=config.test_ratio, delta=config.delta,
+        )  # fmt: skip
+        data = ((prepared.train.x, prepared.train.y), (prepared.validation.x, prepared.validation.y))
+        settings = dataclasses.replace(config.fit, epochs=epochs, patience=5, checkpoint_cost_ratio=0.0)
+        sizes: list[int] = []
+
+        def keep(state: FitState, sizes: list[int] = sizes) -> None:
+            sizes.append(len(state.to_bytes()))
+
+        plain, checked, epoch_times, costs = [], [], [], []
+        for _ in range(2):
+            seconds, times, _ = _timed_fit(spec, data, settings, None)
+            plain.append(seconds)
+            epoch_times.extend(times[1:])
+            seconds, _, result = _timed_fit(spec, data, settings, keep)
+            checked.append(seconds)
+            costs.append(result.checkpoint_seconds / max(1, result.checkpoints))
+        figures.append(
+            CheckpointFigures(name, 1000 * statistics.median(epoch_times), min(plain), min(checked),
+                              1000 * min(costs), sizes[-1])
+        )  # fmt: skip
+    return figures
+
+
 def _u2(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
@@ -485,6 +564,20 @@ def main() -> None:
         f"{plain_steady:,.0f}) = {speed.ratio:.2f}x"
     )
 
+    costs = checkpoint_cost(bare.regular, j.config, args.epochs)
+    job_share = j.checkpoint_seconds / j.fit_seconds if j.fit_seconds else math.nan
+    print(
+        f"checkpoints in the job: {j.checkpoints} of {j.checkpoint_bytes / 1024:,.0f} KiB, "
+        f"{1000 * j.checkpoint_seconds / max(1, j.checkpoints):.1f} ms each with GridFS "
+        f"({j.checkpoint_seconds:.2f} s = {job_share:.1%} of the fit's {j.fit_seconds or 0:.1f} s)"
+    )
+    for cost in costs:
+        print(
+            f"checkpoint every epoch, {cost.network}: {cost.size_bytes / 1024:,.1f} KiB, "
+            f"{cost.per_checkpoint_ms:.1f} ms to capture and serialise against {cost.epoch_ms:,.0f} ms "
+            f"an epoch; fit {cost.checked_seconds:.1f} s with, {cost.plain_seconds:.1f} s without"
+        )
+
     quality: list[tuple[int, float | None]] = []
     if not args.skip_quality:
         from bench.ml_quality import measure_quality
@@ -514,7 +607,15 @@ def main() -> None:
         ("ml.training.fit samples/s (last epoch)", f"{speed.ours:,.0f}", "", ""),
         ("plain Keras samples/s (last epoch)", f"{speed.plain:,.0f}", "", ""),
         ("training speed ratio", f"{speed.ratio:.2f}x", f">= {SPEED_GOAL}x", _met(speed.ratio >= SPEED_GOAL)),
+        ("job checkpoints (count, KiB each)", f"{j.checkpoints}, {j.checkpoint_bytes / 1024:,.0f}", "", ""),
+        ("job checkpoint time / fit time", f"{job_share:.1%}", f"<= {CHECKPOINT_GOAL:.0%}",
+         _met(job_share <= CHECKPOINT_GOAL)),
     ]  # fmt: skip
+    for cost in costs:
+        rows.append((f"checkpoint ms / epoch ms, {cost.network}",
+                     f"{cost.per_checkpoint_ms:.1f} / {cost.epoch_ms:,.0f}", "", ""))  # fmt: skip
+        rows.append(("  fit with / without every-epoch checkpoints",
+                     f"{cost.checked_seconds / cost.plain_seconds:.2f}", "", ""))  # fmt: skip
     for horizon, theil_u in quality:
         met = _met(theil_u is not None and theil_u < 1)
         rows.append((f"U2 at H={horizon} (SST buoy)", _u2(theil_u), "< 1", met))

@@ -25,7 +25,8 @@ from fiware.http import DEFAULT_RETRY, RetryPolicy, ServiceClient, Tenant, encod
 
 SERVICE = "STH-Comet"
 
-ShouldContinue = Callable[[], Awaitable[bool]]
+# Asked before each page, with the entries received so far: whether to go on.
+ShouldContinue = Callable[[int], Awaitable[bool]]
 
 
 class ReadStopped(Exception):
@@ -304,7 +305,8 @@ class SthClient:
 
         One slice of a larger collection: the caller plans the slices from one count, and since
         STH counts offsets from the oldest point, points appended meanwhile never shift a slice.
-        ``should_continue`` is awaited before each page; when it answers False the read stops with
+        ``should_continue`` is awaited before each page with the entries received so far (parsed,
+        dropped and repeated alike: a caller's progress); when it answers False the read stops with
         :class:`ReadStopped`.
         """
         if offset < 0 or limit < 0:
@@ -341,7 +343,8 @@ class SthClient:
         async def worker() -> None:
             # Each worker holds one page at most: memory is the parsed points plus `concurrency` pages.
             for offset, limit in pages:
-                if should_continue is not None and not await should_continue():
+                received = len(result.points) + result.dropped + result.duplicates
+                if should_continue is not None and not await should_continue(received):
                     raise ReadStopped(f"read of {series.entity_id}/{series.attribute} stopped")
                 page = await self.raw(
                     series, tenant, h_limit=limit, h_offset=offset, date_from=window.start, date_to=window.end

@@ -1,7 +1,9 @@
 """Serialised forms of a trained network: Keras (``.keras``) and ONNX, as bytes for storage.
 
-The ONNX form lets a process forecast with ONNX Runtime alone (0.05 ms per forecast, no
-TensorFlow: ml-notes §4). Export needs ``tf2onnx`` and ``onnx``; serving needs only ``onnxruntime``.
+The ONNX form lets a process forecast with ONNX Runtime alone, without TensorFlow: one forecast of
+an LSTM-32 (input 1 × 48 × 1, 12 outputs) took 0.052 ms (median, one intra-op thread) against
+1.26 ms for a ``tf.function`` and 45 ms for ``model.predict`` on 2 vCPUs (``bench/predict_latency.py``
+measures the served path). Export needs ``tf2onnx`` and ``onnx``; serving needs only ``onnxruntime``.
 """
 
 from __future__ import annotations

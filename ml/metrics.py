@@ -2,12 +2,14 @@
 
 Every model emits all ``horizon`` steps from each forecast origin, so the natural unit of scoring is
 the (origin, step) pair. Theil's U2 divides the model's RMSE by the RMSE of naive persistence (repeat
-the last observed value for every step) over exactly the same pairs: the peer divided a one-step
-model error by an h-step persistence error, which flatters the model for h > 1.
+the last observed value for every step) over exactly the same pairs. fiware-chronos
+(github.com/tcc-chronos/fiware-chronos) divides a one-step model error by an h-step persistence
+error, ``sqrt(mean((y[h:]-ŷ[h:])²)) / sqrt(mean((y[h:]-y[:-h])²))``, which flatters the model for h > 1.
 
-Metrics end up in Mongo and in GraphQL responses, where a NaN or infinity breaks serialisation (the
-peer's model queries failed with 500 on constant or all-zero series). So each value is either a
-finite float or ``None`` meaning "undefined for this data".
+Metrics end up in Mongo and in GraphQL responses, where a NaN or infinity breaks serialisation
+(JSON has no NaN: a strict encoder refuses it with "Out of range float values are not JSON
+compliant", and a constant or all-zero series makes MAPE or Theil's U2 NaN). So each value is
+either a finite float or ``None`` meaning "undefined for this data".
 """
 
 from __future__ import annotations

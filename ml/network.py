@@ -2,7 +2,8 @@
 that predicts every horizon step at once (one forward pass per forecast, not H recursive calls).
 
 TensorFlow is imported inside the functions only: a process that forks after TensorFlow ran hangs
-(ml-notes §5), so importing this module must stay cheap and TensorFlow-free.
+(TensorFlow is multithreaded and a forked child inherits its locks held: tensorflow/tensorflow#8220),
+and a Celery prefork worker forks its pool, so importing this module must stay cheap and TensorFlow-free.
 """
 
 from __future__ import annotations
@@ -60,7 +61,9 @@ def build_network(spec: NetworkSpec, *, learning_rate: float, jit_compile: bool 
             x = keras.layers.Dropout(dense.dropout, name=f"dropout_{i}")(x)
     outputs = keras.layers.Dense(spec.horizon, name="forecast")(x)
     model = keras.Model(inputs, outputs, name="chronos_forecaster")
-    # XLA is off by default on CPU in Keras; on our CPUs it adds 40-60 % samples/s (ml-notes §3).
+    # Keras's jit_compile="auto" turns XLA off on machines without an accelerator
+    # (keras/src/trainers/trainer.py, _resolve_auto_jit_compile), yet on CPU it helps: LSTM-32,
+    # lookback 48, batch 64 trained 13,526 samples/s with it against 10,775 without (2 vCPUs, TF 2.21).
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=learning_rate), loss="mse", jit_compile=jit_compile
     )

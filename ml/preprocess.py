@@ -1,4 +1,4 @@
-"""From a regular series to scaled, split, windowed training data (ml-notes §2 protocol).
+"""From a regular series to scaled, split, windowed training data.
 
 The series is split chronologically (oldest points train), the scaler is fitted on the train split
 alone so nothing of the validation or test period leaks into training, and windows are built

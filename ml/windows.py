@@ -1,9 +1,11 @@
 """Chronological splits, supervised windows, and the admission minimum derived from both.
 
 The admission check (``startTraining``) and preprocessing must agree on how many points a job
-needs, or a job is admitted, collects its data and only then fails (the peer admits 39 points
-where its own preprocessing needs 167). So the minimum is not a formula of its own: it is
-computed from :func:`split_sizes` and the window length, the same arithmetic preprocessing uses.
+needs, or a job is admitted, collects its data and only then fails: fiware-chronos
+(github.com/tcc-chronos/fiware-chronos, ``training_management_use_case.py``) admits
+``ceil((L + H + 2) / train_ratio)`` = 39 points for L = 24, H = 1 and 0.15/0.15, where its own
+preprocessing needs 167. So the minimum is not a formula of its own: it is computed from
+:func:`split_sizes` and the window length, the same arithmetic preprocessing uses.
 
 A window is ``lookback`` inputs followed by ``horizon`` targets, built within one split so no
 window straddles train and validation (or validation and test), and never across a NaN gap.
@@ -137,8 +139,11 @@ def make_windows(
     Returns ``X`` of shape ``(n, lookback, 1)``, ``Y`` of shape ``(n, horizon)`` and ``last`` of
     shape ``(n,)`` (the value at the last input step), all float32, for every window whose
     ``lookback + horizon`` points are all finite, in chronological order. With ``delta`` the
-    window and its targets are taken relative to ``last`` (``ml-notes.md`` §2: level-free
-    windows beat persistence where raw levels lose to it); a forecast is then ``last + model(X)``.
+    window and its targets are taken relative to ``last``; a forecast is then ``last + model(X)``.
+    On 19,249 half-hourly sea temperatures (NERACOOS buoy B01, from the ``bokeh-sampledata``
+    package; LSTM-32, L = 48, 70/15/15) the same network scored Theil's U2 0.972 at H = 1 and
+    0.983 at H = 12 with delta targets, against 1.852 and 2.383 on raw levels: only the delta
+    form beats persistence (``bench/ml_quality.py`` measures it).
     """
     _check_window(lookback, horizon)
     series = np.asarray(z, dtype=np.float64)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import structlog
 from pymongo import ReturnDocument
@@ -25,7 +25,7 @@ from app.training.documents import (
     chunk_id,
 )
 from app.training.failures import StepFailed, TaskIdentity
-from fiware.sth import SthClient
+from fiware.sth import Collected, SthClient
 
 log = structlog.get_logger(__name__)
 
@@ -105,11 +105,16 @@ async def begin_collection(
     return CollectionPlan([chunk.index for chunk in chunks], claim.run)
 
 
-async def collect_chunk(*, job_id: UUID, index: int, me: TaskIdentity, sth: SthClient) -> bool:
-    """Fill one chunk; False when the job stopped collecting (cancelled, failed) or it was done."""
-    job = await lifecycle.job_in(job_id, TrainingStatus.COLLECTING_DATA)
-    if job is None:
-        return False
+async def _own_count(job_id: UUID, index: int, mine: str) -> None:
+    """This execution's entry for the chunk, at 0: a predecessor's count stops counting."""
+    await TrainingJobDocument.get_pymongo_collection().update_one(
+        {"_id": job_id, "status": TrainingStatus.COLLECTING_DATA.value},
+        {"$set": {f"chunk_progress.{index}": {"run": mine, "points": 0}}},
+    )
+
+
+async def _claim_chunk(job_id: UUID, index: int, me: TaskIdentity, mine: str) -> TrainingChunkDocument | None:
+    """The chunk for this execution (``mine``): only the latest execution to claim it may finish it."""
     chunks = TrainingChunkDocument.get_pymongo_collection()
     holders: list[dict[str, object]] = [{"status": ChunkStatus.PENDING.value}]
     if me.resumable:
@@ -117,14 +122,36 @@ async def collect_chunk(*, job_id: UUID, index: int, me: TaskIdentity, sth: SthC
     raw = await chunks.find_one_and_update(
         {"_id": chunk_id(job_id, index), "$or": holders},
         {
-            "$set": {"status": ChunkStatus.IN_PROGRESS.value, "task_id": me.task_id, "updated_at": utcnow()},
+            "$set": {
+                "status": ChunkStatus.IN_PROGRESS.value,
+                "task_id": me.task_id,
+                "run": mine,
+                "updated_at": utcnow(),
+            },
             "$inc": {"attempts": 1 if me.redelivered else 0},
         },
         return_document=ReturnDocument.AFTER,
     )
-    if raw is None:
+    return None if raw is None else TrainingChunkDocument.model_validate(raw)
+
+
+async def collect_chunk(*, job_id: UUID, index: int, me: TaskIdentity, sth: SthClient) -> bool:
+    """Fill one chunk; False when the job stopped collecting (cancelled, failed) or it was done.
+
+    While its pages arrive, the chunk's running count is on the job (``chunk_progress``, at most
+    once a second with the heartbeat), so points collected rise within a chunk. Count and chunk
+    belong to the execution that claimed the chunk last: a retried or redelivered execution
+    replaces the count instead of adding to it, an older one still running stops at its next
+    heartbeat and can no longer finish the chunk, and finishing swaps the count for the exact one.
+    """
+    job = await lifecycle.job_in(job_id, TrainingStatus.COLLECTING_DATA)
+    if job is None:
         return False
-    chunk = TrainingChunkDocument.model_validate(raw)
+    mine = uuid4().hex
+    chunk = await _claim_chunk(job_id, index, me, mine)
+    if chunk is None:
+        return False
+    await _own_count(job_id, index, mine)
     if chunk.attempts >= lifecycle.MAX_ATTEMPTS:
         raise StepFailed(
             "WORKER_LOST", f"the worker collecting chunk {index} was lost {chunk.attempts} times; giving up"
@@ -132,18 +159,20 @@ async def collect_chunk(*, job_id: UUID, index: int, me: TaskIdentity, sth: SthC
     lease_run = job.lease.run if job.lease else ""
     last_beat = 0.0
 
-    async def still_wanted() -> bool:
+    async def still_wanted(received: int) -> bool:
         nonlocal last_beat
         now = time.monotonic()
         if now - last_beat < HEARTBEAT_EVERY_SECONDS:
             return True
         last_beat = now
         # The job's lease belongs to the orchestration task; chunks keep it alive on its behalf.
+        # A newer execution of this chunk owns its entry now: this one stops.
         return await lifecycle.heartbeat(
             job_id=job_id,
             status=TrainingStatus.COLLECTING_DATA,
             run=lease_run,
-            values={"lease.active": True},
+            values={"lease.active": True, f"chunk_progress.{index}.points": received},
+            also={f"chunk_progress.{index}.run": mine},
         )
 
     series, tenant = series_of(job.config)
@@ -156,6 +185,13 @@ async def collect_chunk(*, job_id: UUID, index: int, me: TaskIdentity, sth: SthC
         date_to=job.request.date_to,
         should_continue=still_wanted,
     )
+    return await _store_chunk(job_id=job_id, chunk=chunk, mine=mine, lease_run=lease_run, result=result)
+
+
+async def _store_chunk(
+    *, job_id: UUID, chunk: TrainingChunkDocument, mine: str, lease_run: str, result: Collected
+) -> bool:
+    index = chunk.index
     received = len(result.points) + result.dropped + result.duplicates
     if received < chunk.h_limit:
         # Fewer entries than asked: points removed meanwhile (TTL) or a server capping its pages.
@@ -164,8 +200,9 @@ async def collect_chunk(*, job_id: UUID, index: int, me: TaskIdentity, sth: SthC
         )
     timestamps = [point.timestamp.timestamp() for point in result.points]
     values = [point.value for point in result.points]
+    chunks = TrainingChunkDocument.get_pymongo_collection()
     done = await chunks.update_one(
-        {"_id": chunk.id, "status": ChunkStatus.IN_PROGRESS.value, "task_id": me.task_id},
+        {"_id": chunk.id, "status": ChunkStatus.IN_PROGRESS.value, "run": mine},
         {
             "$set": {
                 "status": ChunkStatus.COMPLETED.value,
@@ -189,6 +226,8 @@ async def collect_chunk(*, job_id: UUID, index: int, me: TaskIdentity, sth: SthC
                 "chunks_done": 1,
                 "progress_seq": 1,
             },
+            # The exact count replaces the running one in the same write: nothing counts twice.
+            "$unset": {f"chunk_progress.{index}": ""},
             # Other chunks still running turn it back on with their next heartbeat.
             "$set": {"lease.heartbeat_at": now, "lease.active": False, "updated_at": now},
         },

@@ -184,6 +184,26 @@ class Progress(BaseModel):
     loss: float | None = None
     val_loss: float | None = None
     eta_seconds: float | None = None
+    # The epoch training ends with unless val_loss improves (best epoch + patience, at most
+    # total_epochs); total_epochs when early stopping is off. ETA and fraction aim at it.
+    expected_last_epoch: int | None = None
+    best_epoch: int | None = None
+
+
+class ChunkProgress(BaseModel):
+    """Points a chunk still paging has received so far, and which execution of it counts them."""
+
+    run: str  # a retried or redelivered chunk replaces the entry: its count starts again
+    points: int = 0
+
+
+class Checkpoint(BaseModel):
+    """The job's current training checkpoint in GridFS, recorded by the execution holding the lease."""
+
+    file_id: str
+    epoch: int
+    run: str
+    size_bytes: int
 
 
 class PredictionConfig(BaseModel):
@@ -219,6 +239,8 @@ class TrainingJobDocument(Document):
     points_dropped: int = 0
     chunks_total: int = 0
     chunks_done: int = 0
+    # Chunks paging right now, by index: counted in the points collected until they finish.
+    chunk_progress: dict[str, ChunkProgress] = Field(default_factory=dict)
     progress: Progress = Field(default_factory=Progress)
     # Incremented by every write a watcher can see: orders progress events across processes.
     progress_seq: int = 0
@@ -226,6 +248,10 @@ class TrainingJobDocument(Document):
     summary: DataSummary | None = None
     metrics: TrainingMetrics | None = None
     history: list[EpochLoss] = Field(default_factory=list)
+    checkpoint: Checkpoint | None = None
+    # Epochs each execution of the training step ran itself, by lease token: a resumed step
+    # shows how much work its checkpoint saved.
+    epochs_by_run: dict[str, int] = Field(default_factory=dict)
     artifacts: list[Artifact] = Field(default_factory=list)
     series_file_id: str | None = None
     error: JobError | None = None
@@ -276,6 +302,7 @@ class TrainingChunkDocument(Document):
     h_limit: int
     status: ChunkStatus = ChunkStatus.PENDING
     task_id: str | None = None
+    run: str | None = None  # the execution that claimed it last: the only one that may finish it
     attempts: int = 0  # redeliveries: a chunk that keeps killing its worker fails the job
     points: int = 0
     dropped: int = 0
@@ -300,6 +327,8 @@ __all__ = [
     "FINISHED_STATUSES",
     "RUNNING_STATUSES",
     "Artifact",
+    "Checkpoint",
+    "ChunkProgress",
     "ChunkStatus",
     "DataSummary",
     "EpochLoss",

@@ -30,6 +30,7 @@ from app.training.documents import (
     TrainingStatus,
 )
 from app.training.progress import STORING as STORING_FRACTION
+from app.training.progress import points_so_far, shown
 
 log = structlog.get_logger(__name__)
 
@@ -83,6 +84,8 @@ class ProgressEvent:
     eta_seconds: float | None
     metrics: TrainingMetrics | None
     error: JobError | None
+    expected_last_epoch: int | None = None
+    best_epoch: int | None = None
     # The job's tenant, so a stream of every job shows each caller only theirs (not in GraphQL).
     service: str = ""
     service_path: str = ""
@@ -128,7 +131,7 @@ def _phase(job: TrainingJobDocument) -> TrainingPhase:
 
 
 def event_of(job: TrainingJobDocument) -> ProgressEvent:
-    progress = job.progress
+    progress = shown(job)
     finished = job.status is TrainingStatus.COMPLETED
     return ProgressEvent(
         job_id=job.id,
@@ -139,7 +142,7 @@ def event_of(job: TrainingJobDocument) -> ProgressEvent:
         phase=_phase(job),
         progress=1.0 if finished else progress.fraction,
         message=progress.message,
-        points_collected=job.points_collected,
+        points_collected=points_so_far(job),
         points_requested=job.points_requested,
         epoch=progress.epoch,
         total_epochs=progress.total_epochs,
@@ -148,6 +151,8 @@ def event_of(job: TrainingJobDocument) -> ProgressEvent:
         eta_seconds=progress.eta_seconds,
         metrics=job.metrics if finished else None,
         error=job.error if job.status is TrainingStatus.FAILED else None,
+        expected_last_epoch=progress.expected_last_epoch,
+        best_epoch=progress.best_epoch,
         service=job.config.fiware_service,
         service_path=job.config.fiware_service_path,
     )

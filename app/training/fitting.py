@@ -4,6 +4,11 @@ Training is synchronous CPU work (Keras), so this step is a plain function; the 
 (claims, heartbeats, GridFS) go through ``run``, the worker's event loop. Progress and the cancel
 check share one throttled heartbeat: a cancel or a watchdog moves the status, the heartbeat stops
 matching, and Keras stops after the current batch.
+
+After epochs, the fit's state goes to the job's checkpoint (``app.training.checkpoints``), at most
+once per ten times its own cost of training (``FitSettings.checkpoint_cost_ratio``). A redelivered
+step whose process died resumes from it: same weights, optimizer and early-stopping state, the
+history cut back to the checkpoint's epochs, and the same shuffle order as the uninterrupted run.
 """
 
 from __future__ import annotations
@@ -17,9 +22,10 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 import structlog
+from pymongo.errors import PyMongoError
 
 from app.timeutil import utcnow
-from app.training import lifecycle, progress, storage
+from app.training import checkpoints, lifecycle, progress, storage
 from app.training.documents import (
     Artifact,
     EpochLoss,
@@ -34,7 +40,7 @@ from ml.network import DenseLayer, NetworkSpec, RecurrentLayer
 from ml.pipeline import TrainingConfig as PipelineConfig
 from ml.pipeline import TrainingOutcome, train_regular
 from ml.series import InsufficientSeries
-from ml.training import FitSettings, ProgressEvent
+from ml.training import FitSettings, FitState, ProgressEvent
 
 log = structlog.get_logger(__name__)
 
@@ -73,16 +79,20 @@ def pipeline_config(config: TrainingConfig) -> PipelineConfig:
 
 
 class _Monitor:
-    """Turns training events into throttled heartbeats, and heartbeat refusals into a stop."""
+    """Turns training events into throttled heartbeats, heartbeat refusals into a stop, and fit
+    states into checkpoints."""
 
-    def __init__(self, job_id: UUID, lease_run: str, run: Runner[Any]) -> None:
+    def __init__(
+        self, job_id: UUID, lease_run: str, run: Runner[Any], course: progress.TrainingCourse
+    ) -> None:
         self.job_id = job_id
         self.lease_run = lease_run
         self.run = run
+        self.course = course
         self.last_beat = 0.0
         self.lost = False
-        self.started = time.monotonic()
         self.pending: dict[str, Any] = {}
+        self.checkpoint_bytes = 0
 
     def _beat(self, values: dict[str, Any], *, push: EpochLoss | None = None, force: bool = False) -> None:
         self.pending.update(values)
@@ -103,19 +113,25 @@ class _Monitor:
         self.lost = self.lost or not kept
 
     def on_event(self, event: ProgressEvent) -> None:
-        elapsed = time.monotonic() - self.started
-        done_epochs = event.epoch - 1 + (event.batch or event.batches) / max(1, event.batches)
-        eta = elapsed / done_epochs * (event.total_epochs - done_epochs) if done_epochs > 0 else None
+        within = 1.0 if event.kind == "epoch" else (event.batch or event.batches) / max(1, event.batches)
+        expected = event.expected_last_epoch or event.total_epochs
+        if event.kind == "epoch":
+            self.course.epoch_seconds.append(event.epoch_seconds)
+        share = self.course.advance(event.epoch - 1 + within, expected)
         values = progress.training(
             epoch=event.epoch,
             total_epochs=event.total_epochs,
-            batch=event.batch,
-            batches=event.batches,
+            expected_last_epoch=expected,
+            best_epoch=event.best_epoch,
+            share=share,
             loss=event.loss,
             val_loss=event.val_loss,
-            eta_seconds=None if eta is None else round(eta, 1),
+            eta_seconds=self.course.eta_seconds(
+                expected_last_epoch=expected, seconds_in_epoch=event.epoch_seconds
+            ),
         )
         if event.kind == "epoch":
+            values[f"epochs_by_run.{self.lease_run}"] = event.epoch - event.first_epoch + 1
             # Every epoch is recorded, however fast: the loss history must be complete.
             self._beat(
                 values,
@@ -128,6 +144,19 @@ class _Monitor:
     def should_stop(self) -> bool:
         self._beat({})
         return self.lost
+
+    def checkpoint(self, state: FitState) -> None:
+        if self.lost:
+            return
+        try:
+            saved = self.run(checkpoints.save(job_id=self.job_id, run=self.lease_run, state=state))
+        except PyMongoError as error:
+            # A missed checkpoint costs a resumed step some epochs, not this training its result.
+            log.warning("training.checkpoint_failed", job_id=str(self.job_id), error=str(error))
+            return
+        self.lost = self.lost or saved is None
+        if saved is not None:
+            self.checkpoint_bytes = saved.size_bytes
 
 
 def _versions() -> dict[str, str]:
@@ -168,6 +197,8 @@ async def _store_artifacts(
         "targetMode": job.config.target_mode.value,
         "metrics": metrics.model_dump(),
         "history": {"loss": outcome.fit.loss, "valLoss": outcome.fit.val_loss},
+        # Epochs restored from a checkpoint of an earlier execution of the step that died.
+        "resumedFromEpoch": outcome.fit.resumed_from,
         "libraries": _versions(),
         "artifacts": {a.name: {"checksum": a.checksum, "sizeBytes": a.size_bytes} for a in stored},
     }
@@ -202,6 +233,35 @@ def _metrics(outcome: TrainingOutcome) -> TrainingMetrics:
     )
 
 
+def _resume_point(
+    claim: lifecycle.Claim, run: Runner[Any]
+) -> tuple[FitState | None, progress.TrainingCourse]:
+    """Where this execution starts: the job's checkpoint when a dead run left one, else epoch 1.
+
+    The history is set back to the checkpoint's epochs, so the epochs run again are not listed twice.
+    """
+    job = claim.job
+    if not claim.resumed:
+        return None, progress.TrainingCourse()
+    state = run(checkpoints.load(job))
+    done = state.epoch if state is not None else 0
+    history = [
+        EpochLoss(epoch=epoch, loss=loss, val_loss=val).model_dump()
+        for epoch, (loss, val) in enumerate(zip(state.loss, state.val_loss, strict=True), start=1)
+    ] if state is not None else []  # fmt: skip
+    message = f"resuming after epoch {done} from its checkpoint" if done else "starting training again"
+    run(
+        lifecycle.heartbeat(
+            job_id=job.id,
+            status=TrainingStatus.TRAINING,
+            run=claim.run,
+            values={"history": history, "progress.message": message, "progress.epoch": done or None},
+        )
+    )
+    log.info("training.resuming", job_id=str(job.id), from_epoch=done)
+    return state, progress.TrainingCourse.resumed(epochs_done=done, fraction=job.progress.fraction)
+
+
 def train_job(*, job_id: UUID, me: TaskIdentity, run: Runner[Any]) -> None:
     """Run the training step of a preprocessed job to COMPLETED, or explain why it cannot."""
     claim = run(
@@ -212,7 +272,7 @@ def train_job(*, job_id: UUID, me: TaskIdentity, run: Runner[Any]) -> None:
             opens="training",
             closes="preprocessing",
             me=me,
-            extra={"history": [], "progress.message": "starting training"},
+            extra={"progress.message": "starting training"},
         )
     )
     if claim is None:
@@ -224,16 +284,34 @@ def train_job(*, job_id: UUID, me: TaskIdentity, run: Runner[Any]) -> None:
         raise StepFailed("INTERNAL", "the preprocessed series is missing; start a new job")
     values = run(storage.read_series(file_id=job.series_file_id))
     regular = regular_from(job.summary, values)
-    monitor = _Monitor(job_id, lease_run, run)
+    resume, course = _resume_point(claim, run)
+    monitor = _Monitor(job_id, lease_run, run, course)
     try:
         outcome = train_regular(
-            regular, pipeline_config(job.config), progress=monitor.on_event, should_stop=monitor.should_stop
+            regular,
+            pipeline_config(job.config),
+            progress=monitor.on_event,
+            should_stop=monitor.should_stop,
+            checkpoint=monitor.checkpoint,
+            resume=resume,
         )
     except InsufficientSeries as error:
         raise StepFailed("INSUFFICIENT_DATA", str(error)) from error
     if outcome.cancelled or monitor.lost:
         run(lifecycle.finish_cancel(job_id=job_id))
         return
+    _complete(job, lease_run, outcome, run, checkpoint_bytes=monitor.checkpoint_bytes)
+
+
+def _complete(
+    job: TrainingJobDocument,
+    lease_run: str,
+    outcome: TrainingOutcome,
+    run: Runner[Any],
+    *,
+    checkpoint_bytes: int,
+) -> None:
+    job_id = job.id
     metrics = _metrics(outcome)
     windows = outcome.summary.windows
     storing = lifecycle.heartbeat(
@@ -261,6 +339,7 @@ def train_job(*, job_id: UUID, me: TaskIdentity, run: Runner[Any]) -> None:
                 "progress.fraction": 1.0,
                 "progress.message": "completed",
                 "progress.eta_seconds": None,
+                "checkpoint": None,
             },
         )
     )
@@ -271,11 +350,16 @@ def train_job(*, job_id: UUID, me: TaskIdentity, run: Runner[Any]) -> None:
         return
     # Files of earlier runs of this step that died midway are not the job's artifacts.
     run(storage.delete_artifacts(job_id=job_id, keep_run=lease_run))
+    fit = outcome.fit
     log.info(
         "training.completed",
         job_id=str(job_id),
-        epochs=outcome.fit.epochs_run,
-        seconds=round(outcome.fit.seconds, 2),
+        epochs=fit.epochs_run,
+        resumed_from=fit.resumed_from,
+        seconds=round(fit.seconds, 2),
+        checkpoints=fit.checkpoints,
+        checkpoint_seconds=round(fit.checkpoint_seconds, 3),
+        checkpoint_bytes=checkpoint_bytes,
         theil_u=metrics.theil_u,
     )
 

@@ -154,10 +154,12 @@ async def heartbeat(
     run: str,
     values: Mapping[str, Any] | None = None,
     push: Mapping[str, Any] | None = None,
+    also: Mapping[str, Any] | None = None,
 ) -> bool:
     """Record signs of life (and progress); False when the job is no longer this task's to run.
 
     The same update tells a worker to stop: a cancel or the watchdog moves the status away.
+    ``also`` narrows it further (a chunk's own entry, which a newer execution of it replaces).
     """
     now = utcnow()
     update: dict[str, Any] = {
@@ -167,7 +169,7 @@ async def heartbeat(
     if push:
         update["$push"] = dict(push)
     raw = await _jobs().find_one_and_update(
-        {"_id": job_id, "status": status.value, "lease.run": run},
+        {"_id": job_id, "status": status.value, "lease.run": run, **(also or {})},
         update,
         return_document=ReturnDocument.AFTER,
     )
@@ -240,6 +242,9 @@ async def _finish(
                 "finished_at": now,
                 "updated_at": now,
                 "lease": None,
+                # Working state of the steps, deleted with the working data below.
+                "chunk_progress": {},
+                "checkpoint": None,
                 **values,
             },
             "$inc": {"progress_seq": 1},

@@ -77,7 +77,8 @@ async def preprocess(*, job_id: UUID, me: TaskIdentity, max_gap_steps: int) -> s
         opens="preprocessing",
         closes="collecting",
         me=me,
-        extra=progress.preprocessing("regularising the series"),
+        # Counts of chunks still paging belong to collection, which has ended.
+        extra={**progress.preprocessing("regularising the series"), "chunk_progress": {}},
     )
     if claim is None:
         return None

@@ -3,7 +3,10 @@
 Artifacts go to the ``model_artifacts`` bucket with ``metadata.job_id``, so deleting a job finds
 them by query (no list on the job can drift from what is stored). The regularised series between
 preprocessing and training goes to ``training_series``: it is working data, removed when the job
-ends. Nothing here is ever unpickled: arrays are raw float64 and the rest is JSON.
+ends. So is the training checkpoint in ``training_checkpoints``: one current file per job, written
+after epochs by the execution holding the lease and read by a redelivered training step (which
+may run on another host, so not the worker's disk). Nothing here is ever unpickled: arrays are raw
+float64, checkpoints ``.npz`` read with ``allow_pickle=False``, and the rest is JSON.
 """
 
 from __future__ import annotations
@@ -16,11 +19,13 @@ import numpy as np
 import numpy.typing as npt
 from bson import Binary, ObjectId
 from gridfs import AsyncGridFSBucket
+from gridfs.errors import NoFile
 
 from app.training.documents import Artifact, TrainingChunkDocument, TrainingJobDocument
 
 ARTIFACTS_BUCKET = "model_artifacts"
 SERIES_BUCKET = "training_series"
+CHECKPOINTS_BUCKET = "training_checkpoints"
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -103,7 +108,7 @@ async def delete_artifacts_except(*, job_id: UUID, file_ids: set[str]) -> int:
 async def ensure_indexes() -> None:
     """Lookups by job on the GridFS file collections (GridFS indexes only its own fields)."""
     database = _database()
-    for bucket in (ARTIFACTS_BUCKET, SERIES_BUCKET):
+    for bucket in (ARTIFACTS_BUCKET, SERIES_BUCKET, CHECKPOINTS_BUCKET):
         await database[f"{bucket}.files"].create_index("metadata.job_id", name="metadata_job_id")
 
 
@@ -124,10 +129,38 @@ async def read_series(*, file_id: str) -> FloatArray:
     return unpack(await stream.read())
 
 
+async def store_checkpoint(*, job_id: UUID, run: str, epoch: int, data: bytes) -> str:
+    file_id = await _bucket(CHECKPOINTS_BUCKET).upload_from_stream(
+        f"{job_id}-epoch-{epoch}.npz", data, metadata={"job_id": str(job_id), "run": run, "epoch": epoch}
+    )
+    return str(file_id)
+
+
+async def read_checkpoint(*, file_id: str) -> bytes | None:
+    """The checkpoint's bytes; None when it is gone (the job ended meanwhile)."""
+    try:
+        stream = await _bucket(CHECKPOINTS_BUCKET).open_download_stream(ObjectId(file_id))
+    except NoFile:
+        return None
+    data: bytes = await stream.read()
+    return data
+
+
+async def delete_checkpoints(*, job_id: UUID, keep: str | None = None, only: str | None = None) -> int:
+    """The job's checkpoints: all, all but ``keep`` (the one the job records), or ``only`` one."""
+    query: dict[str, Any] = {"metadata.job_id": str(job_id)}
+    if keep is not None:
+        query["_id"] = {"$ne": ObjectId(keep)}
+    if only is not None:
+        query["_id"] = ObjectId(only)
+    return await _delete_files(CHECKPOINTS_BUCKET, query)
+
+
 async def delete_working_data(*, job_id: UUID) -> None:
-    """Chunks and the intermediate series: needed only while the job runs."""
+    """Chunks, the intermediate series and checkpoints: needed only while the job runs."""
     await TrainingChunkDocument.find(TrainingChunkDocument.job_id == job_id).delete()
     await _delete_files(SERIES_BUCKET, {"metadata.job_id": str(job_id)})
+    await _delete_files(CHECKPOINTS_BUCKET, {"metadata.job_id": str(job_id)})
 
 
 async def delete_job_files(*, job_id: UUID) -> None:
@@ -137,18 +170,22 @@ async def delete_job_files(*, job_id: UUID) -> None:
 
 __all__ = [
     "ARTIFACTS_BUCKET",
+    "CHECKPOINTS_BUCKET",
     "SERIES_BUCKET",
     "checksum",
     "delete_artifacts",
     "delete_artifacts_except",
+    "delete_checkpoints",
     "delete_job_files",
     "delete_series",
     "delete_working_data",
     "ensure_indexes",
     "pack",
     "read_artifact",
+    "read_checkpoint",
     "read_series",
     "store_artifact",
+    "store_checkpoint",
     "store_series",
     "unpack",
 ]

@@ -43,15 +43,32 @@ class TrainingProgressEvent:
     at: datetime = strawberry.field(description="When it happened, UTC.")
     status: TrainingStatus = strawberry.field(description="Status of the job.")
     phase: TrainingPhase = strawberry.field(description="What the job is doing.")
-    progress: float = strawberry.field(description="Done share of the whole job, 0-1.")
+    progress: float = strawberry.field(
+        description="Done share of the whole job, 0-1; never decreases (see `TrainingProgress.fraction`)."
+    )
     message: str | None = strawberry.field(description="What is happening, for people.")
-    data_points_collected: int = strawberry.field(description="Points collected so far.")
+    data_points_collected: int = strawberry.field(
+        description="Points collected so far, counted per page while chunks are being read."
+    )
     data_points_requested: int = strawberry.field(description="Points the job collects.")
     epoch: int | None = strawberry.field(description="Current epoch (1-based) while training.")
-    total_epochs: int | None = strawberry.field(description="Most epochs the job may run.")
+    total_epochs: int | None = strawberry.field(
+        description="Most epochs the job may run (the configured maximum)."
+    )
+    expected_last_epoch: int | None = strawberry.field(
+        description=(
+            "The epoch training is expected to end with: best epoch + early-stopping patience unless "
+            "val_loss improves again, at most `totalEpochs`."
+        )
+    )
+    best_epoch: int | None = strawberry.field(
+        description="Epoch (1-based) with the lowest val_loss so far; null while early stopping is off."
+    )
     loss: float | None = strawberry.field(description="Latest training loss (scaled MSE).")
     val_loss: float | None = strawberry.field(description="Latest validation loss (scaled MSE).")
-    eta_seconds: float | None = strawberry.field(description="Estimated seconds of training left.")
+    eta_seconds: float | None = strawberry.field(
+        description="Estimated seconds of training left, to the end of `expectedLastEpoch`."
+    )
     metrics: TrainingMetrics | None = strawberry.field(description="Test scores, on the COMPLETED event.")
     error: JobError | None = strawberry.field(description="Why it failed, on the FAILED event.")
 
@@ -70,6 +87,8 @@ class TrainingProgressEvent:
             data_points_requested=event.points_requested,
             epoch=event.epoch,
             total_epochs=event.total_epochs,
+            expected_last_epoch=event.expected_last_epoch,
+            best_epoch=event.best_epoch,
             loss=event.loss,
             val_loss=event.val_loss,
             eta_seconds=event.eta_seconds,

@@ -8,7 +8,7 @@ from uuid import UUID
 
 import strawberry
 
-from app.training import documents, service
+from app.training import documents, progress, service
 from schema.context import Info
 from schema.enums import expose
 from schema.loaders import JobCount
@@ -69,14 +69,33 @@ class TrainingPhases:
 
 @strawberry.type(description="Where the job stands now.")
 class TrainingProgress:
-    fraction: float = strawberry.field(description="Done share of the whole job, 0-1.")
+    fraction: float = strawberry.field(
+        description=(
+            "Done share of the whole job, 0-1; never decreases. While training it advances over the "
+            "epochs expected to remain (`expectedLastEpoch`), so early stopping does not make it jump."
+        )
+    )
     message: str | None = strawberry.field(description="What is happening, for people.")
     epoch: int | None = strawberry.field(description="Current epoch (1-based) while training.")
-    total_epochs: int | None = strawberry.field(description="Most epochs this job may run.")
+    total_epochs: int | None = strawberry.field(
+        description="Most epochs this job may run (the configured maximum)."
+    )
+    expected_last_epoch: int | None = strawberry.field(
+        description=(
+            "The epoch training is expected to end with: best epoch + early-stopping patience unless "
+            "val_loss improves again, at most `totalEpochs` (which it is when early stopping is off)."
+        )
+    )
+    best_epoch: int | None = strawberry.field(
+        description="Epoch (1-based) with the lowest val_loss so far; null while early stopping is off."
+    )
     loss: float | None = strawberry.field(description="Latest training loss (scaled MSE).")
     val_loss: float | None = strawberry.field(description="Latest validation loss (scaled MSE).")
     eta_seconds: float | None = strawberry.field(
-        description="Estimated seconds of training left, if every epoch runs (early stopping may end sooner)."
+        description=(
+            "Estimated seconds of training left, to the end of `expectedLastEpoch` at the pace of the "
+            "epochs run so far; null before that pace is known and after training."
+        )
     )
 
 
@@ -183,7 +202,9 @@ class TrainingJob:
     request: TrainingRequest = strawberry.field(description="The slice of history asked for.")
     points_available: int = strawberry.field(description="Points STH-Comet held for the request.")
     points_requested: int = strawberry.field(description="Points the job collects.")
-    points_collected: int = strawberry.field(description="Points collected so far.")
+    points_collected: int = strawberry.field(
+        description="Points collected so far, counted per page while chunks are being read."
+    )
     points_dropped: int = strawberry.field(description="Points STH-Comet sent that were not numbers.")
     sampling_interval_seconds: float | None = strawberry.field(
         description="Sampling interval detected in preprocessing (sub-second intervals are kept)."
@@ -219,11 +240,11 @@ class TrainingJob:
             id=strawberry.ID(str(doc.id)),
             model_id=strawberry.ID(str(doc.model_id)),
             status=doc.status,
-            progress=TrainingProgress(**doc.progress.model_dump()),
+            progress=TrainingProgress(**progress.shown(doc).model_dump()),
             request=TrainingRequest(**doc.request.model_dump()),
             points_available=doc.points_available,
             points_requested=doc.points_requested,
-            points_collected=doc.points_collected,
+            points_collected=progress.points_so_far(doc),
             points_dropped=doc.points_dropped,
             sampling_interval_seconds=summary.sampling_interval_seconds if summary else None,
             data=TrainingData(**summary.model_dump()) if summary else None,

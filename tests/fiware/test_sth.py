@@ -47,6 +47,23 @@ async def test_collects_every_point_across_pages_in_time_order(sandbox: Sandbox,
     assert newest.pages == 3
 
 
+async def test_a_range_read_reports_what_it_received_before_each_page(sandbox: Sandbox) -> None:
+    series = new_series()
+    seed(sandbox, series, [float(i) for i in range(450)])
+    told: list[int] = []
+
+    async def go_on(received: int) -> bool:
+        told.append(received)
+        return True
+
+    async with make_http_client(sandbox.sth_url) as http:
+        client = SthClient(http, retry=FAST, concurrency=1)
+        read = await client.read_range(series, TENANT, offset=0, limit=450, should_continue=go_on)
+    assert len(read.points) == 450
+    # One page at a time: asked before each of the 5 pages, with every entry received before it.
+    assert told == [0, 100, 200, 300, 400]
+
+
 async def test_equal_timestamps_on_a_page_boundary_are_all_kept_once(sandbox: Sandbox) -> None:
     series = new_series()
     times = seed(sandbox, series, [float(i) for i in range(200)])

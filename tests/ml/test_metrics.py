@@ -1,4 +1,4 @@
-"""Forecast metrics: the peer's reference vectors, Theil's U2 over matching steps, degenerate series."""
+"""Forecast metrics: fiware-chronos's reference vectors, Theil's U2 over matching steps, degenerate series."""
 
 from __future__ import annotations
 
@@ -20,8 +20,9 @@ def all_none(metrics: ForecastMetrics) -> bool:
     return all(v is None for v in values) and all(v is None for v in metrics.rmse_per_step)
 
 
-def test_peer_reference_vectors() -> None:
-    # peer-analysis §2.5: y=[10,12,15], ŷ=[11,11,14] → MAE% = MAPE ≈ 8.333.
+def test_fiware_chronos_reference_vectors() -> None:
+    # github.com/tcc-chronos/fiware-chronos, tests/unit/application/use_cases/
+    # test_model_training_use_case.py: y=[10,12,15], ŷ=[11,11,14] → MAE% = MAPE ≈ 8.333.
     m = forecast_metrics([10, 12, 15], [11, 11, 14], last_observed=[9, 10, 12])
 
     assert m.mape == pytest.approx((1 / 10 + 1 / 12 + 1 / 15) / 3 * 100)
@@ -36,8 +37,9 @@ def test_peer_reference_vectors() -> None:
     assert m.points == 3
 
 
-def test_peer_theil_vector_at_horizon_one() -> None:
-    # At h = 1 the peer's formula is right: y=[1,2,3,4], ŷ=[1,2.2,2.8,4.2] → 0.2, origins at y[:-1].
+def test_fiware_chronos_theil_vector_at_horizon_one() -> None:
+    # At h = 1 fiware-chronos's formula is right (same test file): y=[1,2,3,4], ŷ=[1,2.2,2.8,4.2]
+    # → 0.2, origins at y[:-1].
     m = forecast_metrics([2, 3, 4], [2.2, 2.8, 4.2], last_observed=[1, 2, 3])
     assert m.theil_u == pytest.approx(0.2)
 
@@ -65,7 +67,7 @@ def test_theil_baseline_uses_the_same_horizon_steps() -> None:
     m = forecast_metrics(truth, predicted, last_observed=[0, 10])
 
     # Model errors 0, 0, ±1 → MSE 2/6. Persistence errors 1, 2, 3 per trajectory → MSE 28/6: the
-    # baseline gets harder with the step, just like the model. The peer divided a one-step model's
+    # baseline gets harder with the step, just like the model. fiware-chronos divides a one-step model's
     # error by h-step persistence; scoring this model against step-1 persistence alone (RMSE 1) would
     # give sqrt(1/3) ≈ 0.577 instead, and neither mismatch says whether it beats "no change".
     assert m.theil_u == pytest.approx(math.sqrt(1 / 14))

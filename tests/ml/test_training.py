@@ -10,7 +10,7 @@ import numpy.typing as npt
 import pytest
 
 from ml.network import Cell, NetworkSpec, RecurrentLayer
-from ml.training import FitSettings, ProgressEvent, fit
+from ml.training import FitSettings, FitState, ProgressEvent, expected_last_epoch, fit
 
 LOOKBACK, HORIZON = 12, 3
 
@@ -42,6 +42,10 @@ def test_fit_reports_epochs_and_batches_and_predicts_every_step() -> None:
     batches = [e for e in events if e.kind == "batch"]
     assert [(e.epoch, e.batch) for e in batches] == [(epoch, b) for epoch in (1, 2, 3) for b in (2, 4)]
     assert all(e.batches == 4 and e.total_epochs == 3 for e in events)
+    # Time into the epoch, and the epoch's speed once it ended: what ETAs are computed from.
+    assert all(0 < e.epoch_seconds < result.seconds for e in events)
+    assert all(e.samples_per_second is None for e in batches)
+    assert all(e.samples_per_second and e.samples_per_second > 0 for e in epochs)
     assert model.predict(sine_windows(5)[0], verbose=0).shape == (5, HORIZON)
 
 
@@ -75,6 +79,94 @@ def test_stacked_layers_and_xla_build(cell: Cell) -> None:
 
 
 def test_importing_ml_does_not_import_tensorflow() -> None:
-    # A worker that forks after TensorFlow ran hangs (ml-notes §5): importing must not load it.
+    # A worker that forks after TensorFlow ran hangs (tensorflow/tensorflow#8220): importing must not load it.
     code = "import sys, ml, ml.network, ml.training; assert 'tensorflow' not in sys.modules, 'loaded'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_epoch_events_say_when_early_stopping_will_end_training() -> None:
+    # A constant series gives the delta network all-zero inputs and targets: val_loss is the same
+    # every epoch, so epoch 1 stays the best and training ends after epoch 1 + patience = 4.
+    flat = (np.zeros((64, LOOKBACK, 1), np.float32), np.zeros((64, HORIZON), np.float32))
+    settings = FitSettings(batch_size=16, epochs=30, patience=3, jit_compile=False, batch_every=2)
+    events: list[ProgressEvent] = []
+    _, result = fit(SPEC, flat, (flat[0][:16], flat[1][:16]), settings=settings, progress=events.append)
+    assert result.epochs_run == 4
+    ends = [(e.epoch, e.best_epoch, e.expected_last_epoch) for e in events if e.kind == "epoch"]
+    assert ends == [(1, 1, 4), (2, 1, 4), (3, 1, 4), (4, 1, 4)]
+    assert all(e.total_epochs == 30 for e in events)
+    # Before the first val_loss nothing is known: the configured maximum.
+    first = next(e for e in events if e.kind == "batch")
+    assert (first.epoch, first.best_epoch, first.expected_last_epoch) == (1, None, 30)
+
+
+def test_expected_last_epoch_is_best_plus_patience_within_the_maximum() -> None:
+    assert expected_last_epoch(total=50, patience=5, best_epoch=3) == 8
+    assert expected_last_epoch(total=50, patience=5, best_epoch=48) == 50
+    assert expected_last_epoch(total=50, patience=0, best_epoch=3) == 50
+    assert expected_last_epoch(total=50, patience=5, best_epoch=None) == 50
+
+
+def test_a_resumed_fit_continues_the_uninterrupted_one_exactly() -> None:
+    settings = FitSettings(batch_size=16, epochs=5, patience=2, jit_compile=False, learning_rate=0.02)
+    train, validation = sine_windows(96), sine_windows(32, phase=1.0)
+    whole, straight = fit(SPEC, train, validation, settings=settings)
+
+    saved: list[FitState] = []
+    stop_after_two = FitSettings(**{**settings.__dict__, "checkpoint_cost_ratio": 0.0})
+    fit(SPEC, train, validation, settings=stop_after_two, checkpoint=saved.append,
+        should_stop=lambda: len(saved) >= 2)  # fmt: skip
+    assert [state.epoch for state in saved] == [1, 2]
+    # Through bytes, as a redelivered step on another worker reads it.
+    state = FitState.from_bytes(saved[1].to_bytes())
+    events: list[ProgressEvent] = []
+    model, resumed = fit(SPEC, train, validation, settings=settings, resume=state, progress=events.append)
+
+    assert resumed.resumed_from == 2
+    assert {e.epoch for e in events if e.kind == "epoch"} == set(range(3, resumed.epochs_run + 1))
+    assert all(e.first_epoch == 3 for e in events)
+    # Same shuffle order, same Adam moments, same early-stopping count: the same numbers.
+    assert resumed.epochs_run == straight.epochs_run
+    assert resumed.loss == pytest.approx(straight.loss, rel=1e-5)
+    assert resumed.val_loss == pytest.approx(straight.val_loss, rel=1e-5)
+    assert resumed.best_epoch == straight.best_epoch
+    for mine, theirs in zip(model.get_weights(), whole.get_weights(), strict=True):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-5, atol=1e-6)
+
+
+def test_a_checkpoint_round_trips_through_bytes_without_pickle() -> None:
+    settings = FitSettings(batch_size=16, epochs=2, patience=5, jit_compile=False, checkpoint_cost_ratio=0.0)
+    saved: list[FitState] = []
+    _, result = fit(SPEC, sine_windows(64), sine_windows(32), settings=settings, checkpoint=saved.append)
+    assert [state.epoch for state in saved] == [1, 2] and result.checkpoints == 2
+    last = saved[-1]
+    again = FitState.from_bytes(last.to_bytes())
+    assert (again.epoch, again.loss, again.val_loss) == (2, result.loss, result.val_loss)
+    assert (again.best, again.best_epoch, again.wait, again.stopped) == (
+        last.best,
+        last.best_epoch,
+        last.wait,
+        last.stopped,
+    )
+    assert again.best_epoch == result.best_epoch
+    # Adam's step count leads its variables: 4 batches an epoch, two epochs.
+    assert int(again.optimizer[0]) == 8
+    for group, other in ((again.weights, last.weights), (again.optimizer, last.optimizer)):
+        assert len(group) == len(other)
+        for a, b in zip(group, other, strict=True):
+            np.testing.assert_array_equal(a, b)
+    assert again.best_weights is not None and len(again.best_weights) == len(last.weights)
+
+
+def test_a_fit_resumed_after_its_last_epoch_runs_nothing_and_keeps_the_best_weights() -> None:
+    settings = FitSettings(batch_size=16, epochs=3, patience=5, jit_compile=False, checkpoint_cost_ratio=0.0)
+    saved: list[FitState] = []
+    finished, result = fit(
+        SPEC, sine_windows(64), sine_windows(32), settings=settings, checkpoint=saved.append
+    )
+    events: list[ProgressEvent] = []
+    model, resumed = fit(SPEC, sine_windows(64), sine_windows(32), settings=settings, resume=saved[-1],
+                         progress=events.append)  # fmt: skip
+    assert events == [] and resumed.loss == result.loss and resumed.best_epoch == result.best_epoch
+    for mine, theirs in zip(model.get_weights(), finished.get_weights(), strict=True):
+        np.testing.assert_array_equal(mine, theirs)

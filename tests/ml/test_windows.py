@@ -117,16 +117,18 @@ def test_split_sizes(n: int, validation: float, test: float, expected: SplitSize
     assert split_sizes(n, validation, test) == expected
 
 
-def test_windows_per_split_of_the_peers_example() -> None:
-    # The peer's single-step model on 1000 points (L=24, 0.15/0.15) reports 676/126/126
-    # sequences: a window of 24 + 1 points, built within each split, yields the same counts.
+def test_windows_per_split_of_fiware_chronos_example() -> None:
+    # fiware-chronos (github.com/tcc-chronos/fiware-chronos, data_preprocessing_use_case.py) reports
+    # 676/126/126 sequences for its single-step model on 1000 points (L=24, 0.15/0.15): a window of
+    # 24 + 1 points, built within each split, yields the same counts.
     assert windows_per_split(1000, 24, 1, 0.15, 0.15) == SplitSizes(676, 126, 126)
     assert windows_per_split(1000, 48, 12, 0.15, 0.15) == SplitSizes(641, 91, 91)
 
 
-def test_minimum_for_the_peers_defaults_is_167_not_39() -> None:
+def test_minimum_for_fiware_chronos_defaults_is_167_not_39() -> None:
     # A window is 24 + 1 = 25 points and validation and test hold floor(0.15 n) each, so they need
-    # 0.15 n >= 25, i.e. n >= 166.7: 167 (split 117/25/25). The peer's admission accepted 39.
+    # 0.15 n >= 25, i.e. n >= 166.7: 167 (split 117/25/25). fiware-chronos admits
+    # ceil((24 + 1 + 2) / 0.7) = 39 (training_management_use_case.py).
     assert minimum_points(24, 1, 0.15, 0.15) == 167
     assert windows_per_split(167, 24, 1, 0.15, 0.15) == SplitSizes(93, 1, 1)
     assert windows_per_split(166, 24, 1, 0.15, 0.15) == SplitSizes(94, 0, 0)

@@ -14,7 +14,7 @@ from tests.support import GraphQL
 
 JOB_FIELDS = """
   id modelId status
-  progress { fraction message epoch totalEpochs loss valLoss etaSeconds }
+  progress { fraction message epoch totalEpochs expectedLastEpoch bestEpoch loss valLoss etaSeconds }
   request { lastN dateFrom dateTo }
   pointsAvailable pointsRequested pointsCollected pointsDropped samplingIntervalSeconds
   data { rawPoints droppedNonFinite mergedDuplicates slots filled gaps missing samplingIntervalSeconds
@@ -132,13 +132,20 @@ async def wait_for(
     return current
 
 
-async def training_underway(gql: GraphQL, sandbox: Sandbox, *, epochs: int) -> str:
-    """A tiny model on 600 points, started and seen through its first epoch: the job's id."""
-    model = await create_model(gql, seed_series(sandbox, points=600), epochs=epochs, earlyStoppingPatience=0)
-    job_id: str = (await start(gql, model["id"], lastN=600))["trainingJob"]["id"]
-    await wait_for(gql, job_id, {"TRAINING"}, timeout=60)
-    while (await job(gql, job_id))["progress"]["epoch"] is None:
-        await asyncio.sleep(0.1)
+async def training_underway(
+    gql: GraphQL, sandbox: Sandbox, *, epochs: int, points: int = 600, epoch: int = 1, **model: Any
+) -> str:
+    """A tiny model (or ``model``'s changes) on ``points`` points, started and seen through
+    ``epoch`` epochs: the job's id."""
+    created = await create_model(
+        gql, seed_series(sandbox, points=points), epochs=epochs, earlyStoppingPatience=0, **model
+    )
+    job_id: str = (await start(gql, created["id"], lastN=points))["trainingJob"]["id"]
+    await wait_for(gql, job_id, {"TRAINING"}, timeout=90)
+    deadline = time.monotonic() + 90
+    while ((await job(gql, job_id))["progress"]["epoch"] or 0) < epoch:
+        assert time.monotonic() < deadline, f"job {job_id} did not reach epoch {epoch} in 90 s"
+        await asyncio.sleep(0.05)
     return job_id
 
 

@@ -211,25 +211,85 @@ async def test_cancel_during_training_stops_keras_and_removes_partial_artifacts(
     assert await model_status(gql, model["id"], "DRAFT") == "DRAFT"
 
 
-async def test_kill_9_of_the_training_process_ends_in_a_completed_redelivery(
+# Epochs of a few tenths of a second (32 LSTM units, lookback 32, ~2,000 windows in batches of 16):
+# long next to a checkpoint, so one is written after every epoch, and the whole test stays short.
+KILL_EPOCHS, KILL_AT = 16, 6
+KILL_MODEL = {"lookbackWindow": 32, "rnnLayers": [{"units": 32}], "batchSize": 16}
+
+
+async def test_kill_9_mid_training_resumes_from_the_last_checkpoint(
     gql: GraphQL,
     worker: WorkerProcess,
     fiware_sandbox: Sandbox,
     mongo: AsyncMongoClient[dict[str, Any]],
     test_settings: Settings,
 ) -> None:
-    job_id = await training_underway(gql, fiware_sandbox, epochs=12)
+    job_id = await training_underway(
+        gql, fiware_sandbox, epochs=KILL_EPOCHS, points=3000, epoch=KILL_AT, **KILL_MODEL
+    )
     database = mongo[test_settings.mongo_database]
     pid = await training_pid(database, job_id)
     assert pid in worker.children()
+    underway = (await job_of(gql, job_id))["progress"]
+    reached = underway["epoch"]
     os.kill(pid, signal.SIGKILL)
+    # Patience 0: no early stopping, so the maximum is the expected end, and some seconds remain.
+    assert underway["expectedLastEpoch"] == KILL_EPOCHS and underway["bestEpoch"] is None
+    assert underway["etaSeconds"] is not None and underway["etaSeconds"] > 0
 
-    done = await wait_for(gql, job_id, timeout=120)
+    done = await wait_for(gql, job_id, timeout=180)
     assert done["status"] == "COMPLETED", done["error"]
-    assert [entry["epoch"] for entry in done["history"]] == list(range(1, 13))
+    # Every epoch once: the epochs the dead run finished after its last checkpoint are not listed twice.
+    assert [entry["epoch"] for entry in done["history"]] == list(range(1, KILL_EPOCHS + 1))
     final = await database["training_jobs"].find_one({"_id": UUID(job_id)})
-    assert final is not None and final["lease"] is None
-    assert "training.step_resumed" in worker.log_text()
+    assert final is not None and final["lease"] is None and final["checkpoint"] is None
+    metadata = json.loads(await artifact(database, job_id, "metadata.json"))
+    resumed_from = metadata["resumedFromEpoch"]
+    # Epoch `reached` was under way at the kill, so epoch reached - 1 had finished and been saved.
+    assert reached - 1 <= resumed_from < KILL_EPOCHS, (reached, resumed_from)
+    runs = final["epochs_by_run"]
+    assert len(runs) == 2, runs
+    # The run that stored the artifacts is the resumed one: it ran the remaining epochs only.
+    resumed = await database["model_artifacts.files"].find_one({"metadata.job_id": job_id})
+    assert resumed is not None
+    ran = runs.pop(resumed["metadata"]["run"])
+    assert ran == KILL_EPOCHS - resumed_from <= KILL_EPOCHS - reached + 2, (ran, reached, resumed_from)
+    # The killed run got at least as far as the checkpoint it left.
+    (killed,) = runs.values()
+    assert killed >= resumed_from
+    assert await database["training_checkpoints.files"].count_documents({"metadata.job_id": job_id}) == 0
+    assert "training.step_resumed" in worker.log_text() and "training.resuming" in worker.log_text()
+
+
+async def artifact(database: Any, job_id: str, name: str) -> bytes:
+    entry = await database["model_artifacts.files"].find_one({"metadata.job_id": job_id, "filename": name})
+    assert entry is not None, name
+    stream = await AsyncGridFSBucket(database, bucket_name="model_artifacts").open_download_stream(
+        entry["_id"]
+    )
+    data: bytes = await stream.read()
+    return data
+
+
+async def test_early_stopping_is_announced_before_it_ends_the_job(
+    gql: GraphQL, worker: WorkerProcess, fiware_sandbox: Sandbox
+) -> None:
+    # A constant series: every val_loss equals the first, so epoch 1 stays the best and training
+    # ends after epoch 1 + patience = 4 of at most 30.
+    entity = seed_series(fiware_sandbox, points=300, value=21.5)
+    model = await create_model(gql, entity, epochs=30, earlyStoppingPatience=3)
+    started = await start(gql, model["id"], lastN=300)
+    done = await wait_for(gql, started["trainingJob"]["id"])
+    assert done["status"] == "COMPLETED", done["error"]
+    assert [entry["epoch"] for entry in done["history"]] == [1, 2, 3, 4]
+    shown = done["progress"]
+    assert (shown["epoch"], shown["totalEpochs"], shown["expectedLastEpoch"], shown["bestEpoch"]) == (
+        4,
+        30,
+        4,
+        1,
+    )
+    assert shown["fraction"] == 1.0 and shown["etaSeconds"] is None
 
 
 async def test_a_hung_worker_is_failed_by_the_watchdog(
