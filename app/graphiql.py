@@ -289,7 +289,7 @@ mutation CreateModel {{
     lookbackWindow: 24
     forecastHorizon: 12
     rnnLayers: [{{units: 16}}]
-    epochs: 5
+    epochs: 10
   }}) {{
     model {{
       id name status lookbackWindow forecastHorizon epochs
@@ -299,7 +299,7 @@ mutation CreateModel {{
 }}""",
     "StartTraining": """
 mutation StartTraining($modelId: ID!) {
-  startTraining(modelId: $modelId, input: {lastN: 2000}) {
+  startTraining(modelId: $modelId, input: {lastN: 10000}) {
     trainingJob {
       id modelId status pointsAvailable pointsRequested
     }
@@ -357,11 +357,11 @@ _COMMENTS = {
     "CreateModel": [
         "a model of the demo buoy",
         "The id it returns fills $modelId in the next tab.",
-        "LSTM of 16 units, 5 epochs: 24 half-hourly readings in,",
-        "the next 12 out (6 hours ahead).",
+        "LSTM of 16 units, 10 epochs: 24 half-hourly readings",
+        "in, the next 12 out (6 hours ahead).",
     ],
     "StartTraining": [
-        "train it on 2,000 readings",
+        "train it on 10,000 readings",
         *_filled("modelId", "CreateModel"),
         "It uses the newest ones; the job id it returns fills",
         "$trainingJobId in the next tabs.",

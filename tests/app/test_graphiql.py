@@ -106,6 +106,8 @@ async def test_the_walkthrough_runs_in_order_on_the_demo_sensors(
     assert results["StartTraining"]["startTraining"]["trainingJob"]["modelId"] == ids["modelId"]
     final = results["TrainingProgress"][-1]["trainingProgress"]
     assert final["status"] == "COMPLETED" and final["metrics"]["rmse"] is not None, final
+    # A walkthrough that ends on a model no better than "no change" teaches the wrong thing.
+    assert final["metrics"]["theilU"] < 1, final["metrics"]
     points = results["Predict"]["predict"]["points"]
     assert [p["step"] for p in points] == list(range(1, 13))
     schedule = results["TogglePrediction"]["togglePrediction"]
