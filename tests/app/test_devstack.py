@@ -34,6 +34,9 @@ from app.system.amqp_probe import probe_amqp
 from fiware.sandbox.demo import SENSORS
 from tests.support import wait_until
 
+# Starts and kills real servers (RabbitMQ, Redis, SecantusDB, the whole stack of `make run`).
+pytestmark = pytest.mark.services
+
 DEMO = SENSORS[0]
 
 
