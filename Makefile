@@ -42,12 +42,12 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test: lint $(MONGO_VENV)/.installed $(CONSOLE) browser
+test: browser lint $(MONGO_VENV)/.installed $(CONSOLE)
 	$(VENV)/bin/python -m pytest
 
 # The browser tests drive Debian's Chromium (no browser download works on our machines).
 browser:
-	@command -v chromium >/dev/null || { echo "Chromium is missing: apt-get install chromium (Debian), or see docs/operations.md" >&2; exit 1; }
+	@test -x /usr/bin/chromium || { echo "Chromium is missing: apt-get install chromium (Debian), see docs/operations.md" >&2; exit 1; }
 
 # Unit tests only: no server, no process of their own (tests/conftest.py marks the rest `services`).
 test-fast: $(VENV)/.installed
@@ -85,6 +85,7 @@ bench: $(VENV)/.installed $(MONGO_VENV)/.installed
 	$(VENV)/bin/python bench/metrics_scrape.py
 	$(VENV)/bin/python bench/rate_limit.py
 	$(VENV)/bin/python bench/access.py
+	$(VENV)/bin/python bench/bad_bodies.py
 
 clean:
 	rm -rf $(VENV) $(MONGO_VENV) console/node_modules .mypy_cache .pytest_cache .ruff_cache

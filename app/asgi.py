@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
@@ -261,13 +261,7 @@ async def _admin_only(request: Request, resources: Resources) -> Response | None
     return None
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
-    settings = settings or get_settings()
-    configure_logging(
-        level=settings.log_level, json=settings.json_logs, http_requests=settings.log_http_requests
-    )
-    holder: dict[str, Resources] = {}
-
+def _lifespan(settings: Settings, holder: dict[str, Resources]) -> Callable[[Starlette], Any]:
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         try:
@@ -282,26 +276,34 @@ def create_app(settings: Settings | None = None) -> Starlette:
             )
             raise
         heap.settle()
-        if not settings.auth_required:
-            log.warning(
-                "auth.disabled",
-                message="CHRONOS_AUTH_ENABLED is off: anyone who reaches this API may read, train and delete "
-                "everything, in every tenant",
-                environment=settings.environment.value,
-            )
-        if not settings.graphiql_enabled:
-            log.info("graphiql.disabled")
-        log.info(
-            "api.started",
-            environment=settings.environment.value,
-            graphql=f"http://{settings.host}:{settings.port}/graphql",
-        )
+        _log_start(settings)
         try:
             yield
         finally:
             await close_resources(holder.pop("current"))
             log.info("api.stopped")
 
+    return lifespan
+
+
+def _log_start(settings: Settings) -> None:
+    if not settings.auth_required:
+        log.warning(
+            "auth.disabled",
+            message="CHRONOS_AUTH_ENABLED is off: anyone who reaches this API may read, train and delete "
+            "everything, in every tenant",
+            environment=settings.environment.value,
+        )
+    if not settings.graphiql_enabled:
+        log.info("graphiql.disabled")
+    log.info(
+        "api.started",
+        environment=settings.environment.value,
+        graphql=f"http://{settings.host}:{settings.port}/graphql",
+    )
+
+
+def _graphql_view(settings: Settings, holder: dict[str, Resources]) -> ChronosGraphQL:
     limits = QueryLimits(
         max_depth=settings.max_query_depth,
         max_tokens=settings.max_query_tokens,
@@ -309,7 +311,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         max_cost=settings.max_query_cost,
         allow_introspection=settings.introspection_enabled,
     )
-    graphql = ChronosGraphQL(
+    return ChronosGraphQL(
         build_schema(mask_errors=settings.is_production, limits=limits),
         resources=holder,
         console_dir=settings.console_dir or graphiql.CONSOLE_DIR,
@@ -320,6 +322,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # A socket that never sends connection_init should not hold a slot for a minute.
         connection_init_wait_timeout=timedelta(seconds=10),
     )
+
+
+def _plain_routes(holder: dict[str, Resources]) -> list[BaseRoute]:
+    """Liveness, readiness, metrics and the root: HTTP without GraphQL."""
 
     async def healthz(_: Request) -> Response:
         return PlainTextResponse("ok")
@@ -346,6 +352,21 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def root(_: Request) -> Response:
         return RedirectResponse("/graphql")
 
+    return [
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/metrics", metrics),
+        Route("/", root),
+    ]
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or get_settings()
+    configure_logging(
+        level=settings.log_level, json=settings.json_logs, http_requests=settings.log_http_requests
+    )
+    holder: dict[str, Resources] = {}
+    graphql = _graphql_view(settings, holder)
     middleware = [
         Middleware(
             CORSMiddleware,
@@ -361,14 +382,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
-            Route("/healthz", healthz),
-            Route("/readyz", readyz),
-            Route("/metrics", metrics),
-            Route("/", root),
+            *_plain_routes(holder),
             *graphiql.routes(enabled=settings.graphiql_enabled, console_dir=graphql.console_dir),
         ],
         middleware=middleware,
-        lifespan=lifespan,
+        lifespan=_lifespan(settings, holder),
     )
 
 

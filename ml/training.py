@@ -136,6 +136,10 @@ class FitState:
 CheckpointSink = Callable[[FitState], None]
 
 
+class CheckpointMismatch(ValueError):
+    """A checkpoint that does not fit the network built now (say, one written by an older version)."""
+
+
 @dataclass
 class FitResult:
     loss: list[float | None] = field(default_factory=list)
@@ -228,7 +232,10 @@ def fit(
     stopper = _early_stopping(settings.patience)
     done = 0
     if resume is not None:
-        done = _restore(model, stopper, resume, result)
+        try:
+            done = _restore(model, stopper, resume, result)
+        except ValueError as error:  # Keras and _restore both say "this does not fit" so
+            raise CheckpointMismatch(str(error)) from error
     reporter = _Reporter(
         result, settings, batches, progress, should_stop, samples=len(train[0]),
         stopper=stopper, checkpoint=checkpoint, first_epoch=done + 1,
@@ -436,6 +443,7 @@ class _Reporter:
 
 
 __all__ = [
+    "CheckpointMismatch",
     "CheckpointSink",
     "FitResult",
     "FitSettings",

@@ -40,7 +40,7 @@ from ml.network import DenseLayer, NetworkSpec, RecurrentLayer
 from ml.pipeline import TrainingConfig as PipelineConfig
 from ml.pipeline import TrainingOutcome, train_regular
 from ml.series import InsufficientSeries
-from ml.training import FitSettings, FitState, ProgressEvent
+from ml.training import CheckpointMismatch, FitSettings, FitState, ProgressEvent
 
 log = structlog.get_logger(__name__)
 
@@ -262,6 +262,43 @@ def _resume_point(
     return state, progress.TrainingCourse.resumed(epochs_done=done, fraction=job.progress.fraction)
 
 
+def _start_over(claim: lifecycle.Claim, run: Runner[Any]) -> tuple[None, progress.TrainingCourse]:
+    message = "the checkpoint does not fit this network; starting training again"
+    run(
+        lifecycle.heartbeat(
+            job_id=claim.job.id,
+            status=TrainingStatus.TRAINING,
+            run=claim.run,
+            values={"history": [], "progress.message": message, "progress.epoch": None},
+        )
+    )
+    return None, progress.TrainingCourse.resumed(epochs_done=0, fraction=claim.job.progress.fraction)
+
+
+def _fit(
+    job: TrainingJobDocument,
+    lease_run: str,
+    regular: Any,
+    run: Runner[Any],
+    *,
+    resume: FitState | None,
+    course: progress.TrainingCourse,
+) -> tuple[TrainingOutcome, _Monitor]:
+    monitor = _Monitor(job.id, lease_run, run, course)
+    try:
+        outcome = train_regular(
+            regular,
+            pipeline_config(job.config),
+            progress=monitor.on_event,
+            should_stop=monitor.should_stop,
+            checkpoint=monitor.checkpoint,
+            resume=resume,
+        )
+    except InsufficientSeries as error:
+        raise StepFailed("INSUFFICIENT_DATA", str(error)) from error
+    return outcome, monitor
+
+
 def train_job(*, job_id: UUID, me: TaskIdentity, run: Runner[Any]) -> None:
     """Run the training step of a preprocessed job to COMPLETED, or explain why it cannot."""
     claim = run(
@@ -285,18 +322,13 @@ def train_job(*, job_id: UUID, me: TaskIdentity, run: Runner[Any]) -> None:
     values = run(storage.read_series(file_id=job.series_file_id))
     regular = regular_from(job.summary, values)
     resume, course = _resume_point(claim, run)
-    monitor = _Monitor(job_id, lease_run, run, course)
     try:
-        outcome = train_regular(
-            regular,
-            pipeline_config(job.config),
-            progress=monitor.on_event,
-            should_stop=monitor.should_stop,
-            checkpoint=monitor.checkpoint,
-            resume=resume,
-        )
-    except InsufficientSeries as error:
-        raise StepFailed("INSUFFICIENT_DATA", str(error)) from error
+        outcome, monitor = _fit(job, lease_run, regular, run, resume=resume, course=course)
+    except CheckpointMismatch as error:
+        # Resuming is an optimisation: a checkpoint that no longer fits costs its epochs, not the job.
+        log.warning("training.checkpoint_unusable", job_id=str(job_id), error=str(error))
+        resume, course = _start_over(claim, run)
+        outcome, monitor = _fit(job, lease_run, regular, run, resume=None, course=course)
     if outcome.cancelled or monitor.lost:
         run(lifecycle.finish_cancel(job_id=job_id))
         return

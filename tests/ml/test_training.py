@@ -10,7 +10,7 @@ import numpy.typing as npt
 import pytest
 
 from ml.network import Cell, NetworkSpec, RecurrentLayer
-from ml.training import FitSettings, FitState, ProgressEvent, expected_last_epoch, fit
+from ml.training import CheckpointMismatch, FitSettings, FitState, ProgressEvent, expected_last_epoch, fit
 
 LOOKBACK, HORIZON = 12, 3
 
@@ -170,3 +170,21 @@ def test_a_fit_resumed_after_its_last_epoch_runs_nothing_and_keeps_the_best_weig
     assert events == [] and resumed.loss == result.loss and resumed.best_epoch == result.best_epoch
     for mine, theirs in zip(model.get_weights(), finished.get_weights(), strict=True):
         np.testing.assert_array_equal(mine, theirs)
+
+
+def test_a_checkpoint_of_another_network_is_refused_before_any_epoch() -> None:
+    settings = FitSettings(batch_size=16, epochs=2, patience=0, jit_compile=False, checkpoint_cost_ratio=0.0)
+    saved: list[FitState] = []
+    fit(SPEC, sine_windows(64), sine_windows(32), settings=settings, checkpoint=saved.append)
+    wider = NetworkSpec(cell="LSTM", lookback=LOOKBACK, horizon=HORIZON, recurrent=(RecurrentLayer(8),))
+    events: list[ProgressEvent] = []
+    with pytest.raises(CheckpointMismatch):
+        fit(
+            wider,
+            sine_windows(64),
+            sine_windows(32),
+            settings=settings,
+            resume=saved[-1],
+            progress=events.append,
+        )
+    assert events == []
