@@ -50,8 +50,11 @@ browser:
 	@test -x /usr/bin/chromium || { echo "Chromium is missing: apt-get install chromium (Debian), see docs/operations.md" >&2; exit 1; }
 
 # Unit tests only: no server, no process of their own (tests/conftest.py marks the rest `services`).
+# TensorFlow's tests (tests/ml) run beside the rest, in a process of their own: one core each.
 test-fast: $(VENV)/.installed
-	$(VENV)/bin/python -m pytest -m "not services" -q
+	@$(VENV)/bin/python -m pytest -m "not services" -q -p no:cacheprovider tests/ml & ml=$$!; \
+	$(VENV)/bin/python -m pytest -m "not services" -q -p no:cacheprovider --ignore=tests/ml; rest=$$?; \
+	wait $$ml; ml=$$?; exit $$((rest || ml))
 
 format: $(VENV)/.installed
 	$(VENV)/bin/ruff format .
