@@ -51,15 +51,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app.db import connect_mongo, init_documents  # noqa: E402
-from app.devstack import Stack, free_port, port_open, start_redis, start_secantus  # noqa: E402
+from app.devstack import Stack  # noqa: E402
 from app.models import ModelDocument  # noqa: E402
 from bench.graphql_models import document  # noqa: E402
+from bench.servers import mongo_and_redis  # noqa: E402
 from schema import schema as chronos_schema  # noqa: E402
 from schema.limits import _expand, operation_cost  # noqa: E402
 from tests.support import ApiServer, bearer, create_key, run_api  # noqa: E402
 
 DATABASE = "chronos_bench_access"
-MACHINE_REDIS = "redis://127.0.0.1:6379/14"
 MODELS = 50
 PAGE = 20
 QUERY = """
@@ -354,10 +354,7 @@ def main() -> None:
 
     stack = Stack()
     try:
-        mongo_url = start_secantus(stack, port=free_port(), storage=":memory:")
-        redis_url = MACHINE_REDIS if port_open("127.0.0.1", 6379) else start_redis(stack, port=free_port())
-        if redis_url is None:
-            raise RuntimeError("no Redis on 127.0.0.1:6379 and redis-server is not installed")
+        mongo_url, redis_url = mongo_and_redis(stack, redis_db=14)
         env = {
             "CHRONOS_MONGO_URL": mongo_url,
             "CHRONOS_MONGO_DATABASE": DATABASE,

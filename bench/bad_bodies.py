@@ -28,10 +28,10 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.devstack import Stack, free_port, port_open, start_redis, start_secantus  # noqa: E402
+from app.devstack import Stack  # noqa: E402
+from bench.servers import mongo_and_redis  # noqa: E402
 from tests.support import ApiServer, run_api  # noqa: E402
 
-MACHINE_REDIS = "redis://127.0.0.1:6379/13"
 NOISE = random.Random(7)
 
 
@@ -103,10 +103,7 @@ def main() -> None:
     args = parser.parse_args()
     stack = Stack()
     try:
-        mongo_url = start_secantus(stack, port=free_port(), storage=":memory:")
-        redis_url = MACHINE_REDIS if port_open("127.0.0.1", 6379) else start_redis(stack, port=free_port())
-        if redis_url is None:
-            raise RuntimeError("no Redis on 127.0.0.1:6379 and redis-server is not installed")
+        mongo_url, redis_url = mongo_and_redis(stack, redis_db=13)
         # Development, as `make run` serves it: console logs (where tracebacks were costliest).
         env = {
             "CHRONOS_ENVIRONMENT": "development",

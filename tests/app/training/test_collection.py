@@ -119,16 +119,22 @@ async def test_points_and_fraction_rise_page_by_page_within_parallel_chunks(
     assert job.chunks_done == 2
 
 
+async def showing_progress(job_id: UUID, sth: SthClient) -> asyncio.Future[bool]:
+    """The chunk's first execution, running, once the job shows some of its points."""
+    running = asyncio.ensure_future(collection.collect_chunk(job_id=job_id, index=0, me=me(0), sth=sth))
+    deadline = time.monotonic() + 30
+    while (await shown(job_id)).points_collected == 0:
+        assert time.monotonic() < deadline and not running.done(), "the chunk showed no progress"
+        await asyncio.sleep(0.05)
+    return running
+
+
 async def test_a_redelivered_chunk_restarts_its_own_count_without_double_counting(
     beanie_db: str, fiware_sandbox: Sandbox, sth: SthClient
 ) -> None:
     job_id = await collecting_job(seed_series(fiware_sandbox, points=CHUNK), chunks=1)
     fiware_sandbox.faults["sth"].inject(Fault(delay=PAGE_DELAY), times=2 * CHUNK // sth.max_page_size)
-    first = asyncio.ensure_future(collection.collect_chunk(job_id=job_id, index=0, me=me(0), sth=sth))
-    deadline = time.monotonic() + 30
-    while (await shown(job_id)).points_collected == 0:
-        assert time.monotonic() < deadline and not first.done(), "the first execution showed no progress"
-        await asyncio.sleep(0.05)
+    first = await showing_progress(job_id, sth)
     # Its process dies mid-chunk: the count it left behind must not add to the next execution's.
     first.cancel()
     with contextlib.suppress(asyncio.CancelledError):
@@ -149,11 +155,7 @@ async def test_a_duplicate_message_leaves_the_running_chunk_alone(
 ) -> None:
     job_id = await collecting_job(seed_series(fiware_sandbox, points=CHUNK), chunks=1)
     fiware_sandbox.faults["sth"].inject(Fault(delay=PAGE_DELAY), times=CHUNK // sth.max_page_size)
-    running = asyncio.ensure_future(collection.collect_chunk(job_id=job_id, index=0, me=me(0), sth=sth))
-    deadline = time.monotonic() + 30
-    while (await shown(job_id)).points_collected == 0:
-        assert time.monotonic() < deadline and not running.done(), "the chunk showed no progress"
-        await asyncio.sleep(0.05)
+    running = await showing_progress(job_id, sth)
     # The same task id again, neither redelivered nor retried (a re-sent chunk plan): nothing to do.
     assert not await collection.collect_chunk(job_id=job_id, index=0, me=me(0), sth=sth)
     assert await running
@@ -165,11 +167,7 @@ async def test_an_older_execution_still_running_stops_when_a_redelivery_takes_th
 ) -> None:
     job_id = await collecting_job(seed_series(fiware_sandbox, points=CHUNK), chunks=1)
     fiware_sandbox.faults["sth"].inject(Fault(delay=PAGE_DELAY), times=2 * CHUNK // sth.max_page_size)
-    older = asyncio.ensure_future(collection.collect_chunk(job_id=job_id, index=0, me=me(0), sth=sth))
-    deadline = time.monotonic() + 30
-    while (await shown(job_id)).points_collected == 0:
-        assert time.monotonic() < deadline and not older.done(), "the chunk showed no progress"
-        await asyncio.sleep(0.05)
+    older = await showing_progress(job_id, sth)
     newer = collection.collect_chunk(job_id=job_id, index=0, me=me(0, redelivered=True), sth=sth)
     seen = await watch(job_id, newer)
     # The older one finds its count replaced at its next heartbeat and stops (or, had its read ended
