@@ -29,7 +29,6 @@ from tests.support import (
     run_worker,
 )
 
-
 # Fixtures that start or reach a real server: a test that uses any of them (directly or through
 # another fixture) is a `services` test; `make test-fast` runs the rest.
 SERVICE_FIXTURES = frozenset({"service_env", "fiware_sandbox", "module_sandbox"})
