@@ -381,9 +381,6 @@ def ensure_services(
             )
         redis_url = started
         overrides["CHRONOS_REDIS_URL"] = started
-        backend_host, backend_port = host_port(settings.celery_result_backend, 6379)
-        if (backend_host, backend_port) == (redis_host, redis_port):
-            overrides["CHRONOS_CELERY_RESULT_BACKEND"] = with_port(settings.celery_result_backend, port)
         log.info("devstack.started", service="redis", url=started)
 
     broker = settings.celery_broker_url

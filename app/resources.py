@@ -11,6 +11,7 @@ from pymongo import AsyncMongoClient
 
 from app.auth.authenticator import Authenticator
 from app.db import connect_mongo, init_documents
+from app.dispatch import TaskQueue
 from app.metrics.exposition import ProcessMetrics
 from app.predictions.forecasters import Forecasters
 from app.settings import Settings
@@ -23,7 +24,6 @@ from fiware.http import NO_RETRY, ServiceClient, make_http_client
 from fiware.iota import IotAgentClient
 from fiware.orion import OrionClient
 from fiware.sth import SthClient
-from tasks.dispatch import TaskQueue
 
 ESSENTIAL = frozenset({"mongo"})
 

@@ -45,7 +45,6 @@ class Settings(BaseSettings):
     mongo_timeout_seconds: float = Field(default=10.0, gt=0)
     redis_url: str = "redis://127.0.0.1:6379/0"
     celery_broker_url: str = "amqp://guest:guest@127.0.0.1:5672//"
-    celery_result_backend: str = "redis://127.0.0.1:6379/1"
 
     orion_url: str = "http://127.0.0.1:1026"
     sth_comet_url: str = "http://127.0.0.1:8666"

@@ -170,7 +170,7 @@ async def measure(args: argparse.Namespace) -> None:
             env = {
                 **{
                     f"CHRONOS_{name.upper()}": str(getattr(base, name))
-                    for name in ("mongo_url", "redis_url", "celery_broker_url", "celery_result_backend")
+                    for name in ("mongo_url", "redis_url", "celery_broker_url")
                 },
                 **overrides,
                 "CHRONOS_ENVIRONMENT": "test",

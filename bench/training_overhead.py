@@ -327,7 +327,7 @@ def end_to_end(
             env = {
                 **{
                     f"CHRONOS_{name.upper()}": str(getattr(base, name))
-                    for name in ("mongo_url", "redis_url", "celery_broker_url", "celery_result_backend")
+                    for name in ("mongo_url", "redis_url", "celery_broker_url")
                 },
                 **overrides,
                 "CHRONOS_MONGO_DATABASE": "chronos_bench",

@@ -20,11 +20,11 @@ from celery import Task
 from celery.exceptions import Retry, SoftTimeLimitExceeded
 from pymongo.errors import ConnectionFailure
 
+from app.queues import CLEANUP_DELAY_SECONDS, CLEANUP_TRAINING_TASKS
 from app.training import lifecycle
 from app.training.failures import StepFailed, TaskIdentity, describe_fiware, is_transient
 from fiware.errors import FiwareError
 from fiware.sth import ReadStopped
-from tasks.names import CLEANUP_DELAY_SECONDS, CLEANUP_TRAINING_TASKS
 from tasks.runtime import run
 
 log = structlog.get_logger(__name__)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import structlog
 from celery import shared_task
 
+from app.queues import WATCHDOG
 from app.settings import get_settings
 from app.training import lifecycle
-from tasks.names import WATCHDOG
 from tasks.runtime import run
 from tasks.training import orchestrate_training, process_collected_data
 

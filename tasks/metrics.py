@@ -19,7 +19,7 @@ from celery.signals import task_postrun, task_prerun
 from redis.exceptions import RedisError
 
 from app.metrics import cluster
-from tasks.names import PERIODIC
+from app.queues import PERIODIC
 
 log = structlog.get_logger(__name__)
 

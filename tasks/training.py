@@ -1,11 +1,12 @@
 """The training pipeline's tasks: thin wrappers that claim a step and call its service.
 
-    orchestrate_training ─► chord( collect_data_chunk × chunks ) ─► process_collected_data
-                                                                     └─► train_model_task
+    orchestrate_training ─► collect_data_chunk × chunks ─► process_collected_data ─► train_model_task
     cleanup_training_tasks: a minute after a job fails, anything a step wrote on its way out
 
 Messages carry only the job id (and a chunk index); every task id is derived from the job, so a
 duplicate message is recognisable and the claims in ``app.training.lifecycle`` make it harmless.
+The fan-in after collection is durable: each chunk counts itself done on the job document, and the
+chunk whose count completes the set queues preprocessing (no chord, no result backend to lose).
 """
 
 from __future__ import annotations
@@ -13,19 +14,19 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from celery import Task, chord, group, shared_task
+from celery import Task, shared_task
 
-from app.settings import get_settings
-from app.training import collection, fitting, lifecycle, preprocessing
-from app.training.documents import TrainingStatus
-from tasks.guard import guarded, identity
-from tasks.names import (
+from app.queues import (
     CLEANUP_TRAINING_TASKS,
     COLLECT_DATA_CHUNK,
     ORCHESTRATE_TRAINING,
     PROCESS_COLLECTED_DATA,
     TRAIN_MODEL,
 )
+from app.settings import get_settings
+from app.training import collection, fitting, lifecycle, preprocessing
+from app.training.documents import TrainingStatus
+from tasks.guard import guarded, identity
 from tasks.runtime import run, runtime
 
 _settings = get_settings()
@@ -45,11 +46,8 @@ def orchestrate_training(self: Task[Any, Any], job_id: str) -> None:
         )
         if plan is None:
             return
-        header = group(
-            collect_data_chunk.si(job_id, index).set(task_id=f"{job_id}:chunk:{index}")
-            for index in plan.indexes
-        )
-        chord(header)(process_collected_data.si(job_id).set(task_id=f"{job_id}:process"))
+        for index in plan.indexes:
+            collect_data_chunk.apply_async(args=[job_id, index], task_id=f"{job_id}:chunk:{index}")
         run(lifecycle.hand_off(job_id=key, status=TrainingStatus.COLLECTING_DATA, run=plan.run))
 
 
@@ -59,15 +57,15 @@ def orchestrate_training(self: Task[Any, Any], job_id: str) -> None:
     soft_time_limit=_settings.collection_time_limit_seconds,
     time_limit=_settings.collection_time_limit_seconds + 60,
 )
-def collect_data_chunk(self: Task[Any, Any], job_id: str, index: int) -> bool:
+def collect_data_chunk(self: Task[Any, Any], job_id: str, index: int) -> None:
     key = UUID(job_id)
-    collected = False
     with guarded(self, key):
-        collected = run(
+        last = run(
             collection.collect_chunk(job_id=key, index=index, me=identity(self), sth=runtime().fiware.sth)
         )
-    # Only a flag goes back through the result backend: the points are in the chunk document.
-    return collected
+        if last:
+            # Lost with a broker outage? The watchdog sends it again (lifecycle.stalled_collections).
+            process_collected_data.apply_async(args=[job_id], task_id=f"{job_id}:process")
 
 
 @shared_task(name=PROCESS_COLLECTED_DATA, bind=True)

@@ -63,7 +63,7 @@ def service_env(
         # Every service URL spelled out: API processes get these and no inherited CHRONOS_*.
         urls = {
             f"CHRONOS_{name.upper()}": str(getattr(base, name))
-            for name in ("mongo_url", "redis_url", "celery_broker_url", "celery_result_backend")
+            for name in ("mongo_url", "redis_url", "celery_broker_url")
         }
         yield {
             **urls,

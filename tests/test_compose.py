@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 import yaml  # type: ignore[import-untyped]  # no types-PyYAML in the venv
 
+from app.queues import Queue
 from app.settings import Settings
-from tasks.names import Queue
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker-compose.yml"
@@ -318,7 +318,6 @@ def test_chronos_settings_validate_and_point_into_the_stack() -> None:
     assert settings.host == "0.0.0.0"
     assert "mongodb://mongo:27017" in settings.mongo_url
     assert settings.redis_url.startswith("redis://redis:6379/")
-    assert settings.celery_result_backend.startswith("redis://redis:6379/")
     assert settings.celery_broker_url.startswith("amqp://")
     assert "@rabbitmq:5672/" in settings.celery_broker_url
     assert settings.orion_url == "http://orion:1026"

@@ -78,7 +78,6 @@ def build_info(settings: Settings) -> ApplicationInfo:
         "mongo": settings.mongo_url,
         "redis": settings.redis_url,
         "broker": settings.celery_broker_url,
-        "resultBackend": settings.celery_result_backend,
         "orion": settings.orion_url,
         "sthComet": settings.sth_comet_url,
         "iotAgent": settings.iot_agent_url,

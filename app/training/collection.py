@@ -136,7 +136,9 @@ async def _claim_chunk(job_id: UUID, index: int, me: TaskIdentity, mine: str) ->
 
 
 async def collect_chunk(*, job_id: UUID, index: int, me: TaskIdentity, sth: SthClient) -> bool:
-    """Fill one chunk; False when the job stopped collecting (cancelled, failed) or it was done.
+    """Fill one chunk; True when it was the last chunk of the set, so preprocessing is to be queued.
+
+    False too when the job stopped collecting (cancelled, failed) or the chunk was done already.
 
     While its pages arrive, the chunk's running count is on the job (``chunk_progress``, at most
     once a second with the heartbeat), so points collected rise within a chunk. Count and chunk
@@ -233,17 +235,19 @@ async def _store_chunk(
         },
         return_document=ReturnDocument.AFTER,
     )
-    if updated is not None:
-        collected = int(updated["points_collected"])
-        requested = max(1, int(updated["points_requested"]))
-        await lifecycle.heartbeat(
-            job_id=job_id,
-            status=TrainingStatus.COLLECTING_DATA,
-            run=lease_run,
-            values=progress.collecting(collected=collected, requested=requested),
-        )
     log.info("training.chunk_collected", job_id=str(job_id), index=index, points=len(values))
-    return True
+    if updated is None:
+        return False
+    collected = int(updated["points_collected"])
+    requested = max(1, int(updated["points_requested"]))
+    await lifecycle.heartbeat(
+        job_id=job_id,
+        status=TrainingStatus.COLLECTING_DATA,
+        run=lease_run,
+        values=progress.collecting(collected=collected, requested=requested),
+    )
+    # The one write that counted this chunk says whether it was the last: exactly one chunk sees it.
+    return int(updated["chunks_done"]) >= int(updated["chunks_total"])
 
 
 __all__ = ["begin_collection", "collect_chunk"]

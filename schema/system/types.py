@@ -67,7 +67,7 @@ class SystemHealth:
 @strawberry.type(description="Where this process connects, with credentials removed.")
 class DependencyUrl:
     name: str = strawberry.field(
-        description="mongo, redis, broker, resultBackend, orion, sthComet or iotAgent."
+        description="mongo, redis, broker, orion, sthComet or iotAgent."
     )
     url: str = strawberry.field(description="The URL without user, password or secret parameters.")
 

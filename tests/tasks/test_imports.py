@@ -35,9 +35,9 @@ def test_loading_the_worker_app_and_every_task_imports_no_tensorflow() -> None:
 
 
 def test_every_task_is_routed_to_its_queue() -> None:
+    from app.queues import ROUTES
     from app.settings import Settings
     from tasks.app import create_celery
-    from tasks.names import ROUTES
 
     app = create_celery(Settings(_env_file=None))
     routes = app.conf.task_routes

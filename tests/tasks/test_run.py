@@ -11,10 +11,10 @@ from typing import Any
 
 from pymongo import AsyncMongoClient
 
+from app.queues import Queue
 from app.settings import Settings
 from fiware.sandbox.runner import Sandbox
 from tasks.app import create_celery
-from tasks.names import Queue
 from tests.support import GraphQL, WorkerProcess, run_worker
 from tests.tasks.pipeline import job as job_of
 from tests.tasks.pipeline import training_underway, wait_for
@@ -40,7 +40,6 @@ async def test_sigterm_mid_training_hands_the_step_to_another_worker(
         Settings(
             _env_file=None,
             celery_broker_url=worker_env["CHRONOS_CELERY_BROKER_URL"],
-            celery_result_backend=worker_env["CHRONOS_CELERY_RESULT_BACKEND"],
         )
     ).control
     session_worker = [f"pipeline@{socket.gethostname()}"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from app.queues import COLLECT_DATA_CHUNK, ORCHESTRATE_TRAINING, PROCESS_COLLECTED_DATA, TRAIN_MODEL
 from fiware.sandbox.runner import Sandbox
-from tasks.names import COLLECT_DATA_CHUNK, ORCHESTRATE_TRAINING, PROCESS_COLLECTED_DATA, TRAIN_MODEL
 from tests.support import GraphQL, WorkerProcess
 from tests.tasks.pipeline import create_model, seed_series, start, wait_for
 
