@@ -336,8 +336,10 @@ def _plain_routes(holder: dict[str, Resources]) -> list[BaseRoute]:
             "status": health.status.value,
             "dependencies": {d.name: d.status.value for d in health.dependencies},
         }
-        # Ready means every dependency is usable; `health` tells DEGRADED from DOWN for people.
-        code = 200 if health.status is HealthStatus.UP else 503
+        # Ready means this process can serve: what DEPENDENCIES marks needed (MongoDB, the broker)
+        # answers, which is exactly when health is not DOWN. DEGRADED (Orion, Redis, no worker...)
+        # is ready: taking every API process out for it would stop what still works.
+        code = 503 if health.status is HealthStatus.DOWN else 200
         return JSONResponse(body, status_code=code)
 
     async def metrics(request: Request) -> Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,14 +19,13 @@ from app.settings import Settings
 from app.system.amqp_probe import probe_amqp
 from app.system.health import Probe, SystemHealth, check_health
 from app.system.info import ApplicationInfo, build_info
+from app.system.workers import WorkerWatch
 from app.training import events
 from app.training.hub import ProgressHub
 from fiware.http import NO_RETRY, ServiceClient, make_http_client
 from fiware.iota import IotAgentClient
 from fiware.orion import OrionClient
 from fiware.sth import SthClient
-
-ESSENTIAL = frozenset({"mongo"})
 
 
 @dataclass
@@ -101,15 +101,15 @@ class Resources:
     extra_redis: list[aioredis.Redis]
     fiware: FiwareClients
     tasks: TaskQueue
+    workers: WorkerWatch
     hub: ProgressHub
     forecasters: Forecasters
     metrics: ProcessMetrics
     authenticator: Authenticator
 
     async def health(self) -> SystemHealth:
-        return await check_health(
-            probes=self.probes, essential=ESSENTIAL, timeout=self.settings.health_timeout_seconds
-        )
+        # app.system.health.DEPENDENCIES says which of them this process needs to be ready.
+        return await check_health(probes=self.probes, timeout=self.settings.health_timeout_seconds)
 
 
 def _redis_client(url: str, timeout: float) -> aioredis.Redis:
@@ -161,15 +161,21 @@ async def open_resources(settings: Settings) -> Resources:
     events.use_sink(redis)
     hub = ProgressHub(settings.redis_url)
     await hub.start()
+    tasks = TaskQueue.open(settings)
+    workers = WorkerWatch(
+        broker_url=settings.celery_broker_url, celery=tasks.celery, timeout=settings.health_timeout_seconds
+    )
+    workers.start()
     return Resources(
         settings=settings,
         mongo=mongo,
         redis=redis,
         info=build_info(settings),
-        probes={**_probes(settings, mongo, redis, extra_redis), **fiware.probes()},
+        probes={**_probes(settings, mongo, redis, extra_redis), **fiware.probes(), "workers": workers.probe},
         extra_redis=extra_redis,
         fiware=fiware,
-        tasks=TaskQueue.open(settings),
+        tasks=tasks,
+        workers=workers,
         hub=hub,
         forecasters=Forecasters(),
         metrics=ProcessMetrics(),
@@ -185,8 +191,10 @@ async def close_resources(resources: Resources) -> None:
     for client in (resources.redis, *resources.extra_redis):
         await client.aclose()
     await resources.fiware.close()
+    # Joins the listener thread: at most a connection attempt, never on the event loop.
+    await asyncio.to_thread(resources.workers.stop)
     resources.tasks.close()
     await resources.mongo.close()
 
 
-__all__ = ["ESSENTIAL", "FiwareClients", "Resources", "close_resources", "open_resources"]
+__all__ = ["FiwareClients", "Resources", "close_resources", "open_resources"]

@@ -1,13 +1,26 @@
 """System aggregate: health of dependencies and application information."""
 
-from app.system.health import DEPENDENCIES, DependencyHealth, HealthStatus, Probe, SystemHealth, check_health
+from app.system.health import (
+    DEPENDENCIES,
+    NEEDED,
+    Dependency,
+    DependencyHealth,
+    Finding,
+    HealthStatus,
+    Probe,
+    SystemHealth,
+    check_health,
+)
 from app.system.info import ApplicationInfo, DependencyUrl, build_info, redact_url
 
 __all__ = [
     "DEPENDENCIES",
+    "NEEDED",
     "ApplicationInfo",
+    "Dependency",
     "DependencyHealth",
     "DependencyUrl",
+    "Finding",
     "HealthStatus",
     "Probe",
     "SystemHealth",

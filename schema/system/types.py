@@ -17,25 +17,40 @@ expose(
     description="Whether the API, or one dependency, is usable.",
     values={
         "UP": "Usable.",
-        "DEGRADED": "Serving, but a dependency other than MongoDB is down: some operations fail.",
-        "DOWN": "Not usable (for the API: MongoDB cannot be reached).",
+        "DEGRADED": "Serving, but something it uses is down or short, so some operations fail or wait: "
+        "for the API, a dependency it can serve without (Orion, STH-Comet, the IoT Agent, Redis, the "
+        "workers); for `workers`, no live worker. `/readyz` still answers 200.",
+        "DOWN": "Not usable. For the API: a dependency it needs to serve (MongoDB, the task broker) "
+        "cannot be reached, and `/readyz` answers 503.",
     },
 )
 
 
+def _names_described() -> str:
+    needed = ", ".join(f"`{name}`" for name in system.DEPENDENCIES if name in system.NEEDED)
+    each = "; ".join(f"`{name}`: {d.description}" for name, d in system.DEPENDENCIES.items())
+    return (
+        f"Which dependency: {each}. Needed to serve ({needed}; one broker is configured): with one of "
+        "them down the API is DOWN and `/readyz` answers 503; anything else down leaves it DEGRADED "
+        "and still ready."
+    )
+
+
 @strawberry.type(description="Health of one dependency, from a probe bounded by a short timeout.")
 class DependencyHealth:
-    name: str = strawberry.field(
-        description="Which dependency: "
-        + "; ".join(f"`{name}`: {what}" for name, what in system.DEPENDENCIES.items())
-        + "."
+    name: str = strawberry.field(description=_names_described())
+    status: HealthStatus = strawberry.field(
+        description="UP, DEGRADED (it answers but falls short: `workers` with none alive) or DOWN."
     )
-    status: HealthStatus = strawberry.field(description="UP or DOWN.")
     latency_ms: float = strawberry.field(description="How long the probe took, in milliseconds.")
     message: str | None = strawberry.field(
         description="What answered, or why the probe failed; null unless the API key is an admin's."
     )
     checked_at: datetime = strawberry.field(description="When the probe started, UTC.")
+    instances: int | None = strawberry.field(
+        description="How many answered, for a dependency with several: for `workers`, the live Celery "
+        "workers (their hostnames are in `message`). Null for the others, and when unknown."
+    )
 
     @classmethod
     def from_result(cls, result: system.DependencyHealth, *, detailed: bool) -> DependencyHealth:
@@ -46,10 +61,14 @@ class DependencyHealth:
             # Driver messages name hosts and exception types: for operators, not every viewer.
             message=result.message if detailed else None,
             checked_at=result.checked_at,
+            instances=result.instances,
         )
 
 
-@strawberry.type(description="Overall health: DOWN when MongoDB is down, DEGRADED when anything else is.")
+@strawberry.type(
+    description="Overall health: DOWN when a dependency the API needs to serve is (MongoDB, the task "
+    "broker), DEGRADED when anything else is down or short."
+)
 class SystemHealth:
     status: HealthStatus = strawberry.field(description="Overall status.")
     dependencies: list[DependencyHealth] = strawberry.field(description="One entry per dependency.")
@@ -66,9 +85,7 @@ class SystemHealth:
 
 @strawberry.type(description="Where this process connects, with credentials removed.")
 class DependencyUrl:
-    name: str = strawberry.field(
-        description="mongo, redis, broker, orion, sthComet or iotAgent."
-    )
+    name: str = strawberry.field(description="mongo, redis, broker, orion, sthComet or iotAgent.")
     url: str = strawberry.field(description="The URL without user, password or secret parameters.")
 
 

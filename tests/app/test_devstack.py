@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import httpx
 import pytest
@@ -155,9 +155,16 @@ def test_run_starts_the_stack_and_interrupt_stops_only_its_children(
         assert f"  Chronos GraphiQL: http://127.0.0.1:{api_port}/graphql  (Ctrl-C stops)\n" in banner
         assert any(line.split()[:1] == [DEMO.entity_id] for line in banner), banner
         query = "{ health { status } devices { entityType entities { entityId attributes } } }"
-        answer = httpx.post(f"http://127.0.0.1:{api_port}/graphql", json={"query": query}, timeout=30).json()
-        assert answer["data"]["health"]["status"] == "UP", answer
-        entities = {e["entityId"]: e["attributes"] for g in answer["data"]["devices"] for e in g["entities"]}
+
+        def answer() -> Any:
+            return httpx.post(
+                f"http://127.0.0.1:{api_port}/graphql", json={"query": query}, timeout=30
+            ).json()
+
+        # The worker starts beside the API: health is UP once its first heartbeat is heard.
+        assert wait_until(lambda: answer()["data"]["health"]["status"] == "UP", timeout=30), answer()
+        devices = answer()["data"]["devices"]
+        entities = {e["entityId"]: e["attributes"] for g in devices for e in g["entities"]}
         assert entities[DEMO.entity_id] == [DEMO.attribute]
         assert (tmp_path / "mongo").is_dir(), "SecantusDB keeps its data in the data folder"
         # The command the banner offers, pasted as it is: it trains and forecasts a demo sensor.
