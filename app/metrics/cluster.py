@@ -1,9 +1,14 @@
 """Counters every worker adds to in Redis and the API's ``/metrics`` reads back.
 
 Workers run on many hosts and in prefork children that come and go, so they keep nothing of
-their own: each finished task adds its duration to a histogram kept in one Redis hash, and each
-forecast run its outcome to another. One scrape of any API process then sees the whole cluster.
-Buckets are cumulative as Prometheus wants them, so reading is a plain copy.
+their own: each finished task adds its duration to a histogram kept in one Redis hash, each
+forecast run its outcome to another, and each forecast slot recorded as missed its reason to a
+third. One scrape of any API process then sees the whole cluster. Buckets are cumulative as
+Prometheus wants them, so reading is a plain copy.
+
+These counters live only in Redis: a Redis restart without persistence starts them from zero
+(Prometheus's ``rate`` reads that as a counter reset). What must survive is kept in MongoDB too;
+each job's ``missed_count`` is the durable record of its missed slots.
 """
 
 from __future__ import annotations
@@ -14,9 +19,11 @@ from dataclasses import dataclass, field
 from typing import Final
 
 import redis
+import redis.asyncio as aioredis
 
 TASK_SECONDS_KEY: Final = "chronos:metrics:task_seconds"
 FORECAST_RUNS_KEY: Final = "chronos:metrics:forecast_runs"
+SLOTS_MISSED_KEY: Final = "chronos:metrics:forecast_slots_missed"
 # From a forecast (tens of ms) to a long training (hours).
 BUCKETS: Final = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 14_400.0, 86_400.0)
 _SEP: Final = "\t"
@@ -40,6 +47,11 @@ def record_task(client: redis.Redis, *, task: str, outcome: str, seconds: float)
 
 def record_forecast(client: redis.Redis, *, outcome: str) -> None:
     client.hincrby(FORECAST_RUNS_KEY, outcome, 1)
+
+
+async def record_missed_slots(client: aioredis.Redis, *, reason: str, count: int) -> None:
+    """Add ``count`` missed slots for ``reason``; a Redis error is the caller's to swallow."""
+    await client.hincrby(SLOTS_MISSED_KEY, reason, count)
 
 
 @dataclass
@@ -91,6 +103,7 @@ def task_histograms(raw: Mapping[bytes | str, bytes | str]) -> list[TaskHistogra
 
 
 def forecast_runs(raw: Mapping[bytes | str, bytes | str]) -> dict[str, float]:
+    """A counter hash (forecast outcomes, missed slots by reason) as numbers; garbage is ignored."""
     runs: dict[str, float] = {}
     for key, value in raw.items():
         try:
@@ -103,10 +116,12 @@ def forecast_runs(raw: Mapping[bytes | str, bytes | str]) -> dict[str, float]:
 __all__ = [
     "BUCKETS",
     "FORECAST_RUNS_KEY",
+    "SLOTS_MISSED_KEY",
     "TASK_SECONDS_KEY",
     "TaskHistogram",
     "forecast_runs",
     "record_forecast",
+    "record_missed_slots",
     "record_task",
     "task_histograms",
 ]

@@ -2,15 +2,15 @@
 
 The process measures its GraphQL operations (latency by operation name, type and outcome) and
 its open subscriptions. At each scrape it also reads what belongs to the whole cluster: jobs by
-status (one MongoDB aggregation), task durations and forecast outcomes (two Redis hashes the
-workers add to, see :mod:`app.metrics.cluster`) and its progress hub. Cluster-wide series are the
-same from every API process: aggregate them with ``max``, not ``sum``.
+status (one MongoDB aggregation), task durations, forecast outcomes and missed forecast slots
+(Redis hashes the workers add to, see :mod:`app.metrics.cluster`) and its progress hub.
+Cluster-wide series are the same from every API process: aggregate them with ``max``, not ``sum``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 import redis.asyncio as aioredis
@@ -29,12 +29,14 @@ from prometheus_client.registry import Collector
 
 from app.metrics.cluster import (
     FORECAST_RUNS_KEY,
+    SLOTS_MISSED_KEY,
     TASK_SECONDS_KEY,
     TaskHistogram,
     forecast_runs,
     task_histograms,
 )
 from app.training import service as training_service
+from app.training.documents import MissReason
 from app.training.hub import HubStats
 
 # Operation names come from clients: past this many distinct ones, the rest count as "other"
@@ -101,6 +103,7 @@ class ClusterReading:
     tasks: list[TaskHistogram]
     forecasts: Mapping[str, float]
     hub: HubStats
+    slots_missed: Mapping[str, float] = field(default_factory=dict)
 
 
 class _Reading(Collector):
@@ -123,12 +126,13 @@ class _Reading(Collector):
         runs = CounterMetricFamily(
             "chronos_forecast_runs",
             "Recurring forecast runs across every worker, by outcome (published, failed, "
-            "unavailable, disabled, skipped).",
+            "unavailable, disabled, late, skipped).",
             labels=["outcome"],
         )
         for outcome, total in self.reading.forecasts.items():
             runs.add_metric([outcome], total)
         yield runs
+        yield self._slots_missed()
         hub = self.reading.hub
         yield GaugeMetricFamily(
             "chronos_progress_hub_connected", "1 when this process's Redis pub/sub link is up.", hub.connected
@@ -146,6 +150,19 @@ class _Reading(Collector):
             "chronos_progress_hub_reconnects", "Times the pub/sub link was rebuilt.", hub.reconnects
         )
 
+    def _slots_missed(self) -> Metric:
+        missed = CounterMetricFamily(
+            "chronos_forecast_slots_missed",
+            "Recurring forecast slots recorded as not published, across every worker, by reason "
+            f"({', '.join(MissReason)}). Kept in Redis, so a Redis restart may reset it; each "
+            "job's missedCount in MongoDB is the durable record.",
+            labels=["reason"],
+        )
+        # Every reason from the start, at 0: rate() and alerts see a series before its first miss.
+        for reason in MissReason:
+            missed.add_metric([reason.value], self.reading.slots_missed.get(reason.value, 0.0))
+        return missed
+
 
 async def read_cluster(*, redis: aioredis.Redis, hub: HubStats) -> ClusterReading:
     counts = await training_service.count_by_status()
@@ -154,6 +171,7 @@ async def read_cluster(*, redis: aioredis.Redis, hub: HubStats) -> ClusterReadin
         tasks=task_histograms(await redis.hgetall(TASK_SECONDS_KEY)),
         forecasts=forecast_runs(await redis.hgetall(FORECAST_RUNS_KEY)),
         hub=hub,
+        slots_missed=forecast_runs(await redis.hgetall(SLOTS_MISSED_KEY)),
     )
 
 

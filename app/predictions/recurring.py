@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Awaitable, Mapping
-from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
@@ -207,9 +206,10 @@ async def enable(
                 "prediction_config.subscription_id": subscription_id,
                 "prediction_config.interval_seconds": interval,
                 "prediction_config.attributes": static,
-                # The first forecast runs at the scheduler's next tick.
+                # The first forecast runs at the scheduler's next tick; this anchors the slot grid.
                 "prediction_config.next_prediction_at": utcnow(),
                 "prediction_config.last_error": None,
+                "prediction_config.failure_streak": None,
             }
         },
         return_document=ReturnDocument.AFTER,
@@ -310,12 +310,6 @@ async def remove_for_job(job: TrainingJobDocument, *, fiware: FiwareClients) -> 
     await remove_publication(config=job.prediction_config, tenant=_tenant(job), fiware=fiware)
 
 
-def next_slot(slot: Any, interval: float, now: Any) -> Any:
-    """The slot after ``slot``; a scheduler that fell behind skips to the future instead of bursting."""
-    following = slot + timedelta(seconds=interval)
-    return following if following > now else now + timedelta(seconds=interval)
-
-
 __all__ = [
     "DEVICE_PREFIX",
     "ENTITY_PREFIX",
@@ -325,7 +319,6 @@ __all__ = [
     "enable",
     "entity_id_of",
     "forecast_apikey",
-    "next_slot",
     "remove_for_job",
     "remove_publication",
 ]

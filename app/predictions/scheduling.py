@@ -1,34 +1,42 @@
-"""The recurring-forecast schedule: claim due slots atomically, run each slot at most once.
+"""The recurring-forecast schedule: claim due slots atomically, settle each slot exactly once.
 
-Beat claims due jobs in batches by moving ``next_prediction_at`` with a compare-and-set on the
-value it read, so two beats (or a beat and its duplicate) never claim one slot twice; execution
-then records the slot it ran, so a duplicate message for a slot does nothing. Nothing
-re-schedules itself: a task that re-enqueues itself as well as running on beat starts one more
-perpetual chain on every tick, and the load grows with uptime.
+Slots lie on the grid ``anchor + k·interval`` (:mod:`app.predictions.slots`). Beat's tick claims
+due jobs in batches by moving ``next_prediction_at`` with a compare-and-set on the value it read,
+so two beats never claim one slot twice. A job found more than one interval behind (no tick ran:
+beat or every worker was down) has its skipped slots recorded as missed, ``NO_WORKER``, in the
+same update, and only the current slot runs, labelled with its own time: no backlog burst, no
+stale label. Nothing re-schedules itself: a task that re-enqueues itself as well as running on
+beat starts one more perpetual chain on every tick, and the load grows with uptime.
+
+A run settles its slot published or missed (:mod:`app.predictions.ledger`). A transient failure
+(Orion or STH-Comet unavailable) tries the same slot again only while the retry can finish before
+the next slot is due; a run that starts after that is late, and its slot is recorded missed.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
 import structlog
+from pymongo import ReturnDocument
 
 from app.auth.tenancy import EVERY_TENANT
-from app.errors import ChronosError, Conflict, NotFound, Unavailable
-from app.predictions import service
+from app.errors import ChronosError, Conflict, InsufficientData, NotFound, Unavailable
+from app.predictions import ledger, service, slots
 from app.predictions.forecasters import Forecasters
-from app.predictions.recurring import FORECAST_ATTRIBUTE, next_slot
+from app.predictions.recurring import FORECAST_ATTRIBUTE
 from app.resources import FiwareClients
 from app.timeutil import utcnow
 from app.training.admission import series_of
-from app.training.documents import TrainingJobDocument
+from app.training.documents import MissReason, TrainingJobDocument
 from app.upstream import translate
 from fiware.errors import FiwareError
-from fiware.orion import ForecastPoint, forecast_series
+from fiware.orion import ForecastPoint, OrionClient, forecast_series
 
 log = structlog.get_logger(__name__)
 
@@ -37,6 +45,8 @@ log = structlog.get_logger(__name__)
 class Due:
     job_id: UUID
     slot: datetime
+    missed: int = 0
+    """Slots before ``slot`` nobody claimed in time, recorded as missed with this claim."""
 
 
 def _jobs() -> Any:
@@ -58,111 +68,250 @@ async def claim_due(*, batch: int) -> list[Due]:
         _jobs()
         .find(
             {"prediction_config.enabled": True, "prediction_config.next_prediction_at": {"$lte": now}},
-            {"prediction_config": 1},
+            {"prediction_config.next_prediction_at": 1, "prediction_config.interval_seconds": 1},
         )
         .sort("prediction_config.next_prediction_at", 1)
         .limit(batch)
     )
     async for raw in cursor:
-        config = raw["prediction_config"]
-        slot = config["next_prediction_at"]
-        interval = config.get("interval_seconds")
-        if not isinstance(interval, int | float) or interval <= 0:
-            # Disabled with its reason, so it can never sit at the head of the queue again.
-            await _disable(raw["_id"], f"cannot schedule: interval {interval!r} is not a positive number")
-            continue
-        moved = await _jobs().update_one(
-            {
-                "_id": raw["_id"],
-                "prediction_config.enabled": True,
-                "prediction_config.next_prediction_at": slot,
-            },
-            {"$set": {"prediction_config.next_prediction_at": next_slot(slot, float(interval), now)}},
-        )
-        if moved.modified_count:
-            claimed.append(Due(raw["_id"], slot))
+        due = await _claim(raw, now)
+        if due is not None:
+            claimed.append(due)
     return claimed
+
+
+async def _claim(raw: dict[str, Any], now: datetime) -> Due | None:
+    config = raw["prediction_config"]
+    due, interval = config["next_prediction_at"], config.get("interval_seconds")
+    if not isinstance(interval, int | float) or interval <= 0:
+        # Disabled with its reason, so it can never sit at the head of the queue again.
+        await _disable(raw["_id"], f"cannot schedule: interval {interval!r} is not a positive number")
+        return None
+    where = slots.position(due, now, slots.step_of(float(interval)))
+    update = (
+        ledger.gap_update(where)
+        if where.missed
+        else {"$set": {"prediction_config.next_prediction_at": where.next}}
+    )
+    moved = await _jobs().update_one(
+        {"_id": raw["_id"], "prediction_config.enabled": True, "prediction_config.next_prediction_at": due},
+        update,
+    )
+    if not moved.modified_count:
+        return None  # another beat claimed it, or it was switched off meanwhile
+    if where.missed:
+        ledger.log_gap(raw["_id"], where)
+    return Due(raw["_id"], where.current, where.missed)
 
 
 class ForecastOutcome(StrEnum):
     PUBLISHED = "published"
     FAILED = "failed"
-    """Recorded as ``last_error``; the next slot runs as planned."""
+    """The run failed for good: its slot is recorded missed, the next slot runs as planned."""
+    UNAVAILABLE = "unavailable"
+    """Orion or STH-Comet was unavailable: retried within the slot, else the slot is recorded missed."""
     DISABLED = "disabled"
     """The job lost what it needs to forecast: recurring forecasts were switched off."""
+    LATE = "late"
+    """The run started, or its forecast was ready, after the next slot was due: recorded missed."""
     SKIPPED = "skipped"
-    """The slot was not this task's to run (another ran it, or forecasts were switched off)."""
+    """The slot was not this task's to run (settled already, or forecasts were switched off)."""
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What the task knows about this run of a slot."""
+
+    retrying: bool = False
+    """A retry or a redelivery of the slot's task, which may claim the slot again."""
+    # Why the previous attempt failed: a retry carries it, to record it if this attempt is too late.
+    cause: MissReason | None = None
+    error: str | None = None
+    retry_in: float | None = None
+    """Seconds before another attempt if this one fails transiently; None once retries are spent."""
+    run_seconds: float = 0.0
+    """How long one attempt may take (bounded by the FIWARE timeouts)."""
+
+
+@dataclass(frozen=True)
+class Retry:
+    seconds: float
+    cause: MissReason
+    error: str
+
+
+@dataclass(frozen=True)
+class Ran:
+    outcome: ForecastOutcome
+    missed: MissReason | None = None
+    """Set when this run recorded its slot as missed."""
+    retry: Retry | None = None
+    """Set when the task should try the same slot again."""
+
+
+class SlotFailure(Exception):
+    def __init__(self, reason: MissReason, message: str, *, transient: bool = False, disable: bool = False):
+        super().__init__(message)
+        self.reason, self.message, self.transient, self.disable = reason, message, transient, disable
 
 
 async def run_forecast(
     *,
     job_id: UUID,
     slot: datetime,
-    retrying: bool,
+    attempt: Attempt,
     fiware: FiwareClients,
     forecasters: Forecasters,
     max_gap_steps: int,
-) -> ForecastOutcome:
-    """Forecast one slot and publish it to Orion.
+) -> Ran:
+    """Forecast one slot, publish it to Orion, and settle the slot published or missed."""
+    interval = await _claim_run(job_id, slot, retrying=attempt.retrying)
+    if interval is None:
+        return await _not_claimed(job_id, slot, attempt)
+    step = slots.step_of(interval)
+    if slots.late(slot, step, utcnow()):
+        return await _late(job_id, slot, attempt)
+    try:
+        await _forecast_and_publish(
+            job_id, slot + step, fiware=fiware, forecasters=forecasters, max_gap_steps=max_gap_steps
+        )
+    except SlotFailure as failure:
+        return await _failed(job_id, slot, step, attempt, failure)
+    except Exception as error:
+        # Recorded, not lost; the traceback is for the operator's log, not the API.
+        log.exception("prediction.crashed", job_id=str(job_id), slot=ledger.stamp(slot))
+        message = f"internal error ({type(error).__name__}); see the worker's log"
+        return await _missed(job_id, slot, MissReason.INTERNAL, message, ForecastOutcome.FAILED)
+    await ledger.settle_published(job_id=job_id, slot=slot)
+    return Ran(ForecastOutcome.PUBLISHED)
 
-    An unavailable upstream raises :class:`Unavailable` (the task retries the same slot); any
-    other failure is recorded as ``last_error`` and the next slot runs as planned.
-    """
-    ran_before = {"$lt": slot} if not retrying else {"$lte": slot}
-    claim = await _jobs().update_one(
+
+async def _claim_run(job_id: UUID, slot: datetime, *, retrying: bool) -> float | None:
+    """Mark ``slot`` as the job's running slot; its interval, or None when it is not this run's."""
+    ran_before = {"$lte": slot} if retrying else {"$lt": slot}
+    raw = await _jobs().find_one_and_update(
         {
             "_id": job_id,
             "prediction_config.enabled": True,
+            "prediction_config.settled_slots": {"$ne": slot},
             "$or": [{"prediction_config.last_slot": None}, {"prediction_config.last_slot": ran_before}],
         },
         {"$set": {"prediction_config.last_slot": slot}},
+        projection={"prediction_config.interval_seconds": 1},
+        return_document=ReturnDocument.AFTER,
     )
-    if not claim.matched_count:
-        return ForecastOutcome.SKIPPED
+    return None if raw is None else float(raw["prediction_config"]["interval_seconds"])
+
+
+async def _not_claimed(job_id: UUID, slot: datetime, attempt: Attempt) -> Ran:
+    raw = await _jobs().find_one({"_id": job_id}, {"prediction_config": 1})
+    config = (raw or {}).get("prediction_config") or {}
+    if not config.get("enabled") or slot in config.get("settled_slots", []):
+        return Ran(ForecastOutcome.SKIPPED)
+    last = config.get("last_slot")
+    if last is not None and last > slot:
+        # A newer slot's run started before this one could: it will never run, so it is recorded.
+        return await _late(job_id, slot, attempt)
+    return Ran(ForecastOutcome.SKIPPED)  # another run of this very slot is under way
+
+
+async def _late(job_id: UUID, slot: datetime, attempt: Attempt) -> Ran:
+    if attempt.cause is not None:
+        reason, error = attempt.cause, attempt.error or attempt.cause.value
+    else:
+        reason = MissReason.NO_WORKER
+        due = ledger.stamp(slot)
+        error = f"the forecast of {due} started after the next slot was due: no worker ran it in time"
+    return await _missed(job_id, slot, reason, error, ForecastOutcome.LATE)
+
+
+async def _missed(
+    job_id: UUID, slot: datetime, reason: MissReason, error: str, outcome: ForecastOutcome
+) -> Ran:
+    recorded = await ledger.settle_missed(job_id=job_id, slot=slot, reason=reason, error=error)
+    return Ran(outcome, missed=reason if recorded else None)
+
+
+async def _failed(
+    job_id: UUID, slot: datetime, step: timedelta, attempt: Attempt, failure: SlotFailure
+) -> Ran:
+    if failure.disable:
+        await _disable(job_id, failure.message)
+        return await _missed(job_id, slot, failure.reason, failure.message, ForecastOutcome.DISABLED)
+    if not failure.transient:
+        outcome = ForecastOutcome.LATE if failure.reason is MissReason.LATE else ForecastOutcome.FAILED
+        return await _missed(job_id, slot, failure.reason, failure.message, outcome)
+    retry_in = attempt.retry_in
+    if retry_in is not None and utcnow() + timedelta(seconds=retry_in + attempt.run_seconds) < slot + step:
+        await ledger.note_failure(job_id=job_id, slot=slot, reason=failure.reason, error=failure.message)
+        return Ran(ForecastOutcome.UNAVAILABLE, retry=Retry(retry_in, failure.reason, failure.message))
+    return await _missed(job_id, slot, failure.reason, failure.message, ForecastOutcome.UNAVAILABLE)
+
+
+async def _forecast_and_publish(
+    job_id: UUID, deadline: datetime, *, fiware: FiwareClients, forecasters: Forecasters, max_gap_steps: int
+) -> None:
+    """One run, sent to Orion only before ``deadline`` (when the next slot is due): a forecast is
+    never published under a slot that is no longer current. Every failure comes out as a
+    :class:`SlotFailure` saying why the slot is missed."""
     try:
         job = await service.completed_job(str(job_id), scope=EVERY_TENANT)  # beat's own run
-        if job.prediction_config.entity_id is None:
-            return ForecastOutcome.SKIPPED
         forecast = await service.forecast(
             job=job, sth=fiware.sth, forecasters=forecasters, max_gap_steps=max_gap_steps
         )
-        series = forecast_series(
-            generated_at=forecast.generated_at,
-            horizon=forecast.horizon,
-            points=[ForecastPoint(p.step, p.value, p.target_timestamp) for p in forecast.points],
-        )
-        try:
-            await fiware.orion.update_attributes(
-                job.prediction_config.entity_id,
-                {FORECAST_ATTRIBUTE: series},
-                series_of(job.config)[1],
-                entity_type=job.prediction_config.entity_type,
-            )
-        except FiwareError as error:
-            raise translate(error) from error
-    except Unavailable:
-        raise
+    except Unavailable as error:
+        raise SlotFailure(MissReason.STH_UNAVAILABLE, error.message, transient=True) from error
+    except InsufficientData as error:
+        raise SlotFailure(MissReason.INSUFFICIENT_DATA, error.message) from error
     except (NotFound, Conflict) as error:
         # The job lost what it needs to forecast (artifacts, status): stop instead of failing forever.
-        await _disable(job_id, error.message)
-        return ForecastOutcome.DISABLED
+        raise SlotFailure(MissReason.JOB_UNUSABLE, error.message, disable=True) from error
     except ChronosError as error:
-        await record_failure(job_id=job_id, reason=error.message)
-        return ForecastOutcome.FAILED
-    await _jobs().update_one(
-        {"_id": job_id},
-        {
-            "$set": {"prediction_config.last_run_at": utcnow(), "prediction_config.last_error": None},
-            "$inc": {"prediction_config.run_count": 1},
-        },
+        raise SlotFailure(MissReason.UPSTREAM_ERROR, error.message) from error
+    if utcnow() >= deadline:
+        late = f"the forecast was ready only after the next slot was due ({ledger.stamp(deadline)})"
+        raise SlotFailure(MissReason.LATE, late)
+    await _publish(job, forecast, deadline, orion=fiware.orion)
+
+
+async def _publish(
+    job: TrainingJobDocument, forecast: service.Forecast, deadline: datetime, *, orion: OrionClient
+) -> None:
+    config = job.prediction_config
+    if config.entity_id is None:
+        raise SlotFailure(
+            MissReason.JOB_UNUSABLE, "forecasts are on but no Orion entity was provisioned", disable=True
+        )
+    series = forecast_series(
+        generated_at=forecast.generated_at,
+        horizon=forecast.horizon,
+        points=[ForecastPoint(p.step, p.value, p.target_timestamp) for p in forecast.points],
     )
-    log.info("prediction.published", job_id=str(job_id), slot=slot.isoformat())
-    return ForecastOutcome.PUBLISHED
+    try:
+        # A hanging Orion holds this run until the FIWARE timeout or the next slot, whichever is first.
+        async with asyncio.timeout((deadline - utcnow()).total_seconds()):
+            await orion.update_attributes(
+                config.entity_id,
+                {FORECAST_ATTRIBUTE: series},
+                series_of(job.config)[1],
+                entity_type=config.entity_type,
+            )
+    except FiwareError as error:
+        raise _orion_failure(translate(error)) from error
+    except TimeoutError as error:
+        message = f"Orion did not answer before the next slot was due ({ledger.stamp(deadline)})"
+        raise SlotFailure(MissReason.ORION_UNAVAILABLE, message, transient=True) from error
 
 
-async def record_failure(*, job_id: UUID, reason: str) -> None:
-    await _jobs().update_one({"_id": job_id}, {"$set": {"prediction_config.last_error": reason}})
-    log.warning("prediction.failed", job_id=str(job_id), reason=reason)
+def _orion_failure(error: ChronosError) -> SlotFailure:
+    if isinstance(error, Unavailable):
+        return SlotFailure(MissReason.ORION_UNAVAILABLE, error.message, transient=True)
+    if isinstance(error, NotFound):
+        # Someone deleted the forecast entity: stop instead of failing every slot.
+        return SlotFailure(
+            MissReason.JOB_UNUSABLE, f"{error.message}: the forecast entity is gone", disable=True
+        )
+    return SlotFailure(MissReason.UPSTREAM_ERROR, error.message)
 
 
-__all__ = ["Due", "ForecastOutcome", "claim_due", "record_failure", "run_forecast"]
+__all__ = ["Attempt", "Due", "ForecastOutcome", "Ran", "Retry", "claim_due", "run_forecast"]

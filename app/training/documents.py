@@ -170,10 +170,14 @@ class Lease(BaseModel):
     run: str
     worker: str
     heartbeat_at: datetime
+    # Executions of this step lost with their worker (the first run is attempt 1).
     attempt: int = 1
-    # False while the job's next step waits in a queue: a queued job sends no heartbeats, and
-    # the watchdog must not take a busy queue for a dead worker (RabbitMQ keeps the message).
+    # False while the step waits in a queue (handed off, handed back at shutdown, or sent again by
+    # the watchdog): a queued step sends no heartbeats, and silence then is not a lost worker.
     active: bool = True
+    # When the watchdog last sent the step again, and how often it has: it backs off between sends.
+    driven_at: datetime | None = None
+    drives: int = 0
 
 
 class Progress(BaseModel):
@@ -206,6 +210,34 @@ class Checkpoint(BaseModel):
     size_bytes: int
 
 
+class MissReason(StrEnum):
+    """Why a recurring-forecast slot was not published (``schema/predictions/types.py`` describes each)."""
+
+    NO_WORKER = "NO_WORKER"
+    LATE = "LATE"
+    ORION_UNAVAILABLE = "ORION_UNAVAILABLE"
+    STH_UNAVAILABLE = "STH_UNAVAILABLE"
+    UPSTREAM_ERROR = "UPSTREAM_ERROR"
+    INSUFFICIENT_DATA = "INSUFFICIENT_DATA"
+    JOB_UNUSABLE = "JOB_UNUSABLE"
+    BROKER_UNAVAILABLE = "BROKER_UNAVAILABLE"
+    INTERNAL = "INTERNAL"
+
+
+class MissedSlot(BaseModel):
+    slot: datetime
+    reason: MissReason
+
+
+class FailureStreak(BaseModel):
+    """Failed runs since the last published one: what the log's first line and summaries tell."""
+
+    since: datetime
+    failures: int = 1
+    last_error: str
+    reported_at: datetime
+
+
 class PredictionConfig(BaseModel):
     """Recurring forecasts of a job, published to Orion in the model's tenant."""
 
@@ -222,6 +254,12 @@ class PredictionConfig(BaseModel):
     last_run_at: datetime | None = None
     last_error: str | None = None
     run_count: int = 0
+    # Every slot ends published (run_count) or missed: all misses counted, the newest listed.
+    missed_count: int = 0
+    recent_misses: list[MissedSlot] = Field(default_factory=list)
+    # The newest slots a run settled, so a duplicate run never settles one twice (app.predictions.ledger).
+    settled_slots: list[datetime] = Field(default_factory=list)
+    failure_streak: FailureStreak | None = None
 
 
 class TrainingJobDocument(Document):
@@ -332,9 +370,12 @@ __all__ = [
     "ChunkStatus",
     "DataSummary",
     "EpochLoss",
+    "FailureStreak",
     "JobError",
     "JobErrorCode",
     "Lease",
+    "MissReason",
+    "MissedSlot",
     "PhaseTimes",
     "Phases",
     "PredictionConfig",

@@ -11,6 +11,7 @@ from types import FrameType
 from fiware.sandbox import iota, orion, sth
 from fiware.sandbox.config import SandboxConfig
 from fiware.sandbox.demo import DemoDataMissing, seed_demo
+from fiware.sandbox.faults import CONTROL_PATH, FaultMiddleware, Faults, Outage
 from fiware.sandbox.server import start_in_thread, stop
 
 
@@ -25,6 +26,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--latency-ms", type=float, default=0.0, help="added to every request")
     parser.add_argument("--max-page-size", type=int, default=100, help="STH maxPageSize")
     parser.add_argument("--orion-version", default="3.12.0", help="4.x refuses legacy notifications")
+    parser.add_argument(
+        "--orion-fault",
+        choices=[mode.value for mode in Outage],
+        default=Outage.OFF.value,
+        help=f"start with Orion answering 503 or hanging; switch it later with PUT {CONTROL_PATH} "
+        """'{"mode": "off"}' on Orion's port (each service has its own switch)""",
+    )
     return parser.parse_args(argv)
 
 
@@ -49,16 +57,23 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(f"FIWARE sandbox: {error}") from None
         for entity_id, count in counts.items():
             print(f"demo: {entity_id}: {count} points of history", flush=True)
+    faults = {name: Faults() for name in ("sth", "orion", "iota")}
+    faults["orion"].switch(Outage(args.orion_fault))
+    apps = {
+        "sth": (sth.create_app(config, stores[0]), args.sth_port),
+        "orion": (orion.create_app(config, stores[1]), args.orion_port),
+        "iota": (iota.create_app(config, stores[2]), args.iota_port),
+    }
     running = [
-        start_in_thread(sth.create_app(config, stores[0]), args.sth_port),
-        start_in_thread(orion.create_app(config, stores[1]), args.orion_port),
-        start_in_thread(iota.create_app(config, stores[2]), args.iota_port),
+        start_in_thread(FaultMiddleware(app, faults[name]), port) for name, (app, port) in apps.items()
     ]
     print(
         f"FIWARE sandbox: STH-Comet {running[0].url}, Orion {running[1].url} ({args.orion_version}), "
         f"IoT Agent {running[2].url}",
         flush=True,
     )
+    if faults["orion"].standing is not Outage.OFF:
+        print(f"FIWARE sandbox: Orion outage switch on ({args.orion_fault})", flush=True)
     done = threading.Event()
 
     def finish(signum: int, frame: FrameType | None) -> None:
@@ -68,6 +83,8 @@ def main(argv: list[str] | None = None) -> None:
         signal.signal(signum, finish)
     while not done.is_set() and all(r.thread.is_alive() for r in running):
         time.sleep(0.2)
+    for switch in faults.values():
+        switch.switch(Outage.OFF)  # hung requests answer now instead of holding the shutdown
     for app in running:
         stop(app)
 

@@ -8,13 +8,14 @@ from dataclasses import dataclass, field
 
 from fiware.sandbox import iota, orion, sth
 from fiware.sandbox.config import SandboxConfig
-from fiware.sandbox.faults import FaultMiddleware, Faults
+from fiware.sandbox.faults import FaultMiddleware, Faults, Outage
 from fiware.sandbox.server import start_in_thread, stop
 
 
 @dataclass
 class Sandbox:
-    """Base URLs, the stores behind them (to seed or inspect) and fault plans per service."""
+    """Base URLs, the stores behind them (to seed or inspect) and faults per service (planned ones and
+    the outage switch, see :mod:`fiware.sandbox.faults`)."""
 
     orion_url: str
     sth_url: str
@@ -39,6 +40,8 @@ def running_sandbox(config: SandboxConfig | None = None) -> Iterator[Sandbox]:
     try:
         yield Sandbox(running[0].url, running[1].url, running[2].url, *stores, faults=faults)
     finally:
+        for switch in faults.values():
+            switch.switch(Outage.OFF)  # hung requests answer now instead of holding the shutdown
         for app in running:
             stop(app)
 

@@ -7,7 +7,9 @@ from datetime import datetime
 import strawberry
 
 from app.predictions import history, service
-from app.training.documents import TrainingJobDocument
+from app.predictions.slots import RECENT_MISSES
+from app.training.documents import MissReason, TrainingJobDocument
+from schema.enums import expose
 from schema.pagination import PageInfo
 
 
@@ -52,6 +54,37 @@ class Prediction:
         )
 
 
+expose(
+    MissReason,
+    name="ForecastMissReason",
+    description="Why a recurring-forecast slot was not published.",
+    values={
+        "NO_WORKER": "Nothing ran the slot while it was current: beat or every worker on the forecast "
+        "queues was down or too busy, so the scheduler claimed it late (only the current slot then "
+        "runs) or its run started after the next slot was due.",
+        "LATE": "The run started in time but its forecast was ready only after the next slot was due "
+        "(a slow read, a busy worker): it was not published under a slot that was no longer current.",
+        "ORION_UNAVAILABLE": "Orion answered 5xx, timed out or could not be reached when the forecast was "
+        "published; retried while the slot was current.",
+        "STH_UNAVAILABLE": "STH-Comet answered 5xx, timed out or could not be reached when the newest "
+        "readings were read; retried while the slot was current.",
+        "UPSTREAM_ERROR": "Orion or STH-Comet refused the request (4xx); `lastError` says which and how.",
+        "INSUFFICIENT_DATA": "The newest readings do not fill the lookback window (too few, or a gap longer "
+        "than `CHRONOS_TRAINING_MAX_GAP_STEPS`).",
+        "JOB_UNUSABLE": "The job can no longer forecast (its network, its status or its Orion entity is "
+        "gone): recurring forecasts were switched off, `lastError` says why.",
+        "BROKER_UNAVAILABLE": "The scheduler claimed the slot but RabbitMQ refused its run.",
+        "INTERNAL": "An unexpected error in Chronos; the worker's log has the details.",
+    },
+)
+
+
+@strawberry.type(description="A forecast slot that was not published, and why.")
+class MissedSlot:
+    slot: datetime = strawberry.field(description="The slot's time on the job's grid, UTC.")
+    reason: MissReason = strawberry.field(description="Why it was not published.")
+
+
 @strawberry.type(description="Recurring forecasts of a training job, published to Orion as `forecastSeries`.")
 class PredictionSchedule:
     training_job_id: strawberry.ID = strawberry.field(description="UUID of the training job.")
@@ -63,8 +96,20 @@ class PredictionSchedule:
     interval_seconds: float | None = strawberry.field(description="Seconds between two forecasts.")
     next_prediction_at: datetime | None = strawberry.field(description="When the next forecast is due, UTC.")
     last_run_at: datetime | None = strawberry.field(description="When a forecast was last published, UTC.")
-    last_error: str | None = strawberry.field(description="Why the latest run failed; null after a success.")
+    last_error: str | None = strawberry.field(
+        description="Why the latest run failed or slots were missed; null again after a published run."
+    )
     run_count: int = strawberry.field(description="Forecasts published so far.")
+    missed_count: int = strawberry.field(
+        description="Slots that came due and were not published, each recorded with its reason. Slots lie "
+        "every `intervalSeconds` from when forecasts were enabled; each one that comes due while they are "
+        "on ends counted in `runCount` or here (only a run still to start when they are switched off "
+        "ends in neither)."
+    )
+    recent_misses: list[MissedSlot] = strawberry.field(
+        description=f"The newest missed slots, newest first: at most {RECENT_MISSES} "
+        "(`missedCount` counts them all)."
+    )
 
     @classmethod
     def from_document(cls, job: TrainingJobDocument) -> PredictionSchedule:
@@ -79,10 +124,15 @@ class PredictionSchedule:
             last_run_at=config.last_run_at,
             last_error=config.last_error,
             run_count=config.run_count,
+            missed_count=config.missed_count,
+            recent_misses=[
+                MissedSlot(slot=miss.slot, reason=miss.reason)
+                for miss in sorted(config.recent_misses, key=lambda miss: miss.slot, reverse=True)
+            ],
         )
 
 
-__all__ = ["ContextPoint", "ForecastPoint", "Prediction", "PredictionSchedule"]
+__all__ = ["ContextPoint", "ForecastPoint", "MissedSlot", "Prediction", "PredictionSchedule"]
 
 
 @strawberry.type(description="One step of a stored forecast.")

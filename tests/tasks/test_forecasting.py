@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from app.devstack import beat_command, stop_process
-from fiware.sandbox.faults import Fault
+from fiware.sandbox.faults import Fault, Outage
 from fiware.sandbox.runner import Sandbox
 from tests.support import ApiServer, GraphQL, WorkerProcess, sample, scrape
 from tests.tasks.pipeline import DELETE_JOB, create_model, seed_series, start, wait_for
+from tests.tasks.test_worker_log import records as worker_records
 
 TOGGLE = """
 mutation($id: ID!, $enabled: Boolean!, $input: PredictionToggleInput) {
@@ -26,7 +27,11 @@ mutation($id: ID!, $enabled: Boolean!, $input: PredictionToggleInput) {
 
 SCHEDULE = """
 query($id: ID!) {
-  trainingJob(id: $id) { prediction { enabled runCount lastRunAt lastError intervalSeconds } }
+  trainingJob(id: $id) {
+    prediction {
+      enabled runCount lastRunAt lastError intervalSeconds missedCount recentMisses { slot reason }
+    }
+  }
 }"""
 
 
@@ -51,6 +56,10 @@ async def until(gql: GraphQL, job_id: str, check: Any, timeout: float = 30.0) ->
         if check(current) or time.monotonic() > deadline:
             return current
         await asyncio.sleep(0.2)
+
+
+def orion_misses(schedule: dict[str, Any]) -> list[dict[str, str]]:
+    return [miss for miss in schedule["recentMisses"] if miss["reason"] == "ORION_UNAVAILABLE"]
 
 
 async def trained_job(gql: GraphQL, sandbox: Sandbox) -> str:
@@ -158,20 +167,74 @@ async def test_orion_down_is_recorded_and_a_later_run_succeeds(
     before = scrape(api)
     enabled = await gql.ok(TOGGLE, {"id": job_id, "enabled": True, "input": {"intervalSeconds": 1}})
     assert enabled["togglePrediction"]["errors"] == []
-    fiware_sandbox.faults["orion"].inject(Fault(status=503), times=12)
+    fiware_sandbox.faults["orion"].switch(Outage.UNAVAILABLE)
     try:
-        failing = await until(gql, job_id, lambda s: s["lastError"] is not None)
-        assert failing["lastError"] and "Orion" in failing["lastError"]
+        failing = await until(gql, job_id, lambda s: len(orion_misses(s)) >= 2)
     finally:
-        fiware_sandbox.faults["orion"].planned.clear()
+        fiware_sandbox.faults["orion"].switch(Outage.OFF)
+    # Every failed slot is on record with its reason, and lastError says why while it fails.
+    assert failing["lastError"] and "Orion" in failing["lastError"]
+    assert len(orion_misses(failing)) >= 2 and failing["missedCount"] == len(failing["recentMisses"])
     recovered = await until(gql, job_id, lambda s: s["lastError"] is None and s["runCount"] >= 1)
     assert recovered["lastError"] is None and recovered["runCount"] >= 1
     await gql.ok(TOGGLE, {"id": job_id, "enabled": False})
-    # Both outcomes reached /metrics from the worker.
+    # The outcomes and the missed slots reached /metrics from the worker.
     after = scrape(api)
     runs = "chronos_forecast_runs_total"
     for outcome in ("unavailable", "published"):
         assert sample(after, runs, outcome=outcome) > sample(before, runs, outcome=outcome), outcome
+    missed = "chronos_forecast_slots_missed_total"
+    rise = sample(after, missed, reason="ORION_UNAVAILABLE") - sample(
+        before, missed, reason="ORION_UNAVAILABLE"
+    )
+    assert rise >= len(orion_misses(failing))
+    assert ("chronos_forecast_slots_missed_total", frozenset({("reason", "INTERNAL")})) in after
+
+
+async def test_a_short_orion_blip_is_retried_within_its_slot(
+    gql: GraphQL, worker: WorkerProcess, fiware_sandbox: Sandbox
+) -> None:
+    job_id = await trained_job(gql, fiware_sandbox)
+    # The first slot's PATCH to Orion fails; its retry, seconds later, is still inside the slot.
+    fiware_sandbox.faults["orion"].inject(Fault(status=503, method="PATCH"))
+    try:
+        await gql.ok(TOGGLE, {"id": job_id, "enabled": True, "input": {"intervalSeconds": 30}})
+        published = await until(gql, job_id, lambda s: s["runCount"] >= 1)
+    finally:
+        fiware_sandbox.faults["orion"].planned.clear()
+        await gql.ok(TOGGLE, {"id": job_id, "enabled": False})
+    assert published["runCount"] == 1 and published["missedCount"] == 0 and published["lastError"] is None
+    # One line when it failed, one when it recovered: nothing per attempt.
+    events = [
+        record["event"]
+        for record in worker_records(worker)
+        if record.get("job_id") == job_id and str(record.get("event", "")).startswith("prediction.")
+    ]
+    assert events == [
+        "prediction.publish_failed",
+        "prediction.recovered",
+        "prediction.published",
+    ]
+
+
+async def test_sth_down_records_its_slots_as_sth_unavailable(
+    gql: GraphQL, worker: WorkerProcess, fiware_sandbox: Sandbox
+) -> None:
+    job_id = await trained_job(gql, fiware_sandbox)
+    await gql.ok(TOGGLE, {"id": job_id, "enabled": True, "input": {"intervalSeconds": 1}})
+    try:
+        await until(gql, job_id, lambda s: s["runCount"] >= 1)
+        fiware_sandbox.faults["sth"].switch(Outage.UNAVAILABLE)
+        try:
+            failing = await until(gql, job_id, lambda s: s["missedCount"] >= 2)
+        finally:
+            fiware_sandbox.faults["sth"].switch(Outage.OFF)
+        recovered = await until(gql, job_id, lambda s: s["lastError"] is None and s["runCount"] > 1)
+    finally:
+        await gql.ok(TOGGLE, {"id": job_id, "enabled": False})
+    assert failing["lastError"] and "STH-Comet" in failing["lastError"]
+    assert {m["reason"] for m in failing["recentMisses"]} == {"STH_UNAVAILABLE"}
+    assert recovered["lastError"] is None
 
 
 async def test_bad_toggle_inputs_are_refused(

@@ -7,6 +7,7 @@ from uuid import uuid4
 
 import pytest
 import redis
+import redis.asyncio as aioredis
 
 from app.metrics import cluster
 from app.settings import Settings
@@ -44,3 +45,15 @@ def test_forecast_outcomes_are_counted_and_garbage_is_ignored(client: redis.Redi
         cluster.record_forecast(client, outcome=outcome)
     assert cluster.forecast_runs(client.hgetall(cluster.FORECAST_RUNS_KEY))[outcome] == before + 3
     assert cluster.task_histograms({b"no-tabs": b"1", b"a\tb\tcount": b"x"}) == []
+
+
+async def test_missed_slots_add_up_by_reason(test_settings: Settings) -> None:
+    reason = f"test-{uuid4().hex}"  # the hash is shared with running workers: a name of our own
+    client = aioredis.Redis.from_url(test_settings.redis_url)
+    try:
+        await cluster.record_missed_slots(client, reason=reason, count=3)
+        await cluster.record_missed_slots(client, reason=reason, count=4000)
+        counted = cluster.forecast_runs(await client.hgetall(cluster.SLOTS_MISSED_KEY))
+    finally:
+        await client.aclose()
+    assert counted[reason] == 4003

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import asyncio
 
+import httpx
+import redis.asyncio as aioredis
 from gql import Client, GraphQLRequest
 from gql.transport.websockets import WebsocketsTransport
 
+from app.metrics import cluster
 from app.metrics.exposition import MAX_OPERATION_NAMES, OTHER, ProcessMetrics
+from app.settings import Settings
+from app.training.documents import MissReason
 from tests.support import ApiServer, GraphQL, sample, scrape
 
 DURATION = "chronos_graphql_operation_duration_seconds_count"
@@ -61,3 +66,27 @@ def test_client_invented_operation_names_cannot_grow_the_label_set() -> None:
     labels = {metrics.operation_label(f"Op{n}") for n in range(MAX_OPERATION_NAMES + 50)}
     assert len(labels) == MAX_OPERATION_NAMES + 1 and OTHER in labels
     assert metrics.operation_label("Op0") == "Op0" and metrics.operation_label(None) == "anonymous"
+
+
+async def test_missed_forecast_slots_are_exported_for_every_reason_and_only_those(
+    api: ApiServer, test_settings: Settings
+) -> None:
+    client = aioredis.Redis.from_url(test_settings.redis_url)
+    try:
+        before = scrape(api)
+        await cluster.record_missed_slots(client, reason=MissReason.INSUFFICIENT_DATA.value, count=2)
+        # A field no worker writes (an old version's reason, a typo) never becomes a label.
+        await cluster.record_missed_slots(client, reason="NOT_A_REASON", count=1)
+        after = scrape(api)
+    finally:
+        await client.aclose()
+    missed = "chronos_forecast_slots_missed_total"
+    assert (
+        sample(after, missed, reason="INSUFFICIENT_DATA") - sample(before, missed, reason="INSUFFICIENT_DATA")
+        == 2
+    )
+    labels = {dict(labels)["reason"] for name, labels in after if name == missed}
+    assert labels == {reason.value for reason in MissReason}
+    text = httpx.get(f"{api.url}/metrics", headers=api.headers, timeout=10).text
+    assert "# TYPE chronos_forecast_slots_missed_total counter" in text
+    assert "missedCount in MongoDB is the durable record" in text

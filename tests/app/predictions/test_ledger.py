@@ -1,0 +1,111 @@
+"""Settling slots and telling the log about an outage, on a real MongoDB."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import MutableMapping, Sequence
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+import structlog
+
+from app.predictions import ledger
+from app.timeutil import utcnow
+from app.training.documents import MissReason, TrainingJobDocument
+from tests.app.predictions.test_recurring import completed_job
+
+ORION = MissReason.ORION_UNAVAILABLE
+
+
+async def job_with_forecasts() -> UUID:
+    job = await completed_job()
+    await TrainingJobDocument.get_pymongo_collection().update_one(
+        {"_id": job.id},
+        {"$set": {"prediction_config.enabled": True, "prediction_config.interval_seconds": 60.0}},
+    )
+    return job.id
+
+
+async def stored(job_id: UUID) -> Any:
+    found = await TrainingJobDocument.get(job_id)
+    assert found is not None
+    return found.prediction_config
+
+
+def events(logs: Sequence[MutableMapping[str, Any]], prefix: str = "prediction.") -> list[str]:
+    return [str(entry["event"]) for entry in logs if str(entry["event"]).startswith(prefix)]
+
+
+async def test_a_slot_settles_once_whichever_way_and_however_often(beanie_db: str) -> None:
+    job_id = await job_with_forecasts()
+    slot, other = utcnow(), utcnow() + timedelta(minutes=1)
+    assert await ledger.settle_missed(job_id=job_id, slot=slot, reason=ORION, error="Orion is unavailable")
+    assert not await ledger.settle_missed(job_id=job_id, slot=slot, reason=ORION, error="again")
+    assert not await ledger.settle_published(job_id=job_id, slot=slot)
+    assert await ledger.settle_published(job_id=job_id, slot=other)
+    assert not await ledger.settle_published(job_id=job_id, slot=other)
+    config = await stored(job_id)
+    assert (config.missed_count, config.run_count) == (1, 1)
+    assert [(m.slot, m.reason) for m in config.recent_misses] == [(slot, ORION)]
+    assert config.last_error is None and config.failure_streak is None
+
+
+async def test_concurrent_settlements_of_one_slot_record_it_once(beanie_db: str) -> None:
+    job_id = await job_with_forecasts()
+    slot = utcnow()
+    outcomes = await asyncio.gather(
+        *(ledger.settle_missed(job_id=job_id, slot=slot, reason=ORION, error="x") for _ in range(5)),
+        ledger.settle_published(job_id=job_id, slot=slot),
+    )
+    assert sum(outcomes) == 1
+    config = await stored(job_id)
+    assert config.missed_count + config.run_count == 1
+
+
+async def test_an_outage_logs_its_first_failure_then_summaries_then_its_recovery(beanie_db: str) -> None:
+    job_id = await job_with_forecasts()
+    slot = utcnow()
+    with structlog.testing.capture_logs() as logs:
+        for attempt in range(5):
+            await ledger.note_failure(job_id=job_id, slot=slot, reason=ORION, error=f"failure {attempt}")
+    # Within one summary period: one line for five failures.
+    assert events(logs) == ["prediction.publish_failed"]
+    assert logs[0]["log_level"] == "warning" and logs[0]["error"] == "failure 0"
+    assert (await stored(job_id)).last_error == "failure 4"
+
+    with structlog.testing.capture_logs() as logs:
+        await ledger.note_failure(
+            job_id=job_id, slot=slot, reason=ORION, error="failure 5", summary_seconds=0
+        )
+    assert events(logs) == ["prediction.still_failing"]
+    assert logs[0]["failures"] == 6 and logs[0]["last_error"] == "failure 5"
+
+    with structlog.testing.capture_logs() as logs:
+        await ledger.settle_published(job_id=job_id, slot=slot + timedelta(minutes=1))
+    assert events(logs) == ["prediction.recovered", "prediction.published"]
+    assert logs[0]["failures"] == 6
+    config = await stored(job_id)
+    assert config.failure_streak is None and config.last_error is None
+
+
+async def test_workers_failing_together_write_each_line_once(beanie_db: str) -> None:
+    job_id = await job_with_forecasts()
+    slot = utcnow()
+    with structlog.testing.capture_logs() as logs:
+        await asyncio.gather(
+            *(ledger.note_failure(job_id=job_id, slot=slot, reason=ORION, error="down") for _ in range(6))
+        )
+    assert events(logs) == ["prediction.publish_failed"]
+    with structlog.testing.capture_logs() as logs:
+        await asyncio.gather(
+            *(
+                ledger.note_failure(job_id=job_id, slot=slot, reason=ORION, error="down", summary_seconds=0)
+                for _ in range(6)
+            )
+        )
+    # Each summary is claimed by compare-and-set on the last one's time: never two for one moment.
+    summaries = [entry for entry in logs if entry["event"] == "prediction.still_failing"]
+    assert 1 <= len(summaries) <= 6
+    assert len({entry["failures"] for entry in summaries}) == len(summaries)
+    assert (await stored(job_id)).failure_streak.failures == 12
