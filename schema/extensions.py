@@ -47,6 +47,25 @@ def error_code(error: GraphQLError) -> str:
     return (infrastructure or ErrorCode.INTERNAL).value
 
 
+# Payload error codes that mean the server, not the request, failed.
+SERVER_SIDE = frozenset(
+    {ErrorCode.UNAVAILABLE.value, ErrorCode.INTERNAL.value, ErrorCode.UPSTREAM_ERROR.value}
+)
+
+
+def _payload_codes(data: object) -> set[str]:
+    """The codes in mutation payloads' ``errors`` (when the client selected them)."""
+    if not isinstance(data, dict):
+        return set()
+    return {
+        str(error["code"])
+        for payload in data.values()
+        if isinstance(payload, dict) and isinstance(payload.get("errors"), list)
+        for error in payload["errors"]
+        if isinstance(error, dict) and error.get("code")
+    }
+
+
 class ErrorShaping(SchemaExtension):
     """Give every top-level error an ``extensions.code``; in production, hide unexpected messages.
 
@@ -132,14 +151,16 @@ class OperationLogger(SchemaExtension):
         context = self.execution_context
         result = context.result
         errors = list(result.errors or []) if result else []
-        codes = sorted({error_code(e) for e in errors})
+        codes = sorted({error_code(e) for e in errors} | _payload_codes(result.data if result else None))
         try:
             kind: str | None = context.operation_type.value
         except RuntimeError:
             # Strawberry raises this for a document that did not parse; the parse error stands.
             kind = None
-        outcome = "error" if errors else "ok"
-        log.info(
+        # A mutation that answered with its own failure (the broker away, say) failed all the same.
+        failed = bool(errors) or not SERVER_SIDE.isdisjoint(codes)
+        outcome = "error" if failed else "ok"
+        (log.warning if failed and not errors else log.info)(
             "graphql.operation",
             operation=context.operation_name,
             type=kind,

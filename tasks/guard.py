@@ -32,7 +32,7 @@ log = structlog.get_logger(__name__)
 MAX_RETRIES = 5
 
 
-def identity(task: Task[Any, Any]) -> TaskIdentity:
+def identity(task: Task[Any, Any], *, driven: bool = False) -> TaskIdentity:
     request = task.request
     redelivered = bool((request.delivery_info or {}).get("redelivered"))
     return TaskIdentity(
@@ -40,6 +40,7 @@ def identity(task: Task[Any, Any]) -> TaskIdentity:
         worker=f"{request.hostname or 'worker'}:{os.getpid()}",
         redelivered=redelivered,
         retried=bool(request.retries),
+        driven=driven,
     )
 
 

@@ -3,7 +3,8 @@
     orchestrate_training ─► collect_data_chunk × chunks ─► process_collected_data ─► train_model_task
     cleanup_training_tasks: a minute after a job fails, anything a step wrote on its way out
 
-Messages carry only the job id (and a chunk index); every task id is derived from the job, so a
+Messages carry only the job id (and a chunk index, and ``driven`` when the watchdog sent the step
+again: see ``app.training.watchdog``); every task id is derived from the job, so a
 duplicate message is recognisable and the claims in ``app.training.lifecycle`` make it harmless.
 The fan-in after collection is durable: each chunk counts itself done on the job document, and the
 chunk whose count completes the set queues preprocessing (no chord, no result backend to lose).
@@ -33,13 +34,13 @@ _settings = get_settings()
 
 
 @shared_task(name=ORCHESTRATE_TRAINING, bind=True)
-def orchestrate_training(self: Task[Any, Any], job_id: str) -> None:
+def orchestrate_training(self: Task[Any, Any], job_id: str, driven: bool = False) -> None:
     key = UUID(job_id)
     with guarded(self, key):
         plan = run(
             collection.begin_collection(
                 job_id=key,
-                me=identity(self),
+                me=identity(self, driven=driven),
                 sth=runtime().fiware.sth,
                 chunk_points=_settings.training_chunk_points,
             )
@@ -57,11 +58,13 @@ def orchestrate_training(self: Task[Any, Any], job_id: str) -> None:
     soft_time_limit=_settings.collection_time_limit_seconds,
     time_limit=_settings.collection_time_limit_seconds + 60,
 )
-def collect_data_chunk(self: Task[Any, Any], job_id: str, index: int) -> None:
+def collect_data_chunk(self: Task[Any, Any], job_id: str, index: int, driven: bool = False) -> None:
     key = UUID(job_id)
     with guarded(self, key):
         last = run(
-            collection.collect_chunk(job_id=key, index=index, me=identity(self), sth=runtime().fiware.sth)
+            collection.collect_chunk(
+                job_id=key, index=index, me=identity(self, driven=driven), sth=runtime().fiware.sth
+            )
         )
         if last:
             # Lost with a broker outage? The watchdog sends it again (lifecycle.stalled_collections).
@@ -69,12 +72,12 @@ def collect_data_chunk(self: Task[Any, Any], job_id: str, index: int) -> None:
 
 
 @shared_task(name=PROCESS_COLLECTED_DATA, bind=True)
-def process_collected_data(self: Task[Any, Any], job_id: str) -> None:
+def process_collected_data(self: Task[Any, Any], job_id: str, driven: bool = False) -> None:
     key = UUID(job_id)
     with guarded(self, key):
         lease_run = run(
             preprocessing.preprocess(
-                job_id=key, me=identity(self), max_gap_steps=_settings.training_max_gap_steps
+                job_id=key, me=identity(self, driven=driven), max_gap_steps=_settings.training_max_gap_steps
             )
         )
         if lease_run is not None:
@@ -83,10 +86,10 @@ def process_collected_data(self: Task[Any, Any], job_id: str) -> None:
 
 
 @shared_task(name=TRAIN_MODEL, bind=True)
-def train_model_task(self: Task[Any, Any], job_id: str) -> None:
+def train_model_task(self: Task[Any, Any], job_id: str, driven: bool = False) -> None:
     key = UUID(job_id)
     with guarded(self, key):
-        fitting.train_job(job_id=key, me=identity(self), run=run)
+        fitting.train_job(job_id=key, me=identity(self, driven=driven), run=run)
 
 
 @shared_task(name=CLEANUP_TRAINING_TASKS)

@@ -63,11 +63,7 @@ class StartRequest:
 
 
 class DispatchFailed(Unavailable):
-    """The broker refused the job; the job is recorded FAILED and travels with the error."""
-
-    def __init__(self, message: str, *, job: TrainingJobDocument | None) -> None:
-        super().__init__(message)
-        self.job = job
+    """The broker did not take the job within the dispatch timeout: nothing was created."""
 
 
 def validate_request(request: StartRequest) -> TrainingRequest:
@@ -280,15 +276,14 @@ async def start_training(
         await asyncio.wait_for(dispatch(job.id), timeout=dispatch_timeout)
     except Exception as error:  # any refusal of the broker ends the same way
         log.error("training.dispatch_failed", job_id=str(job.id), error=str(error) or type(error).__name__)
-        message = "the task queue did not accept the job; it was not started"
-        failed = await lifecycle.fail_pending(
-            job_id=job.id, code=ErrorCode.UNAVAILABLE.value, message=message
-        )
-        if failed is None:
+        if not await lifecycle.withdraw_pending(job_id=job.id, model_id=key_id):
             # The message went out after all (the wait timed out, the publish did not): it runs.
             log.warning("training.dispatch_late", job_id=str(job.id))
             return await TrainingJobDocument.get(job.id) or job
-        raise DispatchFailed(f"{message} (is the broker running?)", job=failed) from error
+        raise DispatchFailed(
+            f"the task queue (the broker) did not accept the job within {dispatch_timeout:g} s; nothing "
+            "was created: retry once it is back (the same idempotencyKey is safe)"
+        ) from error
     await events.announce(job, status_changed=True)
     log.info("training.admitted", job_id=str(job.id), model_id=model_id, points=requested)
     return job

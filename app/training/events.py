@@ -22,6 +22,7 @@ from uuid import UUID
 import structlog
 from redis.exceptions import RedisError
 
+from app.outages import OutageLog
 from app.training.documents import (
     FINISHED_STATUSES,
     JobError,
@@ -176,6 +177,10 @@ def use_sink(sink: EventSink | None) -> None:
     _sink = sink
 
 
+# Every heartbeat publishes: while Redis is down, one line for the outage, not one a second.
+_outage = OutageLog("training.publish_failed")
+
+
 async def announce(job: TrainingJobDocument, *, status_changed: bool) -> None:
     if _sink is None:
         return
@@ -185,7 +190,9 @@ async def announce(job: TrainingJobDocument, *, status_changed: bool) -> None:
         if status_changed:
             await _sink.publish(JOBS_CHANNEL, message)
     except (RedisError, OSError) as error:  # Redis down must never fail the job: readers resync
-        log.warning("training.publish_failed", job_id=str(job.id), error=str(error) or type(error).__name__)
+        _outage.failed(error, job_id=str(job.id))
+        return
+    _outage.succeeded()
 
 
 __all__ = [

@@ -28,11 +28,14 @@ class TaskIdentity:
     redelivered: bool = False
     # A retry the task asked for itself (a transient upstream failure): not a lost worker.
     retried: bool = False
+    # Sent again by the watchdog for a step that went silent: it takes the step over only while the
+    # step waits (lease inactive), never from a run that is alive.
+    driven: bool = False
 
     @property
     def resumable(self) -> bool:
         """Whether this task may take over the step its own earlier run claimed."""
-        return self.redelivered or self.retried
+        return self.redelivered or self.retried or self.driven
 
 
 def is_transient(error: BaseException) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID, uuid4
 
@@ -35,6 +35,7 @@ log = structlog.get_logger(__name__)
 Phase = Literal["collecting", "preprocessing", "training"]
 # A job whose worker died this many times in one step is failed instead of being tried again.
 MAX_ATTEMPTS = 3
+FRACTION = "progress.fraction"
 
 
 @dataclass(frozen=True)
@@ -81,9 +82,10 @@ async def claim_step(
 ) -> Claim | None:
     """Move the job from ``expected`` to ``becomes`` for this task, or resume its own step.
 
-    A redelivered message (its worker died mid-step) or a retry may take the step over again when
-    the lease names the same task id. Redeliveries count as attempts: after :data:`MAX_ATTEMPTS`
-    the job fails instead of looping on a task that kills its worker (retries do not count).
+    A redelivered message (its worker died mid-step), a retry, or the watchdog's driven copy may take
+    the step over again when the lease names the same task id (see :func:`_take_over`). A step lost
+    while its run held the lease counts one attempt: after :data:`MAX_ATTEMPTS` the job fails instead
+    of looping on a task that kills its worker (retries and hand-backs do not count).
     """
     task_id, worker = me.task_id, me.worker
     run = uuid4().hex
@@ -100,7 +102,7 @@ async def claim_step(
         values[f"phases.{closes}.ended_at"] = now
     raw = await _jobs().find_one_and_update(
         {"_id": job_id, "status": expected.value},
-        {"$set": values, "$inc": {"progress_seq": 1}},
+        _update(values, inc={"progress_seq": 1}),
         return_document=ReturnDocument.AFTER,
     )
     if raw is not None:
@@ -109,42 +111,80 @@ async def claim_step(
         return Claim(claimed, run, resumed=False)
     if not me.resumable:
         return None
-    mine: dict[str, Any] = {"_id": job_id, "status": becomes.value, "lease.task_id": task_id}
-    if me.redelivered:
-        mine["lease.attempt"] = {"$lt": MAX_ATTEMPTS}
-    raw = await _jobs().find_one_and_update(
-        mine,
-        {
-            "$set": {
-                "lease.run": run,
-                "lease.worker": worker,
-                "lease.heartbeat_at": now,
-                "lease.active": True,
-                "updated_at": now,
-                **(extra or {}),
-            },
-            "$inc": {"lease.attempt": 1 if me.redelivered else 0, "progress_seq": 1},
-        },
-        return_document=ReturnDocument.AFTER,
+    raw = await _take_over(
+        job_id=job_id, status=becomes, me=me, values=_resumed_values(run, worker, now, extra)
     )
     if raw is not None:
         log.warning("training.step_resumed", job_id=str(job_id), status=becomes.value, task_id=task_id)
         resumed: TrainingJobDocument = TrainingJobDocument.model_validate(raw)
         await events.announce(resumed, status_changed=False)
         return Claim(resumed, run, resumed=True)
-    current = await _jobs().find_one({"_id": job_id}, {"status": 1, "lease": 1})
-    if (
-        me.redelivered
-        and current
-        and current.get("status") == becomes.value
-        and (current.get("lease") or {}).get("task_id") == task_id
-    ):
+    if me.redelivered and await _lost_too_often(job_id=job_id, status=becomes, task_id=task_id):
         await fail_job(
             job_id=job_id,
             code="WORKER_LOST",
             message=f"the worker running this job was lost {MAX_ATTEMPTS} times; giving up",
         )
     return None
+
+
+def _resumed_values(run: str, worker: str, now: datetime, extra: Mapping[str, Any] | None) -> dict[str, Any]:
+    return {
+        "lease.run": run,
+        "lease.worker": worker,
+        "lease.heartbeat_at": now,
+        "lease.active": True,
+        "updated_at": now,
+        **(extra or {}),
+    }
+
+
+async def _take_over(
+    *, job_id: UUID, status: TrainingStatus, me: TaskIdentity, values: dict[str, Any]
+) -> dict[str, Any] | None:
+    """The step, for a task that may resume it: which runs it may take the step from, and whether
+    that counts as a lost worker, depends on why the task runs again."""
+    mine = {"_id": job_id, "status": status.value, "lease.task_id": me.task_id}
+    tries: list[tuple[dict[str, Any], int]] = []
+    if me.redelivered:
+        # The broker redelivered because the run holding the step died: one more lost worker.
+        tries.append(({"lease.active": True, "lease.attempt": {"$lt": MAX_ATTEMPTS}}, 1))
+    if me.redelivered or me.driven:
+        # The step waits: handed back at a shutdown, or sent again by the watchdog (which counted
+        # the loss when it found the run silent). A live run is never taken over from here.
+        tries.append(({"lease.active": False}, 0))
+    if me.retried:
+        # Its own earlier run asked for this retry (a transient failure): nothing was lost.
+        tries.append(({}, 0))
+    for condition, lost in tries:
+        update = _update(values, inc={"lease.attempt": lost, "progress_seq": 1})
+        raw: dict[str, Any] | None = await _jobs().find_one_and_update(
+            {**mine, **condition}, update, return_document=ReturnDocument.AFTER
+        )
+        if raw is not None:
+            return raw
+    return None
+
+
+async def _lost_too_often(*, job_id: UUID, status: TrainingStatus, task_id: str) -> bool:
+    current = await _jobs().find_one({"_id": job_id}, {"status": 1, "lease": 1})
+    lease = (current or {}).get("lease") or {}
+    return (
+        current is not None
+        and current.get("status") == status.value
+        and lease.get("task_id") == task_id
+        and bool(lease.get("active"))
+        and int(lease.get("attempt", 1)) >= MAX_ATTEMPTS
+    )
+
+
+def _update(values: Mapping[str, Any], *, inc: Mapping[str, int]) -> dict[str, Any]:
+    """``$set`` of ``values``, except the progress fraction: what watchers see never goes back."""
+    fields = dict(values)
+    update: dict[str, Any] = {"$set": fields, "$inc": dict(inc)}
+    if FRACTION in fields:
+        update["$max"] = {FRACTION: fields.pop(FRACTION)}
+    return update
 
 
 async def heartbeat(
@@ -162,10 +202,9 @@ async def heartbeat(
     ``also`` narrows it further (a chunk's own entry, which a newer execution of it replaces).
     """
     now = utcnow()
-    update: dict[str, Any] = {
-        "$set": {"lease.heartbeat_at": now, "updated_at": now, **(values or {})},
-        "$inc": {"progress_seq": 1},
-    }
+    update = _update(
+        {"lease.heartbeat_at": now, "updated_at": now, **(values or {})}, inc={"progress_seq": 1}
+    )
     if push:
         update["$push"] = dict(push)
     raw = await _jobs().find_one_and_update(
@@ -182,6 +221,27 @@ async def heartbeat(
 async def hand_off(*, job_id: UUID, status: TrainingStatus, run: str) -> None:
     """The step queued the next one: until a task takes it, silence is not a lost worker."""
     await heartbeat(job_id=job_id, status=status, run=run, values={"lease.active": False})
+
+
+async def hand_back(*, job_ids: Iterable[UUID], worker: str) -> int:
+    """Steps of a worker that shuts down go back to the queue: waiting, not lost.
+
+    Their messages return to the broker when the worker leaves, and the next worker resumes them
+    (from the checkpoint, when training). Released here, the wait is no lost worker: neither the
+    watchdog nor the redelivery counts it as an attempt. A step that finishes within the shutdown's
+    grace finishes all the same. Answers how many jobs it released.
+    """
+    released = await _jobs().update_many(
+        {"_id": {"$in": list(job_ids)}, "status": {"$in": _values(RUNNING_STATUSES)}},
+        {
+            "$set": {
+                "lease.active": False,
+                "progress.message": f"handed back: worker {worker} is shutting down",
+            },
+            "$inc": {"progress_seq": 1},
+        },
+    )
+    return int(released.modified_count)
 
 
 async def job_in(job_id: UUID, status: TrainingStatus) -> TrainingJobDocument | None:
@@ -293,14 +353,18 @@ async def fail_job(*, job_id: UUID, code: str, message: str) -> TrainingJobDocum
     return failed
 
 
-async def fail_pending(*, job_id: UUID, code: str, message: str) -> TrainingJobDocument | None:
-    """Fail a job no worker has taken yet (its dispatch failed); None once a worker has it."""
-    return await _finish(
-        job_id=job_id,
-        statuses={TrainingStatus.PENDING},
-        becomes=TrainingStatus.FAILED,
-        values={"error": JobError(code=code, message=message).model_dump(), "progress.message": message},
-    )
+async def withdraw_pending(*, job_id: UUID, model_id: UUID) -> bool:
+    """Undo an admission whose dispatch failed: the job goes, the model is free. False once a worker
+    has the job (the message went out after all), which then simply runs.
+
+    Nothing of a request that did not execute is kept, its idempotency key included, so the
+    client's retry runs rather than replaying the failure.
+    """
+    removed = await _jobs().delete_one({"_id": job_id, "status": TrainingStatus.PENDING.value})
+    if not removed.deleted_count:
+        return False
+    await release_model(model_id=model_id, job_id=job_id, completed=False)
+    return True
 
 
 async def finish_cancel(
@@ -388,88 +452,6 @@ async def clean_up(*, job_id: UUID) -> None:
         await storage.delete_artifacts_except(job_id=job_id, file_ids=kept)
 
 
-async def stalled_collections(*, stale_seconds: float) -> list[UUID]:
-    """Jobs whose chunks are all collected but whose preprocessing never started.
-
-    The chord that starts preprocessing counts its chunks in the result backend; a Redis restart
-    loses that count, and the job would wait forever. The watchdog starts the step again instead
-    (its claim makes a second start harmless).
-    """
-    threshold = utcnow() - timedelta(seconds=stale_seconds)
-    found: list[UUID] = []
-    async for raw in _jobs().find(
-        {
-            "status": TrainingStatus.COLLECTING_DATA.value,
-            "lease.active": False,
-            "lease.heartbeat_at": {"$lt": threshold},
-        },
-        {"_id": 1, "chunks_total": 1, "chunks_done": 1},
-    ):
-        if raw.get("chunks_total") and raw.get("chunks_done", 0) >= raw["chunks_total"]:
-            found.append(raw["_id"])
-    return found
-
-
-async def stalled_pending(*, stale_seconds: float) -> list[UUID]:
-    """PENDING jobs no worker took for ``stale_seconds``: their orchestration is sent again.
-
-    The API may have died between storing a job and queueing it. A job merely waiting behind a
-    busy queue gets a duplicate message, which its claim makes harmless. Each job is picked at
-    most once per ``stale_seconds`` (its ``updated_at`` moves).
-    """
-    threshold = utcnow() - timedelta(seconds=stale_seconds)
-    picked: list[UUID] = []
-    async for raw in _jobs().find(
-        {"status": TrainingStatus.PENDING.value, "updated_at": {"$lt": threshold}}, {"_id": 1}
-    ):
-        moved = await _jobs().update_one(
-            {"_id": raw["_id"], "status": TrainingStatus.PENDING.value, "updated_at": {"$lt": threshold}},
-            {"$set": {"updated_at": utcnow()}},
-        )
-        if moved.modified_count:
-            picked.append(raw["_id"])
-    return picked
-
-
-async def sweep_stale_jobs(*, stale_seconds: float) -> list[UUID]:
-    """The watchdog: end jobs whose worker stopped sending heartbeats, and free orphaned models."""
-    threshold = utcnow() - timedelta(seconds=stale_seconds)
-    silent = {"lease.heartbeat_at": {"$lt": threshold}, "lease.active": True}
-    stale_filter = {
-        "$or": [
-            {"status": {"$in": _values(RUNNING_STATUSES)}, **silent},
-            # A cancel whose job waits in a queue has no worker to finish it: finish it here.
-            {"status": TrainingStatus.CANCEL_REQUESTED.value, "$or": [silent, {"lease.active": False}]},
-        ]
-    }
-    ended: list[UUID] = []
-    async for raw in _jobs().find(stale_filter, {"_id": 1, "status": 1, "lease": 1}):
-        job_id = raw["_id"]
-        lease = raw.get("lease") or {}
-        if raw["status"] == TrainingStatus.CANCEL_REQUESTED.value:
-            done = await finish_cancel(job_id=job_id)
-        else:
-            done = await fail_job(
-                job_id=job_id,
-                code="WORKER_LOST",
-                message=(
-                    f"no heartbeat from worker {lease.get('worker', '?')} since "
-                    f"{lease.get('heartbeat_at')}: the worker was stopped or lost"
-                ),
-            )
-        if done is not None:
-            ended.append(job_id)
-    # A model whose lock names a job that has ended (or vanished) is released; a young lock may
-    # belong to an admission that has not stored its job yet.
-    locked = {"active_job_id": {"$ne": None}, "active_since": {"$lt": threshold}}
-    async for model in _models().find(locked, {"active_job_id": 1}):
-        job = await _jobs().find_one({"_id": model["active_job_id"]}, {"status": 1})
-        if job is None or TrainingStatus(job["status"]) not in ACTIVE_STATUSES:
-            completed = job is not None and job["status"] == TrainingStatus.COMPLETED.value
-            await release_model(model_id=model["_id"], job_id=model["active_job_id"], completed=completed)
-    return ended
-
-
 __all__ = [
     "MAX_ATTEMPTS",
     "Claim",
@@ -478,15 +460,13 @@ __all__ = [
     "clean_up",
     "complete_job",
     "fail_job",
-    "fail_pending",
     "finish_cancel",
+    "hand_back",
     "hand_off",
     "heartbeat",
     "job_in",
     "job_status",
     "release_model",
     "request_cancel",
-    "stalled_collections",
-    "stalled_pending",
-    "sweep_stale_jobs",
+    "withdraw_pending",
 ]

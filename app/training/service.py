@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -14,7 +15,7 @@ from app.models.enums import ModelStatus
 from app.models.service import parse_id
 from app.pagination import NEWEST_FIRST, Edge, Page, Position, after_position, page_of, position_of
 from app.training import lifecycle, storage
-from app.training.documents import FINISHED_STATUSES, TrainingJobDocument, TrainingStatus
+from app.training.documents import ACTIVE_STATUSES, FINISHED_STATUSES, TrainingJobDocument, TrainingStatus
 
 
 class JobConflict(Conflict):
@@ -48,6 +49,16 @@ def _position(job: TrainingJobDocument) -> Position:
 
 
 TENANT_FIELDS = ("config.fiware_service", "config.fiware_service_path")
+
+
+def last_sign_of_life(job: TrainingJobDocument) -> datetime | None:
+    """When the step running the job (or the job waiting for its first worker) last showed life;
+    None once it has ended. Read from MongoDB alone, so true while every worker is down."""
+    if job.status not in ACTIVE_STATUSES:
+        return None
+    if job.lease is not None:
+        return job.lease.heartbeat_at
+    return job.updated_at
 
 
 def visible(job: TrainingJobDocument | None, scope: TenantScope) -> TrainingJobDocument | None:
@@ -192,6 +203,7 @@ __all__ = [
     "delete_job",
     "get_job",
     "jobs_of_models",
+    "last_sign_of_life",
     "list_jobs",
     "visible",
 ]

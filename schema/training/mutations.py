@@ -21,8 +21,8 @@ from schema.training.types import TrainingJob, TrainingJobId
 class TrainingJobPayload:
     training_job: TrainingJob | None = strawberry.field(
         description=(
-            "The job as stored. On a refused cancel it is the unchanged job; when the task queue "
-            "refused a new job it is that job, FAILED."
+            "The job as stored. On a refused cancel it is the unchanged job; when the task queue did "
+            "not take a new job, null: nothing was created (UNAVAILABLE), and a retry runs."
         )
     )
     errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
@@ -35,8 +35,8 @@ class DeleteTrainingJobPayload:
 
 
 def _failed(error: ChronosError) -> TrainingJobPayload:
-    # These refusals carry the job they concern: the FAILED job, or the unchanged finished one.
-    job = error.job if isinstance(error, admission.DispatchFailed | service.JobConflict) else None
+    # A refused cancel carries the finished job it concerns, unchanged.
+    job = error.job if isinstance(error, service.JobConflict) else None
     return TrainingJobPayload(
         training_job=TrainingJob.from_document(job) if job is not None else None, errors=user_errors(error)
     )

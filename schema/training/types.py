@@ -8,6 +8,7 @@ from uuid import UUID
 
 import strawberry
 
+from app.timeutil import utcnow
 from app.training import documents, progress, service
 from schema.context import Info
 from schema.enums import expose
@@ -220,11 +221,35 @@ class TrainingJob:
     updated_at: datetime = strawberry.field(description="Last change of any kind, UTC.")
     started_at: datetime | None = strawberry.field(description="When a worker took it, UTC.")
     finished_at: datetime | None = strawberry.field(description="When it ended, UTC.")
+    last_sign_of_life: strawberry.Private[datetime | None] = None
 
     @strawberry.field(description="Seconds from admission to the end; while it runs, to its latest change.")
     def duration_seconds(self) -> float:
         end = self.finished_at or self.updated_at
         return round(max(0.0, (end - self.created_at).total_seconds()), 3)
+
+    @strawberry.field(
+        description=(
+            "Seconds since the step running this job (or, before any worker took it, the job) last "
+            "showed life: a heartbeat at least every second while it works. Null once it ended. Read "
+            "from the database, so it keeps growing while every worker is down."
+        )
+    )
+    def heartbeat_age_seconds(self) -> float | None:
+        if self.last_sign_of_life is None:
+            return None
+        return round(max(0.0, (utcnow() - self.last_sign_of_life).total_seconds()), 3)
+
+    @strawberry.field(
+        description=(
+            "True when that silence is longer than CHRONOS_JOB_STALE_SECONDS: no worker is on it, because "
+            "every worker is busy or down (health's `workers` tells which) or its worker was lost. The "
+            "watchdog sends a silent step again; only repeated losses fail a job (WORKER_LOST)."
+        )
+    )
+    def stalled(self, info: Info) -> bool:
+        age = self.heartbeat_age_seconds()
+        return age is not None and age > info.context.resources.settings.job_stale_seconds
 
     @strawberry.field(description="The model this job trains; null if it was deleted meanwhile.")
     async def model(self, info: Info) -> Annotated[Model, strawberry.lazy("schema.models.types")] | None:
@@ -267,6 +292,7 @@ class TrainingJob:
             updated_at=doc.updated_at,
             started_at=doc.started_at,
             finished_at=doc.finished_at,
+            last_sign_of_life=service.last_sign_of_life(doc),
         )
 
 

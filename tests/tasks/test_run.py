@@ -6,6 +6,7 @@ import asyncio
 import signal
 import socket
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -60,11 +61,16 @@ async def test_sigterm_mid_training_hands_the_step_to_another_worker(
             assert stopping.process.poll() is not None, "the worker outlived its grace"
             stopped_after = time.monotonic() - sent
             held = await job_of(gql, job_id)
-            # Not failed, not lost: waiting in the queue.
+            # Not failed, not lost: handed back, waiting in the queue.
             assert held["status"] == "TRAINING", (
                 f"{held['status']} {held['error']}: SIGTERM at epoch {epoch_at_signal}, "
                 f"worker gone after {stopped_after:.1f} s, job at epoch {held['progress']['epoch']}"
             )
+            raw = await database["training_jobs"].find_one({"_id": uuid.UUID(job_id)})
+            assert raw is not None
+            lease = raw["lease"]
+            assert lease["active"] is False and lease["attempt"] == 1, lease
+            assert "worker.handed_back" in stopping.log_text()
         assert GRACE_SECONDS <= stopped_after < GRACE_SECONDS + 30
         assert "Cold shutdown" in stopping.log_text() or "cold shutdown" in stopping.log_text().lower()
     finally:

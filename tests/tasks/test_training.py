@@ -290,31 +290,3 @@ async def test_early_stopping_is_announced_before_it_ends_the_job(
         1,
     )
     assert shown["fraction"] == 1.0 and shown["etaSeconds"] is None
-
-
-async def test_a_hung_worker_is_failed_by_the_watchdog(
-    gql: GraphQL,
-    worker: WorkerProcess,
-    fiware_sandbox: Sandbox,
-    mongo: AsyncMongoClient[dict[str, Any]],
-    test_settings: Settings,
-) -> None:
-    entity = seed_series(fiware_sandbox, points=600)
-    model = await create_model(gql, entity, epochs=500, earlyStoppingPatience=0)
-    started = await start(gql, model["id"], lastN=600)
-    job_id = started["trainingJob"]["id"]
-    await wait_for(gql, job_id, {"TRAINING"}, timeout=60)
-    database = mongo[test_settings.mongo_database]
-    pid = await training_pid(database, job_id)
-    os.kill(pid, signal.SIGSTOP)
-    try:
-        done = await wait_for(gql, job_id, timeout=120)
-    finally:
-        os.kill(pid, signal.SIGCONT)
-    assert done["status"] == "FAILED"
-    assert done["error"]["code"] == "WORKER_LOST" and "no heartbeat" in done["error"]["message"]
-    assert await model_status(gql, model["id"], "DRAFT") == "DRAFT"
-    # The woken worker finds it lost the job: it stops, and stores nothing.
-    await asyncio.sleep(3)
-    assert (await job_of(gql, job_id))["status"] == "FAILED"
-    assert await database["model_artifacts.files"].count_documents({"metadata.job_id": job_id}) == 0

@@ -1,4 +1,4 @@
-"""Status changes of a job: atomic claims, redelivery, terminal states, the model lock, the watchdog."""
+"""Status changes of a job: atomic claims, redelivery, terminal states, the model lock."""
 
 from __future__ import annotations
 
@@ -37,7 +37,12 @@ async def model_with_job(status: TrainingStatus = TrainingStatus.PENDING) -> tup
 
 
 async def claim(
-    job_id: UUID, task_id: str = "t1", *, redelivered: bool = False, retried: bool = False
+    job_id: UUID,
+    task_id: str = "t1",
+    *,
+    redelivered: bool = False,
+    retried: bool = False,
+    driven: bool = False,
 ) -> lifecycle.Claim | None:
     return await lifecycle.claim_step(
         job_id=job_id,
@@ -45,7 +50,9 @@ async def claim(
         becomes=TrainingStatus.COLLECTING_DATA,
         opens="collecting",
         closes=None,
-        me=TaskIdentity(task_id=task_id, worker="host:1", redelivered=redelivered, retried=retried),
+        me=TaskIdentity(
+            task_id=task_id, worker="host:1", redelivered=redelivered, retried=retried, driven=driven
+        ),
     )
 
 
@@ -152,37 +159,6 @@ async def test_completion_releases_the_model_as_trained_and_later_failures_keep_
     assert await status_of(model) == (ModelStatus.TRAINED, None)
 
 
-async def test_the_watchdog_fails_silent_active_jobs_only(beanie_db: str) -> None:
-    model, stale = await model_with_job()
-    await claim(stale)
-    _, queued = await model_with_job()
-    waiting = await claim(queued, "q1")
-    assert waiting is not None
-    await lifecycle.hand_off(job_id=queued, status=TrainingStatus.COLLECTING_DATA, run=waiting.run)
-    _, alive = await model_with_job()
-    await claim(alive, "a1")
-    collection = TrainingJobDocument.get_pymongo_collection()
-    old = utcnow() - timedelta(minutes=10)
-    await collection.update_many({"_id": {"$in": [stale, queued]}}, {"$set": {"lease.heartbeat_at": old}})
-
-    ended = await lifecycle.sweep_stale_jobs(stale_seconds=60)
-    assert ended == [stale]
-    job = await TrainingJobDocument.get(stale)
-    assert job is not None and job.status is TrainingStatus.FAILED
-    assert job.error is not None and job.error.code == "WORKER_LOST" and "host:1" in job.error.message
-    assert await status_of(model) == (ModelStatus.DRAFT, None)
-    for other in (queued, alive):
-        found = await TrainingJobDocument.get(other)
-        assert found is not None and found.status is TrainingStatus.COLLECTING_DATA
-
-
-async def test_the_watchdog_frees_a_model_locked_by_a_job_that_is_gone(beanie_db: str) -> None:
-    model, job_id = await model_with_job()
-    await TrainingJobDocument.get_pymongo_collection().delete_one({"_id": job_id})
-    await lifecycle.sweep_stale_jobs(stale_seconds=60)
-    assert await status_of(model) == (ModelStatus.DRAFT, None)
-
-
 async def test_retries_resume_the_step_without_counting_as_lost_workers(beanie_db: str) -> None:
     _, job_id = await model_with_job()
     await claim(job_id, "t1")
@@ -202,24 +178,6 @@ async def test_cancelling_a_job_that_waits_in_a_queue_ends_it_at_once(beanie_db:
     assert await status_of(model) == (ModelStatus.DRAFT, None)
 
 
-async def test_a_collection_whose_chord_was_lost_is_found_for_a_restart(beanie_db: str) -> None:
-    _, done = await model_with_job()
-    await claim(done, "t1")
-    _, partial = await model_with_job()
-    await claim(partial, "t2")
-    collection = TrainingJobDocument.get_pymongo_collection()
-    old = utcnow() - timedelta(minutes=10)
-    await collection.update_one(
-        {"_id": done},
-        {"$set": {"chunks_total": 3, "chunks_done": 3, "lease.active": False, "lease.heartbeat_at": old}},
-    )
-    await collection.update_one(
-        {"_id": partial},
-        {"$set": {"chunks_total": 3, "chunks_done": 2, "lease.active": False, "lease.heartbeat_at": old}},
-    )
-    assert await lifecycle.stalled_collections(stale_seconds=60) == [done]
-
-
 async def test_a_second_run_of_a_step_takes_the_lease_and_the_first_stops(beanie_db: str) -> None:
     _, job_id = await model_with_job()
     first = await claim(job_id, "t1")
@@ -231,36 +189,43 @@ async def test_a_second_run_of_a_step_takes_the_lease_and_the_first_stops(beanie
     assert await lifecycle.heartbeat(job_id=job_id, status=TrainingStatus.COLLECTING_DATA, run=second.run)
 
 
-async def test_the_watchdog_leaves_a_young_lock_alone(beanie_db: str) -> None:
-    model, job_id = await model_with_job()
-    await TrainingJobDocument.get_pymongo_collection().delete_one({"_id": job_id})
-    # Admission takes the lock a moment before it stores the job: a fresh lock is not an orphan.
-    await ModelDocument.get_pymongo_collection().update_one(
-        {"_id": model.id}, {"$set": {"active_since": utcnow()}}
-    )
-    await lifecycle.sweep_stale_jobs(stale_seconds=60)
-    assert await status_of(model) == (ModelStatus.TRAINING, job_id)
-
-
-async def test_pending_jobs_nobody_took_are_picked_once_per_period(beanie_db: str) -> None:
-    _, old = await model_with_job()
-    _, fresh = await model_with_job()
-    collection = TrainingJobDocument.get_pymongo_collection()
-    await collection.update_one({"_id": old}, {"$set": {"updated_at": utcnow() - timedelta(minutes=10)}})
-    assert await lifecycle.stalled_pending(stale_seconds=60) == [old]
-    assert await lifecycle.stalled_pending(stale_seconds=60) == []
-    assert fresh != old
-
-
-async def test_a_cancel_waiting_in_a_queue_is_finished_by_the_watchdog(beanie_db: str) -> None:
-    model, job_id = await model_with_job()
-    held = await claim(job_id)
+async def test_a_step_handed_back_is_resumed_without_counting_a_lost_worker(beanie_db: str) -> None:
+    _, job_id = await model_with_job()
+    held = await claim(job_id, "t1")
     assert held is not None
-    await lifecycle.hand_off(job_id=job_id, status=TrainingStatus.COLLECTING_DATA, run=held.run)
+    # A worker shutting down (or the watchdog) released the step: the redelivery is no loss.
     await TrainingJobDocument.get_pymongo_collection().update_one(
-        {"_id": job_id}, {"$set": {"status": TrainingStatus.CANCEL_REQUESTED.value}}
+        {"_id": job_id}, {"$set": {"lease.active": False}}
     )
-    assert await lifecycle.sweep_stale_jobs(stale_seconds=60) == [job_id]
+    resumed = await claim(job_id, "t1", redelivered=True)
+    assert resumed is not None and resumed.job.lease is not None
+    assert resumed.job.lease.attempt == 1 and resumed.job.lease.active
+
+
+async def test_a_driven_step_takes_over_only_a_step_that_waits(beanie_db: str) -> None:
+    _, job_id = await model_with_job()
+    assert await claim(job_id, "t1") is not None
+    # The run is alive (its lease active): the watchdog's copy of the message does nothing.
+    assert await claim(job_id, "t1", driven=True) is None
+    await TrainingJobDocument.get_pymongo_collection().update_one(
+        {"_id": job_id}, {"$set": {"lease.active": False}}
+    )
+    taken = await claim(job_id, "t1", driven=True)
+    assert (
+        taken is not None and taken.resumed and taken.job.lease is not None and taken.job.lease.attempt == 1
+    )
+
+
+async def test_the_progress_watchers_see_never_goes_back(beanie_db: str) -> None:
+    _, job_id = await model_with_job()
+    held = await claim(job_id, "t1")
+    assert held is not None
+    for fraction in (0.2, 0.45, 0.36):
+        assert await lifecycle.heartbeat(
+            job_id=job_id,
+            status=TrainingStatus.COLLECTING_DATA,
+            run=held.run,
+            values={"progress.fraction": fraction},
+        )
     job = await TrainingJobDocument.get(job_id)
-    assert job is not None and job.status is TrainingStatus.CANCELLED
-    assert await status_of(model) == (ModelStatus.DRAFT, None)
+    assert job is not None and job.progress.fraction == 0.45

@@ -10,9 +10,9 @@ from typing import Any
 
 from pymongo import AsyncMongoClient
 
-from app.devstack import free_port
 from app.settings import Settings
 from fiware.sandbox.runner import Sandbox
+from tests.proxy import TcpProxy
 from tests.support import GraphQL, WorkerProcess, graphql_client, run_api
 from tests.tasks.pipeline import (
     CANCEL,
@@ -184,21 +184,43 @@ async def test_deleting_a_model_removes_its_jobs_and_artifacts(
     assert await database["model_artifacts.files"].count_documents({"metadata.job_id": job_id}) == 0
 
 
-async def test_a_broker_that_refuses_the_job_leaves_it_failed_and_the_model_free(
-    service_env: dict[str, str], log_dir: Path, fiware_sandbox: Sandbox, admin_key: str
+async def test_a_broker_that_is_away_creates_nothing_and_the_same_key_runs_once_it_is_back(
+    service_env: dict[str, str],
+    log_dir: Path,
+    fiware_sandbox: Sandbox,
+    admin_key: str,
+    worker: WorkerProcess,
+    mongo: AsyncMongoClient[dict[str, Any]],
+    test_settings: Settings,
 ) -> None:
-    env = {
-        **service_env,
-        "CHRONOS_CELERY_BROKER_URL": f"amqp://guest:guest@127.0.0.1:{free_port()}//",
-        "CHRONOS_DISPATCH_TIMEOUT_SECONDS": "2",
-    }
-    with run_api(env, log_dir, key=admin_key) as server:
-        async with graphql_client(server) as gql:
-            model = await create_model(gql, seed_series(fiware_sandbox, points=200))
-            for _ in range(2):  # the second try is refused the same way: nothing was left PENDING
-                refused = await start(gql, model["id"])
-                assert [e["code"] for e in refused["errors"]] == ["UNAVAILABLE"]
-                job = refused["trainingJob"]
-                assert job["status"] == "FAILED"
-                assert job["error"]["code"] == "UNAVAILABLE" and "task queue" in job["error"]["message"]
-                assert await model_status(gql, model["id"], "DRAFT") == "DRAFT"
+    broker = service_env["CHRONOS_CELERY_BROKER_URL"]
+    with TcpProxy(int(broker.rsplit(":", 1)[1].split("/")[0])) as proxy:
+        env = {
+            **service_env,
+            "CHRONOS_CELERY_BROKER_URL": f"amqp://guest:guest@{proxy.url_host_port}//",
+            "CHRONOS_DISPATCH_TIMEOUT_SECONDS": "2",
+        }
+        with run_api(env, log_dir, key=admin_key) as server:
+            async with graphql_client(server) as gql:
+                model = await create_model(gql, seed_series(fiware_sandbox, points=200))
+                jobs = mongo[test_settings.mongo_database]["training_jobs"]
+                proxy.refuse()
+                for _ in range(2):  # the same key again: the failure is not replayed, it is tried again
+                    refused = await start(gql, model["id"], idempotencyKey="broker-away")
+                    assert [e["code"] for e in refused["errors"]] == ["UNAVAILABLE"], refused
+                    assert (
+                        refused["trainingJob"] is None
+                        and "nothing was created" in refused["errors"][0]["message"]
+                    )
+                    assert await jobs.count_documents({"model_id": uuid.UUID(model["id"])}) == 0
+                    assert await model_status(gql, model["id"], "DRAFT") == "DRAFT"
+                # The refusal is logged as the failure it is, not as an operation that went well.
+                refusals = [
+                    r for r in server.log_records()
+                    if r.get("event") == "graphql.operation" and "UNAVAILABLE" in (r.get("error_codes") or [])
+                ]  # fmt: skip
+                assert len(refusals) == 2 and all(r["outcome"] == "error" for r in refusals), refusals
+                proxy.forward()
+                started = await start(gql, model["id"], idempotencyKey="broker-away")
+                assert started["errors"] == [], started
+                assert (await wait_for(gql, started["trainingJob"]["id"]))["status"] == "COMPLETED"
