@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 #
 # One image for every Chronos process; the command picks the role (docker-compose.yml):
-#   python -m app.serve                                   API (the default)
+#   python -m schema.serve                                API (the default)
 #   python -m tasks.run worker -Q ... -n name@%h ...      workers (celery -A tasks.worker, SIGTERM = bounded cold shutdown)
 #   python -m tasks.run beat --schedule /var/lib/chronos/celerybeat-schedule
 #
@@ -39,7 +39,7 @@ COPY fiware ./fiware
 RUN --mount=type=cache,target=/root/.cache/pip \
     pip install --no-deps --no-build-isolation . \
     && pip check \
-    && cd / && python -c "import app.serve, tasks.worker"  # the installed package, not /src
+    && cd / && python -c "import schema.serve, tasks.worker"  # the installed package, not /src
 
 # ---------------------------------------------------------------- console: GraphiQL's files
 # From the npm registry as console/package-lock.json pins them (integrity-checked); the API checks
@@ -87,4 +87,4 @@ EXPOSE 8000
 
 # No HEALTHCHECK here: the image also runs workers and beat, which serve no HTTP. docker-compose.yml
 # gives each role its own.
-CMD ["python", "-m", "app.serve"]
+CMD ["python", "-m", "schema.serve"]

@@ -198,8 +198,8 @@ def stop_process(process: subprocess.Popen[Any], *, timeout: float, tree: bool =
 
 
 def api_command(host: str, port: int) -> list[str]:
-    """The API process (``app.serve``); Chronos is installed, so any working directory does."""
-    return [sys.executable, "-m", "app.serve", "--host", host, "--port", str(port)]
+    """The API process (``schema.serve``); Chronos is installed, so any working directory does."""
+    return [sys.executable, "-m", "schema.serve", "--host", host, "--port", str(port)]
 
 
 def worker_command(

@@ -11,7 +11,7 @@ cookie, so that file is left out.
 
 The page opens on a walkthrough of Chronos on the demo sensors of ``make run``'s FIWARE sandbox, one
 tab per step; its script (``console/graphiql/chronos-graphiql.js``) fills the ids a step returns
-into the variables of the later steps. Nothing here imports GraphQL code: ``app.asgi`` hands the
+into the variables of the later steps. Nothing here imports GraphQL code: ``schema.asgi`` hands the
 page to Strawberry's view.
 """
 

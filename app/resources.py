@@ -8,7 +8,9 @@ from typing import Any
 
 import httpx
 import redis.asyncio as aioredis
+import structlog
 from pymongo import AsyncMongoClient
+from pymongo.errors import PyMongoError
 
 from app.auth.authenticator import Authenticator
 from app.db import connect_mongo, init_documents
@@ -18,7 +20,7 @@ from app.predictions.forecasters import Forecasters
 from app.settings import Settings
 from app.system.amqp_probe import probe_amqp
 from app.system.health import Probe, SystemHealth, check_health
-from app.system.info import ApplicationInfo, build_info
+from app.system.info import ApplicationInfo, build_info, redact_url
 from app.system.workers import WorkerWatch
 from app.training import events
 from app.training.hub import ProgressHub
@@ -26,6 +28,8 @@ from fiware.http import NO_RETRY, ServiceClient, make_http_client
 from fiware.iota import IotAgentClient
 from fiware.orion import OrionClient
 from fiware.sth import SthClient
+
+log = structlog.get_logger("chronos.api")
 
 
 @dataclass
@@ -153,7 +157,18 @@ def _probes(
 
 async def open_resources(settings: Settings) -> Resources:
     mongo = connect_mongo(settings.mongo_url, timeout_seconds=settings.mongo_timeout_seconds)
-    await init_documents(mongo, settings.mongo_database)
+    try:
+        await init_documents(mongo, settings.mongo_database)
+    except PyMongoError as error:
+        # Say plainly what is missing before uvicorn reports a failed start-up.
+        log.error(
+            "api.mongo_unreachable",
+            url=redact_url(settings.mongo_url),
+            timeout_seconds=settings.mongo_timeout_seconds,
+            error=type(error).__name__,
+        )
+        await mongo.close()
+        raise
     redis = _redis_client(settings.redis_url, settings.health_timeout_seconds)
     extra_redis: list[aioredis.Redis] = []
     fiware = FiwareClients.open(settings)

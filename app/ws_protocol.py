@@ -2,7 +2,7 @@
 
 uvicorn fails such a connection itself, with close code 1007 and a logged traceback per message: a
 cheap way to fill the logs, and an answer GraphQL clients do not expect. Handed over as bytes
-instead, the message meets the same refusal as a binary frame (``app.asgi.TextOnlySocket``: close
+instead, the message meets the same refusal as a binary frame (``schema.asgi.TextOnlySocket``: close
 4400, the graphql-transport-ws code for a malformed message, and one log line).
 """
 

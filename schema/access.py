@@ -1,6 +1,6 @@
 """Who may run an operation: every operation passes here once its document is known.
 
-Authentication happens before GraphQL (the HTTP gate in ``app.asgi``, ``on_ws_connect`` for
+Authentication happens before GraphQL (the HTTP gate in ``schema.asgi``, ``on_ws_connect`` for
 sockets); this extension checks the role the operation type needs, looks at a socket's key again
 when a subscription starts (it may have been revoked since the socket opened), and counts
 mutations against the key's rate limit. Tenancy is not decided here: services filter by

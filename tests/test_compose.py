@@ -228,7 +228,7 @@ def test_chronos_services_run_one_image() -> None:
     assert images[0] and all(image == images[0] for image in images)
     build = builds[0] if isinstance(builds[0], dict) else {"context": builds[0]}
     assert (ROOT / str(build["context"]) / str(build.get("dockerfile", "Dockerfile"))).resolve() == DOCKERFILE
-    assert _command("api")[:3] == ["python", "-m", "app.serve"]
+    assert _command("api")[:3] == ["python", "-m", "schema.serve"]
 
 
 def _celery(args: list[str]) -> list[str]:
@@ -486,7 +486,7 @@ def test_the_image_carries_graphiqls_files_from_the_npm_lock() -> None:
 def test_dockerfile_serves_the_api_by_default() -> None:
     runtime = _stages()[-1]
     assert ("EXPOSE", "8000") in runtime
-    assert ("CMD", '["python", "-m", "app.serve"]') in runtime
+    assert ("CMD", '["python", "-m", "schema.serve"]') in runtime
     assert ("WORKDIR", "/app") in runtime
     assert any(instruction == "RUN" and WRITABLE_DIR in arguments for instruction, arguments in runtime)
     environment = " ".join(arguments for instruction, arguments in runtime if instruction == "ENV")

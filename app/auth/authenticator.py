@@ -13,9 +13,14 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import TypeVar
 
+import structlog
+from pymongo.errors import PyMongoError
+
 from app.auth import keys
 from app.auth.principal import UNAUTHENTICATED_ADMIN, Principal
-from app.errors import Unauthenticated
+from app.errors import Unauthenticated, Unavailable
+
+log = structlog.get_logger(__name__)
 
 MAX_CACHED = 10_000
 T = TypeVar("T")
@@ -64,7 +69,11 @@ class Authenticator:
                 return known[1]
             if self._unknown.get(digest, 0.0) > now:
                 raise Unauthenticated(REJECTED)
-        document = await keys.find_active(token)
+        try:
+            document = await keys.find_active(token)
+        except PyMongoError as error:
+            log.warning("auth.unavailable", error=type(error).__name__)
+            raise Unavailable("cannot check the API key now; try again shortly") from error
         if document is None:
             self._known.pop(digest, None)
             _remember(self._unknown, digest, now + self._ttl, self._ttl)

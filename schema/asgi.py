@@ -1,6 +1,6 @@
 """The ASGI application: Starlette routes, the GraphQL view and the lifespan that owns clients.
 
-Run it with ``python -m app.serve``, which reads the settings once and hands them here.
+Run it with ``python -m schema.serve``, which reads the settings once and hands them here.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from typing import Any
 import structlog
 from cross_web import HTTPException
 from graphql import GraphQLError
-from pymongo.errors import PyMongoError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -42,7 +41,6 @@ from app.metrics import exposition
 from app.resources import Resources, close_resources, open_resources
 from app.settings import Settings, get_settings
 from app.system.health import HealthStatus
-from app.system.info import redact_url
 from schema import build_schema
 from schema.context import Context
 from schema.limits import QueryLimits
@@ -162,10 +160,8 @@ class ChronosGraphQL(GraphQL[Context, None]):
             )
         except Unauthenticated as error:
             return error_response(error, status=401, request_id=request_id)
-        except PyMongoError as error:
-            log.warning("auth.unavailable", error=type(error).__name__)
-            unavailable = Unavailable("cannot check the API key now; try again shortly")
-            return error_response(unavailable, status=503, request_id=request_id)
+        except Unavailable as error:
+            return error_response(error, status=503, request_id=request_id)
         return None
 
     def parse_json(self, data: str | bytes) -> Any:
@@ -256,6 +252,8 @@ async def _admin_only(request: Request, resources: Resources) -> Response | None
         )
     except Unauthenticated as error:
         return error_response(error, status=401, request_id=request_id)
+    except Unavailable as error:
+        return error_response(error, status=503, request_id=request_id)
     if not principal.role.includes(Role.ADMIN):
         return error_response(Forbidden("metrics take an admin key"), status=403, request_id=request_id)
     return None
@@ -264,17 +262,7 @@ async def _admin_only(request: Request, resources: Resources) -> Response | None
 def _lifespan(settings: Settings, holder: dict[str, Resources]) -> Callable[[Starlette], Any]:
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        try:
-            holder["current"] = await open_resources(settings)
-        except PyMongoError as exc:
-            # Say plainly what is missing before uvicorn reports a failed start-up.
-            log.error(
-                "api.mongo_unreachable",
-                url=redact_url(settings.mongo_url),
-                timeout_seconds=settings.mongo_timeout_seconds,
-                error=type(exc).__name__,
-            )
-            raise
+        holder["current"] = await open_resources(settings)
         heap.settle()
         _log_start(settings)
         try:

@@ -1,6 +1,6 @@
-"""The API process: uvicorn serving :func:`app.asgi.create_app` as the settings say.
+"""The API process: uvicorn serving :func:`schema.asgi.create_app` as the settings say.
 
-    python -m app.serve [--host HOST] [--port PORT]
+    python -m schema.serve [--host HOST] [--port PORT]
 
 Settings are read once, here; ``--host`` and ``--port`` override theirs (the dev stack and the
 tests pick ports). uvicorn's own logging set-up is skipped: ``create_app`` routes its records
@@ -16,9 +16,9 @@ from collections.abc import Sequence
 import uvicorn
 from uvicorn.config import STARTUP_FAILURE
 
-from app.asgi import create_app
 from app.settings import Settings, get_settings
 from app.ws_protocol import Utf8CheckedWebSockets
+from schema.asgi import create_app
 
 
 def uvicorn_config(settings: Settings, *, host: str | None = None, port: int | None = None) -> uvicorn.Config:
@@ -43,7 +43,7 @@ def uvicorn_config(settings: Settings, *, host: str | None = None, port: int | N
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m app.serve", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m schema.serve", description=__doc__.splitlines()[0])
     parser.add_argument("--host", help="interface to listen on (default: CHRONOS_HOST)")
     parser.add_argument("--port", type=int, help="port to listen on (default: CHRONOS_PORT)")
     args = parser.parse_args(argv)
