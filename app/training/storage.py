@@ -163,6 +163,15 @@ async def delete_working_data(*, job_id: UUID) -> None:
     await _delete_files(CHECKPOINTS_BUCKET, {"metadata.job_id": str(job_id)})
 
 
+async def working_data_owners() -> set[UUID]:
+    """Jobs that have working data stored: chunks, a series or checkpoints."""
+    owners: set[UUID] = set(await TrainingChunkDocument.get_pymongo_collection().distinct("job_id"))
+    for bucket_name in (SERIES_BUCKET, CHECKPOINTS_BUCKET):
+        found = await _database()[f"{bucket_name}.files"].distinct("metadata.job_id")
+        owners.update(UUID(str(job_id)) for job_id in found)
+    return owners
+
+
 async def delete_job_files(*, job_id: UUID) -> None:
     await delete_working_data(job_id=job_id)
     await delete_artifacts(job_id=job_id)
@@ -188,4 +197,5 @@ __all__ = [
     "store_checkpoint",
     "store_series",
     "unpack",
+    "working_data_owners",
 ]

@@ -30,7 +30,7 @@ from uuid import UUID
 
 from app.models.documents import ModelDocument
 from app.timeutil import utcnow
-from app.training import lifecycle
+from app.training import lifecycle, storage
 from app.training.documents import (
     ACTIVE_STATUSES,
     RUNNING_STATUSES,
@@ -78,6 +78,7 @@ async def sweep(*, stale_seconds: float) -> Sweep:
     async for raw in _jobs().find(silent, {"_id": 1, "status": 1, "lease": 1, "chunks_total": 1}):
         await _drive_silent(raw, now=now, stale_seconds=stale_seconds, into=result)
     await _release_orphaned_models(threshold)
+    await _remove_leftovers()
     return result
 
 
@@ -176,6 +177,15 @@ async def _finish_abandoned_cancels(threshold: datetime) -> list[UUID]:
         if await lifecycle.finish_cancel(job_id=raw["_id"]) is not None:
             ended.append(raw["_id"])
     return ended
+
+
+async def _remove_leftovers() -> None:
+    """Working data of jobs that have ended: a write in flight when its process died may land after
+    the job's end removed everything (a checkpoint's file, a chunk)."""
+    for job_id in await storage.working_data_owners():
+        raw = await _jobs().find_one({"_id": job_id}, {"status": 1})
+        if raw is None or TrainingStatus(raw["status"]) not in ACTIVE_STATUSES:
+            await lifecycle.clean_up(job_id=job_id)
 
 
 async def _release_orphaned_models(threshold: datetime) -> None:

@@ -124,18 +124,31 @@ async def test_a_redis_restart_mid_collection_costs_nothing(
     assert done["pointsCollected"] == 6000
 
 
+async def train_once(gql: GraphQL, model_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Start a training and see it end: (startTraining's payload, the finished job or {})."""
+    started = await start(gql, model_id, lastN=600)
+    if started["errors"]:
+        return started, {}
+    return started, await wait_for(gql, started["trainingJob"]["id"], timeout=120)
+
+
+def record_training(chaos: ChaosReport, scenario: str, started: dict[str, Any], done: dict[str, Any]) -> None:
+    chaos.record(
+        scenario,
+        held=[f"admitted: {not started['errors']}", f"job {done.get('status')}"],
+        lost=[] if done.get("status") == "COMPLETED" else [f"{started['errors']} {done.get('error')}"],
+    )
+
+
 async def test_training_starts_and_runs_after_a_redis_restart_without_restarting_anyone(
     chaos_stack: ChaosStack, gql: GraphQL, fiware_sandbox: Sandbox, chaos: ChaosReport
 ) -> None:
+    model = await create_model(gql, seed_series(fiware_sandbox, points=600), epochs=2)
     with run_worker(chaos_stack.env, chaos_stack.log_dir, name="after-restart"):
         chaos_stack.restart_redis(down_seconds=1)
-        model = await create_model(gql, seed_series(fiware_sandbox, points=600), epochs=2)
-        started = await start(gql, model["id"], lastN=600)
-        done = await wait_for(gql, started["trainingJob"]["id"], timeout=120) if not started["errors"] else {}
-    chaos.record(
-        "startTraining right after a Redis restart (API and worker not restarted)",
-        held=[f"admitted: {not started['errors']}", f"job {done.get('status')}"],
-        lost=[] if done.get("status") == "COMPLETED" else [f"{started['errors']} {done.get('error')}"],
+        started, done = await train_once(gql, model["id"])
+    record_training(
+        chaos, "startTraining right after a Redis restart (API and worker not restarted)", started, done
     )
     assert started["errors"] == [] and done["status"] == "COMPLETED", (started, done)
 
@@ -147,18 +160,11 @@ async def test_training_starts_and_completes_while_redis_is_down(
     with run_worker(chaos_stack.env, chaos_stack.log_dir, name="redis-down"):
         chaos_stack.stop_redis()
         try:
-            started = await start(gql, model["id"], lastN=600)
-            done = (
-                await wait_for(gql, started["trainingJob"]["id"], timeout=120)
-                if not started["errors"]
-                else {}
-            )
+            started, done = await train_once(gql, model["id"])
         finally:
             chaos_stack.start_redis()
-    chaos.record(
-        "startTraining while Redis is down (progress streams lost, nothing else)",
-        held=[f"admitted: {not started['errors']}", f"job {done.get('status')}"],
-        lost=[] if done.get("status") == "COMPLETED" else [f"{started['errors']} {done.get('error')}"],
+    record_training(
+        chaos, "startTraining while Redis is down (progress streams lost, nothing else)", started, done
     )
     assert started["errors"] == [] and done["status"] == "COMPLETED", (started, done)
 

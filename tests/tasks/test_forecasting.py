@@ -226,14 +226,22 @@ async def test_sth_down_records_its_slots_as_sth_unavailable(
         await until(gql, job_id, lambda s: s["runCount"] >= 1)
         fiware_sandbox.faults["sth"].switch(Outage.UNAVAILABLE)
         try:
-            failing = await until(gql, job_id, lambda s: s["missedCount"] >= 2)
+            # A busy machine may also miss a 1 s slot for want of a worker: count STH's own misses.
+            failing = await until(
+                gql,
+                job_id,
+                lambda s: (
+                    sum(m["reason"] == "STH_UNAVAILABLE" for m in s["recentMisses"]) >= 2
+                    and s["lastError"] is not None
+                ),
+            )
         finally:
             fiware_sandbox.faults["sth"].switch(Outage.OFF)
         recovered = await until(gql, job_id, lambda s: s["lastError"] is None and s["runCount"] > 1)
     finally:
         await gql.ok(TOGGLE, {"id": job_id, "enabled": False})
     assert failing["lastError"] and "STH-Comet" in failing["lastError"]
-    assert {m["reason"] for m in failing["recentMisses"]} == {"STH_UNAVAILABLE"}
+    assert {m["reason"] for m in failing["recentMisses"]} <= {"STH_UNAVAILABLE", "NO_WORKER", "LATE"}
     assert recovered["lastError"] is None
 
 

@@ -9,7 +9,7 @@ from uuid import UUID
 from app.models.documents import ModelDocument
 from app.models.enums import ModelStatus
 from app.timeutil import utcnow
-from app.training import lifecycle, watchdog
+from app.training import lifecycle, storage, watchdog
 from app.training.documents import (
     ChunkStatus,
     TrainingChunkDocument,
@@ -144,3 +144,15 @@ async def test_a_model_locked_by_a_vanished_job_is_freed_but_a_young_lock_is_not
     await watchdog.sweep(stale_seconds=STALE)
     assert await status_of(old_model) == (ModelStatus.DRAFT, None)
     assert await status_of(young_model) == (ModelStatus.TRAINING, young_job)
+
+
+async def test_working_data_that_lands_after_its_job_ended_is_removed(beanie_db: str) -> None:
+    _, ended = await model_with_job()
+    _, running = await model_with_job()
+    assert await claim(running) is not None
+    await set_job(ended, status=TrainingStatus.COMPLETED.value)
+    # A checkpoint's write still in flight when its process died, landing after the job's end.
+    for job_id in (ended, running):
+        await storage.store_checkpoint(job_id=job_id, run="dead", epoch=3, data=b"late")
+    await watchdog.sweep(stale_seconds=STALE)
+    assert await storage.working_data_owners() == {running}
