@@ -6,7 +6,6 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import redis.asyncio as aioredis
 import structlog
 from pymongo import AsyncMongoClient
@@ -24,55 +23,34 @@ from app.system.info import ApplicationInfo, build_info, redact_url
 from app.system.workers import WorkerWatch
 from app.training import events
 from app.training.hub import ProgressHub
-from fiware.http import NO_RETRY, ServiceClient, make_http_client
-from fiware.iota import IotAgentClient
-from fiware.orion import OrionClient
-from fiware.sth import SthClient
+from fiware.clients import FiwareClients
+from fiware.http import NO_RETRY, ServiceClient
 
 log = structlog.get_logger("chronos.api")
 
 
-@dataclass
-class FiwareClients:
-    """One pooled HTTP client per FIWARE service, shared by every request of the process."""
+def open_fiware(settings: Settings) -> FiwareClients:
+    return FiwareClients.open(
+        orion_url=settings.orion_url,
+        sth_url=settings.sth_comet_url,
+        iota_url=settings.iot_agent_url,
+        timeout=settings.fiware_timeout_seconds,
+        sth_page_size=settings.sth_max_page_size,
+        sth_concurrency=settings.sth_concurrency,
+    )
 
-    orion: OrionClient
-    sth: SthClient
-    iota: IotAgentClient
-    http: list[httpx.AsyncClient]
 
-    @classmethod
-    def open(cls, settings: Settings) -> FiwareClients:
-        timeout = settings.fiware_timeout_seconds
-        orion_http = make_http_client(settings.orion_url, timeout=timeout)
-        sth_http = make_http_client(
-            settings.sth_comet_url, timeout=timeout, max_connections=settings.sth_concurrency * 4
-        )
-        iota_http = make_http_client(settings.iot_agent_url, timeout=timeout)
-        return cls(
-            orion=OrionClient(orion_http),
-            sth=SthClient(
-                sth_http, max_page_size=settings.sth_max_page_size, concurrency=settings.sth_concurrency
-            ),
-            iota=IotAgentClient(iota_http),
-            http=[orion_http, sth_http, iota_http],
-        )
-
-    def probes(self) -> dict[str, Probe]:
-        # Health asks once: a retry would only stretch the answer past the probe's deadline.
-        checks = {
-            "orion": (self.orion.client.http, "Orion", "/version"),
-            "sthComet": (self.sth.client.http, "STH-Comet", "/version"),
-            "iotAgent": (self.iota.client.http, "IoT Agent", "/iot/about"),
-        }
-        return {
-            name: _http_probe(ServiceClient(http, service=label, retry=NO_RETRY), path)
-            for name, (http, label, path) in checks.items()
-        }
-
-    async def close(self) -> None:
-        for client in self.http:
-            await client.aclose()
+def fiware_probes(fiware: FiwareClients) -> dict[str, Probe]:
+    # Health asks once: a retry would only stretch the answer past the probe's deadline.
+    checks = {
+        "orion": (fiware.orion.client.http, "Orion", "/version"),
+        "sthComet": (fiware.sth.client.http, "STH-Comet", "/version"),
+        "iotAgent": (fiware.iota.client.http, "IoT Agent", "/iot/about"),
+    }
+    return {
+        name: _http_probe(ServiceClient(http, service=label, retry=NO_RETRY), path)
+        for name, (http, label, path) in checks.items()
+    }
 
 
 def _http_probe(client: ServiceClient, path: str) -> Probe:
@@ -171,7 +149,7 @@ async def open_resources(settings: Settings) -> Resources:
         raise
     redis = _redis_client(settings.redis_url, settings.health_timeout_seconds)
     extra_redis: list[aioredis.Redis] = []
-    fiware = FiwareClients.open(settings)
+    fiware = open_fiware(settings)
     # Status changes made by the API (admission, cancel) are announced like the workers' are.
     events.use_sink(redis)
     hub = ProgressHub(settings.redis_url)
@@ -186,7 +164,11 @@ async def open_resources(settings: Settings) -> Resources:
         mongo=mongo,
         redis=redis,
         info=build_info(settings),
-        probes={**_probes(settings, mongo, redis, extra_redis), **fiware.probes(), "workers": workers.probe},
+        probes={
+            **_probes(settings, mongo, redis, extra_redis),
+            **fiware_probes(fiware),
+            "workers": workers.probe,
+        },
         extra_redis=extra_redis,
         fiware=fiware,
         tasks=tasks,
@@ -212,4 +194,4 @@ async def close_resources(resources: Resources) -> None:
     await resources.mongo.close()
 
 
-__all__ = ["FiwareClients", "Resources", "close_resources", "open_resources"]
+__all__ = ["Resources", "close_resources", "open_fiware", "open_resources"]

@@ -23,9 +23,10 @@ from pymongo import AsyncMongoClient
 from app.db import connect_mongo, init_documents
 from app.log import configure_logging
 from app.predictions.forecasters import Forecasters
-from app.resources import FiwareClients
+from app.resources import open_fiware
 from app.settings import Settings, get_settings
 from app.training import events
+from fiware.clients import FiwareClients
 
 log = structlog.get_logger(__name__)
 
@@ -79,7 +80,7 @@ def runtime() -> WorkerRuntime:
 
 
 async def _open_fiware(settings: Settings) -> FiwareClients:
-    return FiwareClients.open(settings)
+    return open_fiware(settings)
 
 
 def run(coroutine: Coroutine[Any, Any, T]) -> T:

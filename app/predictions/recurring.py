@@ -20,13 +20,13 @@ from app.auth.tenancy import TenantScope
 from app.errors import ErrorCode, FieldError, NotFound, UpstreamError, ValidationFailed
 from app.models.service import parse_id
 from app.predictions import service
-from app.resources import FiwareClients
 from app.settings import Settings
 from app.timeutil import utcnow
 from app.training import service as training
 from app.training.admission import series_of
 from app.training.documents import TrainingJobDocument, TrainingStatus
 from app.upstream import translate
+from fiware.clients import FiwareClients
 from fiware.errors import FiwareBadRequest, FiwareError, FiwareNotFound
 from fiware.http import Tenant
 from fiware.names import check_ngsi_name

@@ -30,11 +30,11 @@ from app.errors import ChronosError, Conflict, InsufficientData, NotFound, Unava
 from app.predictions import ledger, service, slots
 from app.predictions.forecasters import Forecasters
 from app.predictions.recurring import FORECAST_ATTRIBUTE
-from app.resources import FiwareClients
 from app.timeutil import utcnow
 from app.training.admission import series_of
 from app.training.documents import MissReason, TrainingJobDocument
 from app.upstream import translate
+from fiware.clients import FiwareClients
 from fiware.errors import FiwareError
 from fiware.orion import ForecastPoint, OrionClient, forecast_series
 

@@ -12,10 +12,11 @@ from app.errors import UpstreamError, ValidationFailed
 from app.models.documents import ModelDocument
 from app.models.enums import ModelType, TargetMode
 from app.predictions import recurring
-from app.resources import FiwareClients
+from app.resources import open_fiware
 from app.settings import Settings
 from app.training.admission import snapshot
 from app.training.documents import DataSummary, TrainingJobDocument, TrainingRequest, TrainingStatus
+from fiware.clients import FiwareClients
 from fiware.http import Tenant
 from fiware.sandbox.config import SandboxConfig
 from fiware.sandbox.runner import Sandbox, running_sandbox
@@ -35,7 +36,7 @@ async def clients(orion4: Sandbox) -> AsyncIterator[tuple[FiwareClients, Setting
         sth_comet_url=orion4.sth_url,
         iot_agent_url=orion4.iota_url,
     )
-    opened = FiwareClients.open(settings)
+    opened = open_fiware(settings)
     try:
         yield opened, settings
     finally:

@@ -19,10 +19,11 @@ from app.predictions import scheduling
 from app.predictions.forecasters import Forecasters
 from app.predictions.scheduling import Attempt, ForecastOutcome
 from app.predictions.slots import RECENT_MISSES
-from app.resources import FiwareClients
+from app.resources import open_fiware
 from app.settings import Settings
 from app.timeutil import utcnow
 from app.training.documents import MissReason, PredictionConfig, TrainingJobDocument
+from fiware.clients import FiwareClients
 from fiware.sandbox.runner import Sandbox, running_sandbox
 from tests.app.predictions.test_recurring import completed_job
 
@@ -43,7 +44,7 @@ async def fiware(sandbox: Sandbox) -> AsyncIterator[FiwareClients]:
         sth_comet_url=sandbox.sth_url,
         iot_agent_url=sandbox.iota_url,
     )
-    opened = FiwareClients.open(settings)
+    opened = open_fiware(settings)
     try:
         yield opened
     finally:
