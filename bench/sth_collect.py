@@ -27,8 +27,8 @@ sys.path.insert(0, str(ROOT))
 
 from fiware.http import Tenant, make_http_client  # noqa: E402
 from fiware.sandbox.config import SandboxConfig  # noqa: E402
+from fiware.sandbox.fake_sth import SthStore, create_app  # noqa: E402
 from fiware.sandbox.server import free_port, start_in_thread, stop  # noqa: E402
-from fiware.sandbox.sth import SthStore, create_app  # noqa: E402
 from fiware.sth import DEFAULT_CONCURRENCY, Series, SthClient  # noqa: E402
 
 SERIES = Series("Sensor", "urn:ngsi-ld:Sensor:bench", "temperature")

@@ -8,7 +8,7 @@ import threading
 import time
 from types import FrameType
 
-from fiware.sandbox import iota, orion, sth
+from fiware.sandbox import fake_iota, fake_orion, fake_sth
 from fiware.sandbox.config import SandboxConfig
 from fiware.sandbox.demo import DemoDataMissing, seed_demo
 from fiware.sandbox.faults import CONTROL_PATH, FaultMiddleware, Faults, Outage
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> None:
         latency_seconds=args.latency_ms / 1000,
         orion_version=args.orion_version,
     )
-    stores = (sth.SthStore(), orion.OrionStore(), iota.IotaStore())
+    stores = (fake_sth.SthStore(), fake_orion.OrionStore(), fake_iota.IotaStore())
     if args.seed == "demo":
         try:
             counts = seed_demo(
@@ -60,9 +60,9 @@ def main(argv: list[str] | None = None) -> None:
     faults = {name: Faults() for name in ("sth", "orion", "iota")}
     faults["orion"].switch(Outage(args.orion_fault))
     apps = {
-        "sth": (sth.create_app(config, stores[0]), args.sth_port),
-        "orion": (orion.create_app(config, stores[1]), args.orion_port),
-        "iota": (iota.create_app(config, stores[2]), args.iota_port),
+        "sth": (fake_sth.create_app(config, stores[0]), args.sth_port),
+        "orion": (fake_orion.create_app(config, stores[1]), args.orion_port),
+        "iota": (fake_iota.create_app(config, stores[2]), args.iota_port),
     }
     running = [
         start_in_thread(FaultMiddleware(app, faults[name]), port) for name, (app, port) in apps.items()

@@ -15,9 +15,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from fiware.sandbox.iota import IotaStore
-from fiware.sandbox.orion import OrionStore
-from fiware.sandbox.sth import SthStore
+from fiware.sandbox.fake_iota import IotaStore
+from fiware.sandbox.fake_orion import OrionStore
+from fiware.sandbox.fake_sth import SthStore
 
 DEMO_APIKEY = "chronos-demo"
 DEMO_RESOURCE = "/iot/d"

@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from fiware.sandbox import iota, orion, sth
+from fiware.sandbox import fake_iota, fake_orion, fake_sth
 from fiware.sandbox.config import SandboxConfig
 from fiware.sandbox.faults import FaultMiddleware, Faults, Outage
 from fiware.sandbox.server import start_in_thread, stop
@@ -20,21 +20,21 @@ class Sandbox:
     orion_url: str
     sth_url: str
     iota_url: str
-    orion: orion.OrionStore
-    sth: sth.SthStore
-    iota: iota.IotaStore
+    orion: fake_orion.OrionStore
+    sth: fake_sth.SthStore
+    iota: fake_iota.IotaStore
     faults: dict[str, Faults] = field(default_factory=dict)
 
 
 @contextlib.contextmanager
 def running_sandbox(config: SandboxConfig | None = None) -> Iterator[Sandbox]:
     config = config or SandboxConfig()
-    stores = (orion.OrionStore(), sth.SthStore(), iota.IotaStore())
+    stores = (fake_orion.OrionStore(), fake_sth.SthStore(), fake_iota.IotaStore())
     faults = {name: Faults() for name in ("orion", "sth", "iota")}
     apps = [
-        FaultMiddleware(orion.create_app(config, stores[0]), faults["orion"]),
-        FaultMiddleware(sth.create_app(config, stores[1]), faults["sth"]),
-        FaultMiddleware(iota.create_app(config, stores[2]), faults["iota"]),
+        FaultMiddleware(fake_orion.create_app(config, stores[0]), faults["orion"]),
+        FaultMiddleware(fake_sth.create_app(config, stores[1]), faults["sth"]),
+        FaultMiddleware(fake_iota.create_app(config, stores[2]), faults["iota"]),
     ]
     running = [start_in_thread(app) for app in apps]
     try:

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from fiware.sandbox.config import SandboxConfig
-from fiware.sandbox.iota import IotaError, IotaStore, create_app
+from fiware.sandbox.fake_iota import IotaError, IotaStore, create_app
 from fiware.sandbox.server import serving
 
 JSON_UTF8 = "application/json; charset=utf-8"

@@ -24,7 +24,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from fiware.sandbox.config import SandboxConfig
-from fiware.sandbox.orion import OrionStore, create_app
+from fiware.sandbox.fake_orion import OrionStore, create_app
 from fiware.sandbox.server import free_port, serving
 
 UUID = re.compile(r"[0-9a-f\-]{36}")

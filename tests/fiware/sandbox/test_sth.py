@@ -16,8 +16,8 @@ import httpx
 import pytest
 
 from fiware.sandbox.config import SandboxConfig
+from fiware.sandbox.fake_sth import SthStore, create_app, same_json
 from fiware.sandbox.server import serving
-from fiware.sandbox.sth import SthStore, create_app, same_json
 
 T0 = datetime(2018, 6, 21, 12, 0, tzinfo=UTC)
 ENTITY, TYPE, ATTR = "Lamp:001", "Lamp", "luminosity"

@@ -16,8 +16,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from fiware.sandbox.orion_model import Json, OrionError, bad_request, loads, normalize
-from fiware.sandbox.orion_store import OrionStore
+from fiware.sandbox.fake_orion.model import Json, OrionError, bad_request, loads, normalize
+from fiware.sandbox.fake_orion.store import OrionStore
 
 SERVICE_NOT_FOUND = "Service not found. Check your URL as probably it is wrong."
 MAX_LIMIT = 1000

@@ -11,8 +11,8 @@ from collections.abc import Iterable, Mapping
 
 import httpx
 
-from fiware.sandbox.orion_model import Change, Json, entity_attrs, now_ms, render_entity
-from fiware.sandbox.orion_subs import Subscription, should_notify, triggering_attrs
+from fiware.sandbox.fake_orion.model import Change, Json, entity_attrs, now_ms, render_entity
+from fiware.sandbox.fake_orion.subscriptions import Subscription, should_notify, triggering_attrs
 
 _MODES = {
     "normalized": "normalized",

@@ -10,7 +10,7 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from fiware.sandbox.orion_model import (
+from fiware.sandbox.fake_orion.model import (
     DEFAULT_ENTITY_TYPE,
     Attr,
     AttrInput,
@@ -23,7 +23,7 @@ from fiware.sandbox.orion_model import (
     path_matches,
     render_entity,
 )
-from fiware.sandbox.orion_subs import Subscription
+from fiware.sandbox.fake_orion.subscriptions import Subscription
 
 # How attributes of a request meet those already there:
 APPEND = "append"  # update the existing ones, add the others (POST .../attrs, op `append`, upsert)

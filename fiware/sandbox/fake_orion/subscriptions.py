@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from fiware.sandbox.orion_model import (
+from fiware.sandbox.fake_orion.model import (
     Change,
     Entity,
     Json,

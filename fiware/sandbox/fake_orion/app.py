@@ -55,8 +55,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from fiware.sandbox.config import SandboxConfig
-from fiware.sandbox.latency import LatencyMiddleware
-from fiware.sandbox.orion_http import (
+from fiware.sandbox.fake_orion.http import (
     Call,
     CorrelatorMiddleware,
     on_http_error,
@@ -64,7 +63,7 @@ from fiware.sandbox.orion_http import (
     prepare,
     service_paths,
 )
-from fiware.sandbox.orion_model import (
+from fiware.sandbox.fake_orion.model import (
     ALREADY_EXISTS,
     ATTRS_EXIST,
     ATTRS_MISSING,
@@ -85,8 +84,8 @@ from fiware.sandbox.orion_model import (
     render_attr,
     render_entity,
 )
-from fiware.sandbox.orion_notify import Notifier
-from fiware.sandbox.orion_routes import (
+from fiware.sandbox.fake_orion.notify import Notifier
+from fiware.sandbox.fake_orion.routes import (
     create_subscription,
     delete_subscription,
     get_subscription,
@@ -94,7 +93,8 @@ from fiware.sandbox.orion_routes import (
     patch_subscription,
     version,
 )
-from fiware.sandbox.orion_store import APPEND, APPEND_STRICT, REPLACE, UPDATE, OrionStore
+from fiware.sandbox.fake_orion.store import APPEND, APPEND_STRICT, REPLACE, UPDATE, OrionStore
+from fiware.sandbox.latency import LatencyMiddleware
 
 UNSUPPORTED_PARAMS = ("q", "mq", "georel", "geometry", "coords")
 BATCH_ACTIONS = {

@@ -12,9 +12,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from fiware.sandbox.config import SandboxConfig
-from fiware.sandbox.orion_http import Call, prepare
-from fiware.sandbox.orion_model import NOT_FOUND_SUBSCRIPTION, Json, OrionError, bad_request, now_ms
-from fiware.sandbox.orion_subs import (
+from fiware.sandbox.fake_orion.http import Call, prepare
+from fiware.sandbox.fake_orion.model import NOT_FOUND_SUBSCRIPTION, Json, OrionError, bad_request, now_ms
+from fiware.sandbox.fake_orion.subscriptions import (
     Subscription,
     new_subscription_id,
     parse_subscription,
