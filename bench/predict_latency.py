@@ -43,7 +43,7 @@ from app.models.documents import ModelDocument  # noqa: E402
 from app.models.enums import ModelType, TargetMode  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from app.training import storage  # noqa: E402
-from app.training.admission import snapshot  # noqa: E402
+from app.training.config import snapshot  # noqa: E402
 from app.training.documents import DataSummary, TrainingJobDocument, TrainingRequest, TrainingStatus  # noqa: E402
 from fiware.http import Tenant, make_http_client  # noqa: E402
 from fiware.sandbox.runner import running_sandbox  # noqa: E402

@@ -72,7 +72,7 @@ from app.models.enums import ModelStatus, ModelType, TargetMode  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from app.system.info import redact_url  # noqa: E402
 from app.timeutil import utcnow  # noqa: E402
-from app.training.admission import snapshot  # noqa: E402
+from app.training.config import snapshot  # noqa: E402
 from app.training.documents import (  # noqa: E402
     Progress,
     TrainingJobDocument,

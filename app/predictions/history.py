@@ -20,7 +20,7 @@ from app.models.service import parse_id
 from app.predictions.recurring import FORECAST_ATTRIBUTE
 from app.timeutil import safely_in_range
 from app.training import service as training
-from app.training.admission import series_of
+from app.training.config import series_of
 from app.training.documents import TrainingJobDocument
 from app.upstream import translate
 from fiware.errors import FiwareError, FiwareNotFound

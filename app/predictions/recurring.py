@@ -23,7 +23,7 @@ from app.predictions import service
 from app.settings import Settings
 from app.timeutil import utcnow
 from app.training import service as training
-from app.training.admission import series_of
+from app.training.config import series_of
 from app.training.documents import TrainingJobDocument, TrainingStatus
 from app.upstream import translate
 from fiware.clients import FiwareClients

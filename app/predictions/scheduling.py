@@ -31,7 +31,7 @@ from app.predictions import ledger, service, slots
 from app.predictions.forecasters import Forecasters
 from app.predictions.recurring import FORECAST_ATTRIBUTE
 from app.timeutil import utcnow
-from app.training.admission import series_of
+from app.training.config import series_of
 from app.training.documents import MissReason, TrainingJobDocument
 from app.upstream import translate
 from fiware.clients import FiwareClients

@@ -17,7 +17,7 @@ from app.models.service import parse_id
 from app.predictions.forecasters import Forecasters
 from app.timeutil import utcnow
 from app.training import service as training
-from app.training.admission import series_of
+from app.training.config import series_of
 from app.training.documents import TrainingJobDocument, TrainingStatus
 from app.upstream import translate
 from fiware.errors import FiwareError

@@ -34,16 +34,14 @@ from app.models import service as models_service
 from app.models.documents import ModelDocument
 from app.models.enums import ModelStatus
 from app.models.service import parse_id
-from app.models.spec import effective_patience
 from app.timeutil import safely_in_range, utcnow
 from app.training import events, lifecycle
 from app.training import service as training_service
+from app.training.config import required_points, series_of, snapshot
 from app.training.documents import TrainingConfig, TrainingJobDocument, TrainingRequest
 from app.upstream import translate
 from fiware.errors import FiwareError
-from fiware.http import Tenant
-from fiware.sth import Series, SthClient
-from ml.windows import minimum_points
+from fiware.sth import SthClient
 
 log = structlog.get_logger(__name__)
 
@@ -101,41 +99,6 @@ def validate_request(request: StartRequest) -> TrainingRequest:
     if windowed:
         return TrainingRequest(date_from=request.date_from, date_to=request.date_to)
     return TrainingRequest(last_n=request.last_n if request.last_n is not None else DEFAULT_LAST_N)
-
-
-def snapshot(model: ModelDocument) -> TrainingConfig:
-    return TrainingConfig(
-        model_type=model.model_type,
-        rnn_layers=model.rnn_layers,
-        dense_layers=model.dense_layers,
-        lookback_window=model.lookback_window,
-        forecast_horizon=model.forecast_horizon,
-        target_mode=model.target_mode,
-        batch_size=model.batch_size,
-        epochs=model.epochs,
-        learning_rate=model.learning_rate,
-        validation_ratio=model.validation_ratio,
-        test_ratio=model.test_ratio,
-        early_stopping_patience=effective_patience(model.early_stopping_patience, model.epochs),
-        entity_type=model.entity_type,
-        entity_id=model.entity_id,
-        feature=model.feature,
-        fiware_service=model.fiware_service,
-        fiware_service_path=model.fiware_service_path,
-    )
-
-
-def required_points(config: TrainingConfig) -> int:
-    return minimum_points(
-        config.lookback_window, config.forecast_horizon, config.validation_ratio, config.test_ratio
-    )
-
-
-def series_of(config: TrainingConfig) -> tuple[Series, Tenant]:
-    return (
-        Series(entity_type=config.entity_type, entity_id=config.entity_id, attribute=config.feature),
-        Tenant(service=config.fiware_service, service_path=config.fiware_service_path),
-    )
 
 
 def _fingerprint(model_id: UUID, request: TrainingRequest) -> str:
@@ -295,9 +258,6 @@ __all__ = [
     "Dispatch",
     "DispatchFailed",
     "StartRequest",
-    "required_points",
-    "series_of",
-    "snapshot",
     "start_training",
     "validate_request",
 ]

@@ -16,7 +16,7 @@ from pymongo import ReturnDocument
 
 from app.timeutil import utcnow
 from app.training import lifecycle, progress, storage
-from app.training.admission import required_points, series_of
+from app.training.config import required_points, series_of
 from app.training.documents import (
     ChunkStatus,
     TrainingChunkDocument,

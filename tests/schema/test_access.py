@@ -24,7 +24,7 @@ from app.db import init_documents
 from app.models.documents import ModelDocument
 from app.models.enums import ModelType, TargetMode
 from app.settings import Settings
-from app.training.admission import snapshot
+from app.training.config import snapshot
 from app.training.documents import TrainingJobDocument, TrainingRequest, TrainingStatus
 from schema import schema
 from tests.support import ApiServer, bearer, create_key

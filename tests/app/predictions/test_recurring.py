@@ -14,7 +14,7 @@ from app.models.enums import ModelType, TargetMode
 from app.predictions import recurring
 from app.resources import open_fiware
 from app.settings import Settings
-from app.training.admission import snapshot
+from app.training.config import snapshot
 from app.training.documents import DataSummary, TrainingJobDocument, TrainingRequest, TrainingStatus
 from fiware.clients import FiwareClients
 from fiware.http import Tenant

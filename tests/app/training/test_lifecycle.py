@@ -10,7 +10,7 @@ from app.models.documents import ModelDocument
 from app.models.enums import ModelStatus, ModelType, TargetMode
 from app.timeutil import utcnow
 from app.training import lifecycle
-from app.training.admission import snapshot
+from app.training.config import snapshot
 from app.training.documents import TrainingJobDocument, TrainingRequest, TrainingStatus
 from app.training.failures import TaskIdentity
 

@@ -16,7 +16,7 @@ from app.models.documents import ModelDocument
 from app.models.enums import ModelType, TargetMode
 from app.settings import Settings
 from app.timeutil import utcnow
-from app.training.admission import snapshot
+from app.training.config import snapshot
 from app.training.documents import TrainingJobDocument, TrainingRequest, TrainingStatus
 from schema import schema
 from schema.context import Context
