@@ -64,10 +64,74 @@ def _as_matrix(values: npt.ArrayLike, name: str) -> FloatArray:
     return matrix
 
 
+def _checked_inputs(
+    truth: npt.ArrayLike, predicted: npt.ArrayLike, last_observed: npt.ArrayLike
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """``truth`` and ``predicted`` as matrices of one shape, ``last_observed`` as one value a row."""
+    y_all = _as_matrix(truth, "truth")
+    p_all = _as_matrix(predicted, "predicted")
+    last = np.asarray(last_observed, dtype=np.float64)
+    if p_all.shape != y_all.shape:
+        raise ValueError(f"predicted has shape {p_all.shape}, truth has shape {y_all.shape}")
+    if last.shape != (y_all.shape[0],):
+        raise ValueError(f"last_observed must have shape ({y_all.shape[0]},), got {last.shape}")
+    return y_all, p_all, last
+
+
 def _rmse(errors: FloatArray) -> float | None:
     if errors.size == 0:
         return None
     return finite_or_none(math.sqrt(float(np.mean(np.square(errors)))))
+
+
+def _rmse_per_step(errors: FloatArray, scored: npt.NDArray[np.bool_]) -> list[float | None]:
+    """RMSE of each horizon step (column) over its scored origins."""
+    return [_rmse(errors[scored[:, step], step]) for step in range(errors.shape[1])]
+
+
+def _mape(y: FloatArray, errors: FloatArray) -> float | None:
+    """Mean absolute percentage error over the values not too close to zero to divide by."""
+    abs_y = np.abs(y)
+    eps = MAPE_EPS_REL * max(1.0, float(np.mean(abs_y)))
+    relevant = abs_y > eps
+    if not relevant.any():
+        return None
+    return finite_or_none(float(np.mean(np.abs(errors[relevant]) / abs_y[relevant])) * 100.0)
+
+
+def _r2(y: FloatArray, errors: FloatArray) -> float | None:
+    """The coefficient of determination; ``None`` for a constant truth (no variance to explain)."""
+    # Tested on the values, not on SST itself: the mean of a constant float series can be off by
+    # an ulp, giving a tiny non-zero SST and an absurd R² instead of "undefined".
+    if np.all(y == y[0]):
+        return None
+    sst = float(np.sum(np.square(y - np.mean(y))))
+    return finite_or_none(1.0 - float(np.sum(np.square(errors))) / sst)
+
+
+def _theil_u(rmse: float | None, rmse_naive: float | None) -> float | None:
+    """Theil's U2: the model's RMSE over persistence's; ``None`` when either is missing or zero."""
+    if rmse is None or not rmse_naive:
+        return None
+    return finite_or_none(rmse / rmse_naive)
+
+
+def _pooled(
+    y: FloatArray, errors: FloatArray, naive_errors: FloatArray, rmse_per_step: list[float | None]
+) -> ForecastMetrics:
+    """Metrics of the scored pairs, given flat: their truth, model errors and persistence errors."""
+    rmse = _rmse(errors)
+    return ForecastMetrics(
+        mse=finite_or_none(float(np.mean(np.square(errors)))),
+        mae=finite_or_none(float(np.mean(np.abs(errors)))),
+        rmse=rmse,
+        mape=_mape(y, errors),
+        r2=_r2(y, errors),
+        # Same helper on the same pairs, so a forecast equal to persistence scores exactly 1.0.
+        theil_u=_theil_u(rmse, _rmse(naive_errors)),
+        rmse_per_step=rmse_per_step,
+        points=int(y.size),
+    )
 
 
 def forecast_metrics(
@@ -81,61 +145,14 @@ def forecast_metrics(
     scored pair is kept, so every error metric it touches becomes ``None``: a diverged model must not
     look good by having its failures silently skipped.
     """
-    y_all = _as_matrix(truth, "truth")
-    p_all = _as_matrix(predicted, "predicted")
-    last = np.asarray(last_observed, dtype=np.float64)
-    if p_all.shape != y_all.shape:
-        raise ValueError(f"predicted has shape {p_all.shape}, truth has shape {y_all.shape}")
-    if last.shape != (y_all.shape[0],):
-        raise ValueError(f"last_observed must have shape ({y_all.shape[0]},), got {last.shape}")
-
+    y_all, p_all, last = _checked_inputs(truth, predicted, last_observed)
     naive_all = np.broadcast_to(last[:, None], y_all.shape)
     scored = np.isfinite(y_all) & np.isfinite(naive_all)
-    horizon = y_all.shape[1]
-
     # Huge or infinite predictions overflow when squared; the result is inf and becomes None, so the
     # warnings would only be noise in worker logs.
     with np.errstate(all="ignore"):
         errors_all = p_all - y_all
-        naive_errors_all = naive_all - y_all
-        rmse_per_step = [_rmse(errors_all[scored[:, step], step]) for step in range(horizon)]
-
-        y = y_all[scored]
-        errors = errors_all[scored]
-        points = int(y.size)
-        if points == 0:
+        rmse_per_step = _rmse_per_step(errors_all, scored)
+        if not scored.any():
             return ForecastMetrics(None, None, None, None, None, None, rmse_per_step, 0)
-
-        mse = float(np.mean(np.square(errors)))
-        mae = float(np.mean(np.abs(errors)))
-        rmse = _rmse(errors)
-
-        abs_y = np.abs(y)
-        eps = MAPE_EPS_REL * max(1.0, float(np.mean(abs_y)))
-        relevant = abs_y > eps
-        mape = (
-            float(np.mean(np.abs(errors[relevant]) / abs_y[relevant])) * 100.0 if relevant.any() else math.nan
-        )
-
-        # Tested on the values, not on SST itself: the mean of a constant float series can be off by
-        # an ulp, giving a tiny non-zero SST and an absurd R² instead of "undefined".
-        if np.all(y == y[0]):
-            r2 = math.nan
-        else:
-            sst = float(np.sum(np.square(y - np.mean(y))))
-            r2 = 1.0 - float(np.sum(np.square(errors))) / sst
-
-        # Same helper on the same pairs, so a forecast equal to persistence scores exactly 1.0.
-        rmse_naive = _rmse(naive_errors_all[scored])
-        theil_u = rmse / rmse_naive if rmse is not None and rmse_naive else None
-
-    return ForecastMetrics(
-        mse=finite_or_none(mse),
-        mae=finite_or_none(mae),
-        rmse=rmse,
-        mape=finite_or_none(mape),
-        r2=finite_or_none(r2),
-        theil_u=None if theil_u is None else finite_or_none(theil_u),
-        rmse_per_step=rmse_per_step,
-        points=points,
-    )
+        return _pooled(y_all[scored], errors_all[scored], (naive_all - y_all)[scored], rmse_per_step)

@@ -110,6 +110,79 @@ def detect_interval(timestamps: npt.ArrayLike) -> float:
     return interval
 
 
+def _paired_arrays(
+    timestamps: npt.ArrayLike, values: npt.ArrayLike, *, max_gap_steps: int
+) -> tuple[FloatArray, FloatArray]:
+    """The inputs as float64 vectors of one length, or ``ValueError`` saying what is wrong."""
+    if max_gap_steps < 0:
+        raise ValueError(f"max_gap_steps must be >= 0, got {max_gap_steps}")
+    ts = np.asarray(timestamps, dtype=np.float64)
+    vs = np.asarray(values, dtype=np.float64)
+    if ts.ndim != 1 or vs.ndim != 1 or ts.shape != vs.shape:
+        raise ValueError(
+            f"timestamps and values must be 1-D and of equal length, got shapes {ts.shape} and {vs.shape}"
+        )
+    return ts, vs
+
+
+def _merge_duplicates(ts: FloatArray, vs: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """The distinct timestamps in order, each with the mean of its values."""
+    # np.unique sorts, so ordering and duplicate merging are one pass.
+    unique_ts, inverse, counts = np.unique(ts, return_inverse=True, return_counts=True)
+    merged_vs = np.bincount(inverse, weights=vs, minlength=unique_ts.size) / counts
+    return unique_ts, merged_vs
+
+
+def _require_two_points(distinct: int, *, raw_points: int, dropped: int, usable: int) -> None:
+    if distinct < 2:
+        raise InsufficientSeries(
+            f"a series needs at least 2 points with distinct timestamps and finite values, got "
+            f"{distinct} ({raw_points} received, {dropped} non-finite dropped, "
+            f"{usable - distinct} duplicate timestamps merged)"
+        )
+
+
+def _grid_slots(unique_ts: FloatArray, *, interval: float, max_slots: int) -> npt.NDArray[np.int64]:
+    """The nearest slot of each timestamp on the grid starting at the first one."""
+    start = float(unique_ts[0])
+    slots = np.rint((unique_ts - start) / interval).astype(np.int64)
+    n_slots = int(slots[-1]) + 1
+    if n_slots > max_slots:
+        raise ValueError(
+            f"the series spans {n_slots} slots of {interval} s (from {start} to {float(unique_ts[-1])}), "
+            f"more than the {max_slots} allowed: a timestamp is probably corrupt"
+        )
+    return slots
+
+
+def _merge_slots(
+    slots: npt.NDArray[np.int64], values: FloatArray
+) -> tuple[npt.NDArray[np.int64], FloatArray]:
+    """The occupied slots in order, each with the mean of the values that fell in it."""
+    # Slots are non-decreasing because the timestamps are sorted: collisions are adjacent.
+    observed_slots, slot_inverse, slot_counts = np.unique(slots, return_inverse=True, return_counts=True)
+    observed_vs = np.bincount(slot_inverse, weights=values, minlength=observed_slots.size) / slot_counts
+    return observed_slots, observed_vs
+
+
+def _fill_short_gaps(
+    observed_slots: npt.NDArray[np.int64], observed_vs: FloatArray, *, n_slots: int, max_gap_steps: int
+) -> tuple[FloatArray, int, int]:
+    """Place the values on a grid of ``n_slots`` and interpolate its short gaps.
+
+    Answers the grid, the slots filled and the gaps (runs over ``max_gap_steps``) left NaN.
+    """
+    grid = np.full(n_slots, np.nan, dtype=np.float64)
+    grid[observed_slots] = observed_vs
+    run_lengths = np.diff(observed_slots) - 1
+    runs = run_lengths[run_lengths > 0]
+    # Missing slots come in order, run by run, so each inherits the length of its run.
+    missing_slots = np.flatnonzero(np.isnan(grid))
+    fillable = missing_slots[np.repeat(runs <= max_gap_steps, runs)]
+    grid[fillable] = np.interp(fillable, observed_slots, observed_vs)
+    return grid, int(fillable.size), int((runs > max_gap_steps).sum())
+
+
 def regularize(
     timestamps: npt.ArrayLike,
     values: npt.ArrayLike,
@@ -125,62 +198,25 @@ def regularize(
     Raises :class:`InsufficientSeries` when fewer than 2 distinct usable points remain, and
     ``ValueError`` for mismatched inputs or a grid longer than ``max_slots``.
     """
-    if max_gap_steps < 0:
-        raise ValueError(f"max_gap_steps must be >= 0, got {max_gap_steps}")
-    ts = np.asarray(timestamps, dtype=np.float64)
-    vs = np.asarray(values, dtype=np.float64)
-    if ts.ndim != 1 or vs.ndim != 1 or ts.shape != vs.shape:
-        raise ValueError(
-            f"timestamps and values must be 1-D and of equal length, got shapes {ts.shape} and {vs.shape}"
-        )
+    ts, vs = _paired_arrays(timestamps, values, max_gap_steps=max_gap_steps)
     raw_points = int(ts.size)
-
     usable = np.isfinite(ts) & np.isfinite(vs)
-    dropped = raw_points - int(usable.sum())
-    ts, vs = ts[usable], vs[usable]
-
-    # np.unique sorts, so ordering and duplicate merging are one pass.
-    unique_ts, inverse, counts = np.unique(ts, return_inverse=True, return_counts=True)
-    merged_vs = np.bincount(inverse, weights=vs, minlength=unique_ts.size) / counts
-    if unique_ts.size < 2:
-        raise InsufficientSeries(
-            f"a series needs at least 2 points with distinct timestamps and finite values, got "
-            f"{unique_ts.size} ({raw_points} received, {dropped} non-finite dropped, "
-            f"{int(ts.size) - int(unique_ts.size)} duplicate timestamps merged)"
-        )
-
+    kept = int(usable.sum())
+    unique_ts, merged_vs = _merge_duplicates(ts[usable], vs[usable])
+    _require_two_points(int(unique_ts.size), raw_points=raw_points, dropped=raw_points - kept, usable=kept)
     interval = detect_interval(unique_ts)
-    start = float(unique_ts[0])
-    slots = np.rint((unique_ts - start) / interval).astype(np.int64)
-    n_slots = int(slots[-1]) + 1
-    if n_slots > max_slots:
-        raise ValueError(
-            f"the series spans {n_slots} slots of {interval} s (from {start} to {float(unique_ts[-1])}), "
-            f"more than the {max_slots} allowed: a timestamp is probably corrupt"
-        )
-
-    # Slots are non-decreasing because the timestamps are sorted: collisions are adjacent.
-    observed_slots, slot_inverse, slot_counts = np.unique(slots, return_inverse=True, return_counts=True)
-    observed_vs = np.bincount(slot_inverse, weights=merged_vs, minlength=observed_slots.size) / slot_counts
-    merged = raw_points - dropped - int(observed_slots.size)
-
-    grid = np.full(n_slots, np.nan, dtype=np.float64)
-    grid[observed_slots] = observed_vs
-
-    run_lengths = np.diff(observed_slots) - 1
-    runs = run_lengths[run_lengths > 0]
-    # Missing slots come in order, run by run, so each inherits the length of its run.
-    missing_slots = np.flatnonzero(np.isnan(grid))
-    fillable = missing_slots[np.repeat(runs <= max_gap_steps, runs)]
-    grid[fillable] = np.interp(fillable, observed_slots, observed_vs)
-
+    slots = _grid_slots(unique_ts, interval=interval, max_slots=max_slots)
+    observed_slots, observed_vs = _merge_slots(slots, merged_vs)
+    grid, filled, gaps = _fill_short_gaps(
+        observed_slots, observed_vs, n_slots=int(slots[-1]) + 1, max_gap_steps=max_gap_steps
+    )
     return Regular(
-        start=start,
+        start=float(unique_ts[0]),
         interval=interval,
         values=grid,
         raw_points=raw_points,
-        dropped_non_finite=dropped,
-        merged_duplicates=merged,
-        filled=int(fillable.size),
-        gaps=int((runs > max_gap_steps).sum()),
+        dropped_non_finite=raw_points - kept,
+        merged_duplicates=kept - int(observed_slots.size),
+        filled=filled,
+        gaps=gaps,
     )

@@ -237,11 +237,11 @@ def fit(
         except ValueError as error:  # Keras and _restore both say "this does not fit" so
             raise CheckpointMismatch(str(error)) from error
     reporter = _Reporter(
-        result, settings, batches, progress, should_stop, samples=len(train[0]),
-        stopper=stopper, checkpoint=checkpoint, first_epoch=done + 1,
+        result, settings, batches, samples=len(train[0]), first_epoch=done + 1, stopper=stopper,
+        progress=progress, should_stop=should_stop, checkpoint=checkpoint,
     )  # fmt: skip
     # Early stopping decides first, so each epoch's report and checkpoint carry its decision.
-    callbacks = [callback for callback in (stopper, reporter) if callback is not None]
+    callbacks = [callback for callback in (stopper, _keras_callback(reporter)) if callback is not None]
     started = time.perf_counter()
     history: dict[str, list[Any]] = {}
     if done < settings.epochs and not (resume is not None and resume.stopped):
@@ -338,9 +338,6 @@ def _restore(model: keras.Model, stopper: Any, state: FitState, result: FitResul
 def _state(
     model: keras.Model, stopper: Any, history: tuple[list[float | None], list[float | None]], epoch: int
 ) -> FitState:
-    best_epoch = None
-    if stopper is not None and stopper.best is not None:
-        best_epoch = int(stopper.best_epoch) + 1
     return FitState(
         epoch=epoch,
         weights=model.get_weights(),
@@ -348,98 +345,153 @@ def _state(
         loss=list(history[0]),
         val_loss=list(history[1]),
         best=None if stopper is None or stopper.best is None else float(stopper.best),
-        best_epoch=best_epoch,
+        best_epoch=_best_epoch(stopper),
         wait=0 if stopper is None else int(stopper.wait),
         best_weights=None if stopper is None else stopper.best_weights,
         stopped=bool(model.stop_training),
     )
 
 
+def _best_epoch(stopper: Any) -> int | None:
+    """Early stopping's best epoch so far, 1-based; None while it is off or has no val_loss yet."""
+    if stopper is None or stopper.best is None:
+        return None
+    return int(stopper.best_epoch) + 1  # Keras counts epochs from 0
+
+
+def _speed(samples: int, elapsed: float) -> float | None:
+    return samples / elapsed if elapsed > 0 else None
+
+
+def _epoch_losses(logs: dict[str, Any] | None) -> Losses:
+    logs = logs or {}
+    return _finite(logs.get("loss")), _finite(logs.get("val_loss"))
+
+
+def _checkpoint_due(trained: float, last_cost: float, ratio: float) -> bool:
+    """Whether the time trained since the last checkpoint pays for another one like it."""
+    # Written as "not below" rather than ">=" so that a NaN threshold (ratio inf, cost 0) still saves.
+    return not trained < ratio * last_cost
+
+
+def _progress_event(
+    kind: str,
+    epoch: int,
+    batch: int | None,
+    losses: Losses,
+    *,
+    settings: FitSettings,
+    batches: int,
+    samples: int,
+    best_epoch: int | None,
+    first_epoch: int,
+    elapsed: float,
+) -> ProgressEvent:
+    """The event for ``epoch`` (1-based) ``elapsed`` seconds in: a speed only once the epoch ended."""
+    expected = expected_last_epoch(total=settings.epochs, patience=settings.patience, best_epoch=best_epoch)
+    speed = _speed(samples, elapsed) if kind == "epoch" else None
+    return ProgressEvent(
+        kind, epoch, settings.epochs, batch, batches, losses[0], losses[1], speed,
+        expected_last_epoch=expected, best_epoch=best_epoch, first_epoch=first_epoch, epoch_seconds=elapsed,
+    )  # fmt: skip
+
+
+@dataclass(eq=False)
 class _Reporter:
-    """A Keras callback built lazily (Keras is imported only once training starts)."""
+    """What a fit does at each Keras hook: reports, cancellation, checkpoints; Keras-free itself."""
 
-    def __new__(
-        cls,
-        result: FitResult,
-        settings: FitSettings,
-        batches: int,
-        progress: ProgressSink | None,
-        should_stop: Callable[[], bool] | None,
-        *,
-        samples: int,
-        stopper: Any,
-        checkpoint: CheckpointSink | None,
-        first_epoch: int,
-    ) -> keras.callbacks.Callback:
-        import keras
+    result: FitResult
+    settings: FitSettings
+    batches: int
+    samples: int
+    first_epoch: int
+    stopper: Any = None
+    progress: ProgressSink | None = None
+    should_stop: Callable[[], bool] | None = None
+    checkpoint: CheckpointSink | None = None
+    epoch: int = field(default=0, init=False)  # 1-based, the one running
+    epoch_started: float = field(default_factory=time.perf_counter, init=False)
+    trained_since_checkpoint: float = field(default=0.0, init=False)
+    last_cost: float = field(default=0.0, init=False)  # seconds the last checkpoint took
+    # Keras hands its history over only when fit returns: checkpoints need their own.
+    loss: list[float | None] = field(default_factory=list, init=False)
+    val_loss: list[float | None] = field(default_factory=list, init=False)
 
-        def event(kind: str, epoch: int, batch: int | None, losses: Losses, began: float) -> ProgressEvent:
-            best = None if stopper is None or stopper.best is None else int(stopper.best_epoch) + 1
-            expected = expected_last_epoch(total=settings.epochs, patience=settings.patience, best_epoch=best)
-            elapsed = time.perf_counter() - began
-            speed = samples / elapsed if kind == "epoch" and elapsed > 0 else None
-            return ProgressEvent(
-                kind, epoch, settings.epochs, batch, batches, losses[0], losses[1], speed,
-                expected_last_epoch=expected, best_epoch=best, first_epoch=first_epoch, epoch_seconds=elapsed,
-            )  # fmt: skip
+    def __post_init__(self) -> None:
+        self.loss = list(self.result.loss)
+        self.val_loss = list(self.result.val_loss)
 
-        class Reporter(keras.callbacks.Callback):
-            def __init__(self) -> None:
-                super().__init__()
-                self.epoch_started = time.perf_counter()
-                self.epoch = 0
-                self.trained_since_checkpoint = 0.0
-                self.last_cost = 0.0
-                # Keras hands its history over only when fit returns: checkpoints need their own.
-                self.loss = list(result.loss)
-                self.val_loss = list(result.val_loss)
+    def train_begin(self, model: keras.Model) -> None:
+        # Importing TensorFlow and building the network take seconds: a sign of life (and a
+        # chance to stop) before the first batch compiles.
+        self._stop_if_asked(model)
 
-            def _stop_if_asked(self) -> None:
-                if should_stop is not None and should_stop():
-                    result.cancelled = True
-                    self.model.stop_training = True
+    def epoch_begin(self, epoch: int) -> None:
+        self.epoch = epoch + 1
+        self.epoch_started = time.perf_counter()
 
-            def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-                # Importing TensorFlow and building the network take seconds: a sign of life (and a
-                # chance to stop) before the first batch compiles.
-                self._stop_if_asked()
+    def batch_end(self, model: keras.Model, batch: int, logs: dict[str, Any] | None) -> None:
+        self._stop_if_asked(model)
+        if self.progress is not None and (batch + 1) % self.settings.batch_every == 0:
+            loss = _finite((logs or {}).get("loss"))
+            self.progress(self._event("batch", self.epoch, batch + 1, (loss, None)))
 
-            def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-                self.epoch = epoch + 1
-                self.epoch_started = time.perf_counter()
+    def epoch_end(self, model: keras.Model, epoch: int, logs: dict[str, Any] | None) -> None:
+        elapsed = time.perf_counter() - self.epoch_started
+        self.result.samples_per_second = _speed(self.samples, elapsed)
+        losses = _epoch_losses(logs)
+        if self.progress is not None:
+            self.progress(self._event("epoch", epoch + 1, None, losses))
+        self._stop_if_asked(model)
+        self.loss.append(losses[0])
+        self.val_loss.append(losses[1])
+        self.trained_since_checkpoint += elapsed
+        if self.checkpoint is not None and not self.result.cancelled:
+            self._checkpoint(model, self.checkpoint, epoch + 1)
 
-            def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-                self._stop_if_asked()
-                if progress is not None and (batch + 1) % settings.batch_every == 0:
-                    loss = _finite((logs or {}).get("loss"))
-                    progress(event("batch", self.epoch, batch + 1, (loss, None), self.epoch_started))
+    def _stop_if_asked(self, model: keras.Model) -> None:
+        if self.should_stop is not None and self.should_stop():
+            self.result.cancelled = True
+            model.stop_training = True
 
-            def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-                elapsed = time.perf_counter() - self.epoch_started
-                result.samples_per_second = samples / elapsed if elapsed > 0 else None
-                logs = logs or {}
-                losses = (_finite(logs.get("loss")), _finite(logs.get("val_loss")))
-                if progress is not None:
-                    progress(event("epoch", epoch + 1, None, losses, self.epoch_started))
-                self._stop_if_asked()
-                self.loss.append(losses[0])
-                self.val_loss.append(losses[1])
-                self.trained_since_checkpoint += elapsed
-                if checkpoint is not None and not result.cancelled:
-                    self._checkpoint(checkpoint, epoch + 1)
+    def _event(self, kind: str, epoch: int, batch: int | None, losses: Losses) -> ProgressEvent:
+        return _progress_event(
+            kind, epoch, batch, losses, settings=self.settings, batches=self.batches, samples=self.samples,
+            best_epoch=_best_epoch(self.stopper), first_epoch=self.first_epoch,
+            elapsed=time.perf_counter() - self.epoch_started,
+        )  # fmt: skip
 
-            def _checkpoint(self, sink: CheckpointSink, epoch: int) -> None:
-                # The latest cost, not the mean: the first write to a store pays one-off set-up.
-                if self.trained_since_checkpoint < settings.checkpoint_cost_ratio * self.last_cost:
-                    return
-                started = time.perf_counter()
-                sink(_state(self.model, stopper, (self.loss, self.val_loss), epoch))
-                self.last_cost = time.perf_counter() - started
-                result.checkpoints += 1
-                result.checkpoint_seconds += self.last_cost
-                self.trained_since_checkpoint = 0.0
+    def _checkpoint(self, model: keras.Model, sink: CheckpointSink, epoch: int) -> None:
+        # The latest cost, not the mean: the first write to a store pays one-off set-up.
+        ratio = self.settings.checkpoint_cost_ratio
+        if not _checkpoint_due(self.trained_since_checkpoint, self.last_cost, ratio):
+            return
+        started = time.perf_counter()
+        sink(_state(model, self.stopper, (self.loss, self.val_loss), epoch))
+        self.last_cost = time.perf_counter() - started
+        self.result.checkpoints += 1
+        self.result.checkpoint_seconds += self.last_cost
+        self.trained_since_checkpoint = 0.0
 
-        return Reporter()
+
+def _keras_callback(reporter: _Reporter) -> keras.callbacks.Callback:
+    """``reporter`` behind Keras's hooks; the class is made here, once training imports Keras."""
+    import keras
+
+    class ReporterCallback(keras.callbacks.Callback):
+        def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+            reporter.train_begin(self.model)
+
+        def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            reporter.epoch_begin(epoch)
+
+        def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+            reporter.batch_end(self.model, batch, logs)
+
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            reporter.epoch_end(self.model, epoch, logs)
+
+    return ReporterCallback()
 
 
 __all__ = [

@@ -10,7 +10,17 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from ml.metrics import ForecastMetrics, finite_or_none, forecast_metrics
+from ml.metrics import (
+    ForecastMetrics,
+    _checked_inputs,
+    _mape,
+    _pooled,
+    _r2,
+    _rmse_per_step,
+    _theil_u,
+    finite_or_none,
+    forecast_metrics,
+)
 
 NAN = math.nan
 
@@ -210,3 +220,49 @@ def test_finite_or_none(value: float, expected: float | None) -> None:
     result = finite_or_none(value)
     assert result == expected
     assert result is None or type(result) is float
+
+
+def test_checked_inputs_make_a_vector_a_one_step_horizon() -> None:
+    y, p, last = _checked_inputs([1, 2], [3, 4], [0, 1])
+    assert y.shape == p.shape == (2, 1) and last.shape == (2,) and y.dtype == np.float64
+    with pytest.raises(ValueError, match=r"predicted has shape \(1, 3\), truth has shape \(1, 2\)"):
+        _checked_inputs([[1, 2]], [[1, 2, 3]], [0])
+    with pytest.raises(ValueError, match=r"last_observed must have shape \(1,\), got \(2,\)"):
+        _checked_inputs([[1, 2]], [[1, 2]], [0, 1])
+
+
+def test_rmse_per_step_scores_each_column_over_its_own_pairs() -> None:
+    errors = np.array([[1.0, 3.0], [3.0, 100.0]])
+    scored = np.array([[True, True], [True, False]])
+    assert _rmse_per_step(errors, scored) == pytest.approx([math.sqrt(5.0), 3.0])
+    assert _rmse_per_step(errors, np.zeros_like(scored)) == [None, None]
+
+
+def test_mape_is_none_when_every_value_is_too_close_to_zero() -> None:
+    assert _mape(np.array([10.0, 20.0]), np.array([1.0, -4.0])) == pytest.approx(15.0)
+    assert _mape(np.array([0.0, 0.0]), np.array([1.0, 1.0])) is None
+    assert _mape(np.array([1.0]), np.array([math.inf])) is None
+
+
+def test_r2_is_none_for_a_constant_truth() -> None:
+    assert _r2(np.array([1.0, 3.0]), np.array([1.0, -1.0])) == pytest.approx(0.0)
+    assert _r2(np.array([0.1 + 0.2] * 4), np.array([1.0, 0.0, 0.0, 0.0])) is None
+
+
+@pytest.mark.parametrize(
+    ("rmse", "rmse_naive", "expected"),
+    [
+        pytest.param(1.0, 4.0, 0.25, id="ratio"),
+        pytest.param(None, 4.0, None, id="no-model-rmse"),
+        pytest.param(1.0, None, None, id="no-naive-rmse"),
+        pytest.param(1.0, 0.0, None, id="perfect-persistence"),
+        pytest.param(1e300, 1e-300, None, id="overflow"),
+    ],
+)
+def test_theil_u(rmse: float | None, rmse_naive: float | None, expected: float | None) -> None:
+    assert _theil_u(rmse, rmse_naive) == expected
+
+
+def test_pooled_counts_its_pairs_and_keeps_the_per_step_rmse() -> None:
+    m = _pooled(np.array([1.0, 3.0]), np.array([1.0, -1.0]), np.array([2.0, 2.0]), [0.5])
+    assert (m.mse, m.mae, m.rmse, m.theil_u, m.points, m.rmse_per_step) == (1.0, 1.0, 1.0, 0.5, 2, [0.5])

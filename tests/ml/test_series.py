@@ -5,7 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ml.series import InsufficientSeries, Regular, detect_interval, regularize
+from ml.series import (
+    InsufficientSeries,
+    Regular,
+    _fill_short_gaps,
+    _grid_slots,
+    _merge_duplicates,
+    _merge_slots,
+    _paired_arrays,
+    _require_two_points,
+    detect_interval,
+    regularize,
+)
 
 T0 = 1_700_000_000.0
 
@@ -154,3 +165,48 @@ def test_a_corrupt_timestamp_is_refused_before_allocating_a_huge_grid() -> None:
     ts = np.concatenate([[0.0], T0 + np.arange(100.0)])
     with pytest.raises(ValueError, match="probably corrupt"):
         regularize(ts, np.ones(101))
+
+
+def test_paired_arrays_are_float_vectors_of_one_length() -> None:
+    ts, vs = _paired_arrays([1, 2, 3], [4, 5, 6], max_gap_steps=0)
+    assert ts.dtype == vs.dtype == np.float64 and ts.tolist() == [1.0, 2.0, 3.0]
+    with pytest.raises(ValueError, match=r"got shapes \(2, 1\) and \(2,\)"):
+        _paired_arrays(np.zeros((2, 1)), np.zeros(2), max_gap_steps=0)
+    # The gap limit is checked first: it is wrong whatever the data.
+    with pytest.raises(ValueError, match="max_gap_steps must be >= 0, got -2"):
+        _paired_arrays(np.zeros(2), np.zeros(3), max_gap_steps=-2)
+
+
+def test_merge_duplicates_sorts_and_averages_each_timestamp() -> None:
+    unique_ts, merged = _merge_duplicates(np.array([5.0, 1.0, 5.0, 3.0]), np.array([2.0, 7.0, 4.0, 1.0]))
+    assert unique_ts.tolist() == [1.0, 3.0, 5.0] and merged.tolist() == [7.0, 1.0, 3.0]
+    empty_ts, empty_vs = _merge_duplicates(np.array([]), np.array([]))
+    assert empty_ts.size == empty_vs.size == 0
+
+
+def test_require_two_points_accounts_for_every_point() -> None:
+    _require_two_points(2, raw_points=2, dropped=0, usable=2)
+    expected = r"got 1 \(6 received, 2 non-finite dropped, 3 duplicate timestamps merged\)"
+    with pytest.raises(InsufficientSeries, match=expected):
+        _require_two_points(1, raw_points=6, dropped=2, usable=4)
+
+
+def test_grid_slots_round_to_the_nearest_slot_within_the_limit() -> None:
+    slots = _grid_slots(T0 + np.array([0.0, 9.0, 26.0, 30.0]), interval=10.0, max_slots=4)
+    assert slots.dtype == np.int64 and slots.tolist() == [0, 1, 3, 3]
+    with pytest.raises(ValueError, match=r"spans 4 slots of 10.0 s .* more than the 3 allowed"):
+        _grid_slots(T0 + np.array([0.0, 30.0]), interval=10.0, max_slots=3)
+
+
+def test_merge_slots_averages_the_values_sharing_a_slot() -> None:
+    slots, values = _merge_slots(np.array([0, 1, 1, 4]), np.array([1.0, 2.0, 6.0, 8.0]))
+    assert slots.tolist() == [0, 1, 4] and values.tolist() == [1.0, 4.0, 8.0]
+
+
+def test_fill_short_gaps_interpolates_only_runs_within_the_limit() -> None:
+    # A 2-slot run (filled) and a 3-slot run (over the limit of 2).
+    grid, filled, gaps = _fill_short_gaps(
+        np.array([0, 3, 7]), np.array([0.0, 3.0, 7.0]), n_slots=8, max_gap_steps=2
+    )
+    np.testing.assert_array_equal(grid, [0.0, 1.0, 2.0, 3.0, np.nan, np.nan, np.nan, 7.0])
+    assert (filled, gaps) == (2, 1)

@@ -2,15 +2,32 @@
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
+from functools import partial
+from types import SimpleNamespace
 
 import numpy as np
 import numpy.typing as npt
 import pytest
 
 from ml.network import Cell, NetworkSpec, RecurrentLayer
-from ml.training import CheckpointMismatch, FitSettings, FitState, ProgressEvent, expected_last_epoch, fit
+from ml.training import (
+    CheckpointMismatch,
+    FitResult,
+    FitSettings,
+    FitState,
+    ProgressEvent,
+    _best_epoch,
+    _checkpoint_due,
+    _epoch_losses,
+    _progress_event,
+    _Reporter,
+    _speed,
+    expected_last_epoch,
+    fit,
+)
 
 LOOKBACK, HORIZON = 12, 3
 
@@ -189,3 +206,99 @@ def test_a_checkpoint_of_another_network_is_refused_before_any_epoch() -> None:
             progress=events.append,
         )
     assert events == []
+
+
+def stopper(best: float | None, best_epoch: int = 0) -> SimpleNamespace:
+    return SimpleNamespace(best=best, best_epoch=best_epoch, wait=0, best_weights=None)
+
+
+def fake_model() -> SimpleNamespace:
+    """What the reporter touches of a Keras model: its stop flag, weights and optimizer variables."""
+    step = SimpleNamespace(numpy=lambda: np.int64(4))
+    return SimpleNamespace(stop_training=False, get_weights=list, optimizer=SimpleNamespace(variables=[step]))
+
+
+def test_best_epoch_is_one_based_and_none_until_known() -> None:
+    assert _best_epoch(None) is None
+    assert _best_epoch(stopper(None)) is None
+    assert _best_epoch(stopper(0.5, best_epoch=2)) == 3
+
+
+def test_speed_and_epoch_losses() -> None:
+    assert _speed(100, 4.0) == 25.0 and _speed(100, 0.0) is None
+    assert _epoch_losses({"loss": np.float32(0.5), "val_loss": float("nan")}) == (0.5, None)
+    assert _epoch_losses(None) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("trained", "last_cost", "ratio", "due"),
+    [
+        pytest.param(0.0, 0.0, 10.0, True, id="first"),
+        pytest.param(9.0, 1.0, 10.0, False, id="too-soon"),
+        pytest.param(10.0, 1.0, 10.0, True, id="paid-for"),
+        pytest.param(0.0, 5.0, 0.0, True, id="every-epoch"),
+        pytest.param(0.0, 0.0, math.inf, True, id="nan-threshold"),
+    ],
+)
+def test_checkpoint_due(trained: float, last_cost: float, ratio: float, due: bool) -> None:
+    assert _checkpoint_due(trained, last_cost, ratio) is due
+
+
+def test_progress_event_has_a_speed_only_at_an_epoch_end() -> None:
+    settings = FitSettings(epochs=20, patience=3)
+    event = partial(_progress_event, settings=settings, batches=8, samples=100, first_epoch=2, elapsed=2.0)
+    batch = event("batch", 2, 4, (0.5, None), best_epoch=None)
+    assert batch == ProgressEvent("batch", 2, 20, 4, 8, 0.5, None, None, expected_last_epoch=20,
+                                  best_epoch=None, first_epoch=2, epoch_seconds=2.0)  # fmt: skip
+    epoch = event("epoch", 2, None, (0.5, 0.25), best_epoch=2)
+    assert (epoch.samples_per_second, epoch.expected_last_epoch, epoch.best_epoch) == (50.0, 5, 2)
+
+
+def test_reporter_reports_every_few_batches_and_each_epoch() -> None:
+    events: list[ProgressEvent] = []
+    result = FitResult(loss=[0.9], val_loss=[1.0])
+    reporter = _Reporter(result, QUICK, 4, samples=64, first_epoch=2, progress=events.append)
+    model = fake_model()
+    reporter.train_begin(model)
+    reporter.epoch_begin(1)
+    for batch in range(4):
+        reporter.batch_end(model, batch, {"loss": 0.5})
+    reporter.epoch_end(model, 1, {"loss": 0.4, "val_loss": 0.3})
+    assert [(e.kind, e.epoch, e.batch) for e in events] == [
+        ("batch", 2, 2),
+        ("batch", 2, 4),
+        ("epoch", 2, None),
+    ]
+    assert all(e.first_epoch == 2 and e.batches == 4 for e in events)
+    assert (reporter.loss, reporter.val_loss) == ([0.9, 0.4], [1.0, 0.3])
+    assert result.loss == [0.9], "the fit's own history is filled in when Keras returns"
+    assert result.samples_per_second is not None and not model.stop_training
+
+
+def test_reporter_cancels_when_asked_and_then_saves_no_checkpoint() -> None:
+    saved: list[FitState] = []
+    result = FitResult()
+    reporter = _Reporter(result, QUICK, 4, samples=64, first_epoch=1, should_stop=lambda: True,
+                         checkpoint=saved.append)  # fmt: skip
+    model = fake_model()
+    reporter.train_begin(model)
+    assert result.cancelled and model.stop_training
+    reporter.epoch_end(model, 0, {"loss": 0.4, "val_loss": 0.3})
+    assert saved == [] and result.checkpoints == 0
+
+
+@pytest.mark.parametrize(("ratio", "saved_epochs"), [(0.0, [1, 2, 3]), (1e9, [1])])
+def test_reporter_checkpoints_while_they_cost_little_enough(ratio: float, saved_epochs: list[int]) -> None:
+    saved: list[FitState] = []
+    result = FitResult()
+    settings = FitSettings(checkpoint_cost_ratio=ratio)
+    reporter = _Reporter(result, settings, 4, samples=64, first_epoch=1, stopper=stopper(0.3, best_epoch=0),
+                         checkpoint=saved.append)  # fmt: skip
+    model = fake_model()
+    for epoch in range(3):
+        reporter.epoch_begin(epoch)
+        reporter.epoch_end(model, epoch, {"loss": 0.4, "val_loss": 0.3})
+    assert [state.epoch for state in saved] == saved_epochs == list(range(1, result.checkpoints + 1))
+    # Each state carries the history so far and early stopping's best, 1-based.
+    assert (saved[0].loss, saved[0].val_loss, saved[0].best_epoch, saved[0].best) == ([0.4], [0.3], 1, 0.3)
+    assert int(saved[0].optimizer[0]) == 4
