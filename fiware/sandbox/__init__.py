@@ -3,7 +3,7 @@ IoT Agent HTTP contracts Chronos relies on, rule by rule from the upstream code,
 (``telefonicaid/fiware-sth-comet``, ``fiware-orion``, ``iotagent-node-lib``; each module names the
 files it follows). Tests, benchmarks and ``make run`` talk to it over HTTP.
 
-Each service is a Starlette app built by ``create_app(config, store)`` in its own module
-(``sth``, ``orion``, ``iota``); ``server`` runs apps on real ports, in threads or as
-``python -m fiware.sandbox``.
+Each service is a Starlette app built by ``create_app(config, store)`` in its own package
+(``fake_sth``, ``fake_orion``, ``fake_iota``), split into modules by concern; ``server`` runs apps on
+real ports, in threads or as ``python -m fiware.sandbox``.
 """

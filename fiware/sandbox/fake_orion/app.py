@@ -46,6 +46,7 @@ import json
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.applications import Starlette
@@ -71,6 +72,7 @@ from fiware.sandbox.fake_orion.model import (
     NOT_FOUND_ATTRIBUTE,
     NOT_FOUND_ENTITY,
     TOO_MANY_ENTITIES,
+    AttrInput,
     Change,
     Entity,
     Json,
@@ -95,6 +97,9 @@ from fiware.sandbox.fake_orion.routes import (
 )
 from fiware.sandbox.fake_orion.store import APPEND, APPEND_STRICT, REPLACE, UPDATE, OrionStore
 from fiware.sandbox.latency import LatencyMiddleware
+
+ParsedEntity = tuple[str, str | None, dict[str, AttrInput]]
+"""``(id, type, attributes)`` of an entity in a request body, as ``parse_entity`` answers it."""
 
 UNSUPPORTED_PARAMS = ("q", "mq", "georel", "geometry", "coords")
 BATCH_ACTIONS = {
@@ -338,9 +343,8 @@ async def put_value(request: Request) -> Response:
     return Response(status_code=204)
 
 
-async def batch_update(request: Request) -> Response:
-    call = await prepare(request, update=True)
-    body = call.body
+def _batch_request(body: Json) -> tuple[str, list[Json]]:
+    """The action and the entities of a ``POST /v2/op/update`` body, refused as Orion refuses them."""
     if not isinstance(body, dict):
         raise bad_request("not a JSON object")
     action = BATCH_ACTIONS.get(body.get("actionType", ""))
@@ -348,58 +352,84 @@ async def batch_update(request: Request) -> Response:
         raise bad_request(
             "invalid update action type: right ones are: append, appendStrict, delete, replace, update"
         )
-    if not isinstance(body.get("entities"), list) or not body["entities"]:
+    entities = body.get("entities")
+    if not isinstance(entities, list) or not entities:
         raise bad_request("empty entities vector")
+    return action, entities
+
+
+@dataclass
+class _BatchOutcome:
+    """What a batch did so far: the changes to notify, the failures to report, and whether any entity
+    or attribute was actually touched."""
+
+    changes: list[Change] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    done: bool = False
+
+
+BATCH_MODES = {"append": APPEND, "appendStrict": APPEND_STRICT, "update": UPDATE, "replace": REPLACE}
+
+
+def _batch_missing(call: Call, action: str, outcome: _BatchOutcome, parsed: ParsedEntity) -> None:
+    """An entity of the batch that does not exist: the append actions create it, the others fail."""
+    entity_id, entity_type, attrs = parsed
+    if action in ("append", "appendStrict"):
+        entity_type = entity_type or DEFAULT_ENTITY_TYPE
+        outcome.changes.append(call.store.create(call.service, call.paths[0], entity_id, entity_type, attrs))
+        outcome.done = True
+    else:
+        outcome.failures.append(f"{entity_id}/{entity_type or ''} - [entity itself]")
+
+
+def _batch_existing(
+    call: Call, action: str, outcome: _BatchOutcome, target: Entity, parsed: ParsedEntity
+) -> None:
+    """An entity of the batch that exists: deleted whole, or its attributes deleted or updated."""
+    attrs = parsed[2]
+    if action == "delete" and not attrs:
+        outcome.changes.append(call.store.delete_entity(call.service, target))
+        outcome.done = True
+        return
+    if action == "delete":
+        change, failed = call.store.delete_attrs(target, list(attrs))
+    else:
+        change, failed = call.store.update(
+            target,
+            attrs,
+            mode=BATCH_MODES[action],
+            override_metadata="overrideMetadata" in call.options,
+            forced="forcedUpdate" in call.options,
+        )
+    outcome.changes.append(change)
+    outcome.done = outcome.done or len(failed) < len(attrs) or not attrs
+    if failed:
+        outcome.failures.append(_attr_list(target, failed))
+
+
+async def batch_update(request: Request) -> Response:
+    call = await prepare(request, update=True)
+    action, entities = _batch_request(call.body)
     key_values = "keyValues" in call.options
     # Orion parses the whole payload before it touches anything.
-    parsed = [parse_entity(item, key_values=key_values) for item in body["entities"]]
-    store, path = call.store, call.paths[0]
-    changes: list[Change] = []
-    failures: list[str] = []
-    done = False
-    for entity_id, entity_type, attrs in parsed:
-        found = store.query(
-            call.service, [path], ids=[entity_id], types=[entity_type] if entity_type else None
-        )
+    parsed = [parse_entity(item, key_values=key_values) for item in entities]
+    outcome = _BatchOutcome()
+    for entity in parsed:
+        entity_id, entity_type = entity[0], entity[1]
+        types = [entity_type] if entity_type else None
+        found = call.store.query(call.service, [call.paths[0]], ids=[entity_id], types=types)
         if len(found) > 1:
             raise OrionError(409, TOO_MANY_ENTITIES)
-        target = found[0] if found else None
-        if target is None:
-            if action in ("append", "appendStrict"):
-                changes.append(
-                    store.create(call.service, path, entity_id, entity_type or DEFAULT_ENTITY_TYPE, attrs)
-                )
-                done = True
-            else:
-                failures.append(f"{entity_id}/{entity_type or ''} - [entity itself]")
-            continue
-        if action == "delete" and not attrs:
-            changes.append(store.delete_entity(call.service, target))
-            done = True
-            continue
-        if action == "delete":
-            change, failed = store.delete_attrs(target, list(attrs))
+        if found:
+            _batch_existing(call, action, outcome, found[0], entity)
         else:
-            mode = {"append": APPEND, "appendStrict": APPEND_STRICT, "update": UPDATE, "replace": REPLACE}[
-                action
-            ]
-            change, failed = store.update(
-                target,
-                attrs,
-                mode=mode,
-                override_metadata="overrideMetadata" in call.options,
-                forced="forcedUpdate" in call.options,
-            )
-        changes.append(change)
-        done = done or len(failed) < len(attrs) or not attrs
-        if failed:
-            failures.append(_attr_list(target, failed))
-    _notify(call, changes)
-    if failures and not done and not changes:
+            _batch_missing(call, action, outcome, entity)
+    _notify(call, outcome.changes)
+    if outcome.failures and not outcome.done and not outcome.changes:
         raise OrionError(404, NOT_FOUND_ENTITY)  # update with none of the entities there
-    if failures:
+    if outcome.failures:
         prefix = ATTRS_EXIST if action == "appendStrict" else ATTRS_MISSING
-        raise _failure(failures, prefix, all_failed=not done)
+        raise _failure(outcome.failures, prefix, all_failed=not outcome.done)
     return Response(status_code=204)
 
 

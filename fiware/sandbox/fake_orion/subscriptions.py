@@ -180,43 +180,56 @@ def _http(notification: dict[str, Json]) -> dict[str, Json]:
     return dict(http)
 
 
-def parse_subscription(body: Json, *, orion_major: int) -> SubscriptionSpec:
-    """A subscription request body checked as Orion of that major version checks it."""
-    if not isinstance(body, dict):
-        raise bad_request("not a JSON object")
-    description = body.get("description")
-    if description is not None and (not isinstance(description, str) or len(description) > MAX_DESCRIPTION):
-        raise bad_request(f"description must be a string of at most {MAX_DESCRIPTION} characters")
-    subject = body.get("subject")
-    if not isinstance(subject, dict):
-        raise bad_request("no subject for subscription specified")
-    entities = _subject_entities(subject.get("entities"))
-    condition_attrs, expression, alterations, notify_md = _condition(subject.get("condition"))
-    notification = body.get("notification")
-    if not isinstance(notification, dict):
-        raise bad_request("no notification for subscription specified")
-    http = _http(notification)
-    if "attrs" in notification and "exceptAttrs" in notification:
-        raise bad_request("http notification has attrs and exceptAttrs")
-    attrs = _strings(notification.get("attrs", []), "notification attrs")
-    except_attrs = (
-        _strings(notification["exceptAttrs"], "exceptAttrs") if "exceptAttrs" in notification else None
-    )
+@dataclass(frozen=True)
+class _NotificationSpec:
+    """The ``notification`` member of a subscription request, checked."""
+
+    http: dict[str, Json]
+    attrs: list[str]
+    except_attrs: list[str] | None
+    attrs_format: str
+    metadata: list[str] | None
+    only_changed: bool
+    covered: bool
+    max_fails: int | None
+
+
+def _attrs_format(notification: dict[str, Json], *, orion_major: int) -> str:
     attrs_format = notification.get("attrsFormat", "normalized")
     # `legacy` (NGSIv1 notifications) exists up to 3.12 and was removed in 4.0.0 (doc/manuals/deprecated.md).
     accepted = V2_FORMATS if orion_major >= 4 else (*V2_FORMATS, "legacy")
     if attrs_format not in accepted:
         raise bad_request(INVALID_FORMAT)
-    metadata = _strings(notification["metadata"], "metadata") if "metadata" in notification else None
-    only_changed = notification.get("onlyChangedAttrs", False)
-    covered = notification.get("covered", False)
-    max_fails = notification.get("maxFailsLimit")
+    return str(attrs_format)
+
+
+def _notification(raw: Json, *, orion_major: int) -> _NotificationSpec:
+    """Checked in Orion's order, so that the first of several faults is the one reported."""
+    if not isinstance(raw, dict):
+        raise bad_request("no notification for subscription specified")
+    http = _http(raw)
+    if "attrs" in raw and "exceptAttrs" in raw:
+        raise bad_request("http notification has attrs and exceptAttrs")
+    attrs = _strings(raw.get("attrs", []), "notification attrs")
+    except_attrs = _strings(raw["exceptAttrs"], "exceptAttrs") if "exceptAttrs" in raw else None
+    attrs_format = _attrs_format(raw, orion_major=orion_major)
+    metadata = _strings(raw["metadata"], "metadata") if "metadata" in raw else None
+    only_changed = raw.get("onlyChangedAttrs", False)
+    covered = raw.get("covered", False)
+    max_fails = raw.get("maxFailsLimit")
     if not isinstance(only_changed, bool) or not isinstance(covered, bool):
         raise bad_request("onlyChangedAttrs and covered must be booleans")
     if max_fails is not None and (
         isinstance(max_fails, bool) or not isinstance(max_fails, int) or max_fails < 1
     ):
         raise bad_request("maxFailsLimit must be a positive integer")
+    return _NotificationSpec(
+        http, attrs, except_attrs, attrs_format, metadata, only_changed, covered, max_fails
+    )
+
+
+def _lifetime(body: dict[str, Json]) -> tuple[int | None, float | None, str]:
+    """``expires`` (ms), ``throttling`` (seconds) and the initial ``status`` of a subscription request."""
     expires = None
     if "expires" in body:
         expires = parse_date(body["expires"])
@@ -230,6 +243,23 @@ def parse_subscription(body: Json, *, orion_major: int) -> SubscriptionSpec:
     status = body.get("status", "active")
     if status not in STATUSES:
         raise bad_request("status is not valid: it has to be either active, inactive or oneshot")
+    return expires, float(throttling) if throttling is not None else None, str(status)
+
+
+def parse_subscription(body: Json, *, orion_major: int) -> SubscriptionSpec:
+    """A subscription request body checked as Orion of that major version checks it."""
+    if not isinstance(body, dict):
+        raise bad_request("not a JSON object")
+    description = body.get("description")
+    if description is not None and (not isinstance(description, str) or len(description) > MAX_DESCRIPTION):
+        raise bad_request(f"description must be a string of at most {MAX_DESCRIPTION} characters")
+    subject = body.get("subject")
+    if not isinstance(subject, dict):
+        raise bad_request("no subject for subscription specified")
+    entities = _subject_entities(subject.get("entities"))
+    condition_attrs, expression, alterations, notify_md = _condition(subject.get("condition"))
+    notification = _notification(body.get("notification"), orion_major=orion_major)
+    expires, throttling, status = _lifetime(body)
     return SubscriptionSpec(
         description=description,
         entities=entities,
@@ -237,16 +267,16 @@ def parse_subscription(body: Json, *, orion_major: int) -> SubscriptionSpec:
         expression=expression,
         alteration_types=alterations,
         notify_on_metadata_change=notify_md,
-        http=http,
-        attrs=attrs,
-        except_attrs=except_attrs,
-        attrs_format=attrs_format,
-        metadata=metadata,
-        only_changed=only_changed,
-        covered=covered,
-        max_fails=max_fails,
+        http=notification.http,
+        attrs=notification.attrs,
+        except_attrs=notification.except_attrs,
+        attrs_format=notification.attrs_format,
+        metadata=notification.metadata,
+        only_changed=notification.only_changed,
+        covered=notification.covered,
+        max_fails=notification.max_fails,
         expires=expires,
-        throttling=float(throttling) if throttling is not None else None,
+        throttling=throttling,
         status=status,
     )
 
