@@ -18,6 +18,22 @@ DEVICE_PAGE = 100
 SERVICE = "IoT Agent"
 
 
+def service_group(*, apikey: str, resource: str, entity_type: str, cbroker: str) -> Group:
+    """A service group: devices posting to ``resource`` with ``apikey`` update ``cbroker``."""
+    return {"apikey": apikey, "resource": resource, "entity_type": entity_type, "cbroker": cbroker}
+
+
+def forecast_device(*, device_id: str, entity_name: str, entity_type: str, attribute: str) -> Device:
+    """An HTTP device whose measure ``fs`` is the StructuredValue ``attribute`` of its entity."""
+    return {
+        "device_id": device_id,
+        "entity_name": entity_name,
+        "entity_type": entity_type,
+        "transport": "HTTP",
+        "attributes": [{"object_id": "fs", "name": attribute, "type": "StructuredValue"}],
+    }
+
+
 class IotAgentClient:
     def __init__(
         self, http: httpx.AsyncClient, *, retry: RetryPolicy = DEFAULT_RETRY, page_size: int = DEVICE_PAGE
@@ -89,4 +105,4 @@ class IotAgentClient:
         return True
 
 
-__all__ = ["Device", "Group", "GroupApi", "IotAgentClient"]
+__all__ = ["Device", "Group", "GroupApi", "IotAgentClient", "forecast_device", "service_group"]

@@ -1,4 +1,5 @@
-"""Orion Context Broker (NGSI v2) client, and the ``forecastSeries`` attribute Chronos publishes."""
+"""Orion Context Broker (NGSI v2) client, and the bodies of the forecast entity Chronos publishes:
+the entity, its ``forecastSeries`` attribute and the subscription that takes it to STH-Comet."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from fiware.http import DEFAULT_RETRY, RetryPolicy, ServiceClient, Tenant, encod
 
 Entity = dict[str, Any]
 SERVICE = "Orion"
+FORECAST_ATTRIBUTE = "forecastSeries"
 # Orion subscription ids are MongoDB ObjectIds: 24 hexadecimal digits.
 _SUBSCRIPTION_ID = re.compile(r"[0-9a-fA-F]{24}")
 
@@ -55,6 +57,60 @@ def forecast_series(
             ],
         },
         "metadata": {"TimeInstant": {"type": "DateTime", "value": stamp}},
+    }
+
+
+def forecast_attributes(
+    *, generated_at: datetime, horizon: int, points: Sequence[ForecastPoint]
+) -> dict[str, Any]:
+    """The attribute update that publishes one forecast."""
+    return {FORECAST_ATTRIBUTE: forecast_series(generated_at=generated_at, horizon=horizon, points=points)}
+
+
+def ngsi_attribute(value: object) -> dict[str, Any]:
+    """A plain value as an NGSI v2 attribute, typed after its JSON type."""
+    # bool before int: a bool is an int to Python, and would otherwise be published as a Number.
+    if isinstance(value, bool):
+        return {"type": "Boolean", "value": value}
+    if isinstance(value, int | float):
+        return {"type": "Number", "value": value}
+    if isinstance(value, str):
+        return {"type": "Text", "value": value}
+    return {"type": "StructuredValue", "value": value}
+
+
+def forecast_entity(
+    *,
+    entity_id: str,
+    entity_type: str,
+    source_entity: str,
+    feature: str,
+    horizon: int,
+    generated_at: datetime,
+    attributes: Mapping[str, object],
+) -> Entity:
+    """The forecast entity of a series, with no forecast yet and the user's static attributes."""
+    return {
+        "id": entity_id,
+        "type": entity_type,
+        "sourceEntity": {"type": "Relationship", "value": source_entity},
+        "feature": {"type": "Text", "value": feature},
+        FORECAST_ATTRIBUTE: forecast_series(generated_at=generated_at, horizon=horizon, points=[]),
+        **{name: ngsi_attribute(value) for name, value in attributes.items()},
+    }
+
+
+def forecast_subscription(*, entity_id: str, entity_type: str, url: str) -> dict[str, Any]:
+    """The subscription that notifies every forecast of the entity to ``url`` (STH-Comet)."""
+    return {
+        "description": f"Chronos forecasts of {entity_id} to STH-Comet",
+        "subject": {
+            "entities": [{"id": entity_id, "type": entity_type}],
+            "condition": {"attrs": [FORECAST_ATTRIBUTE]},
+        },
+        # No throttling: two forecasts within a second (a short interval, a late run) must both
+        # reach STH-Comet, or the history silently loses one.
+        "notification": {"http": {"url": url}, "attrs": [FORECAST_ATTRIBUTE], "attrsFormat": "legacy"},
     }
 
 
@@ -137,4 +193,15 @@ class OrionClient:
         )
 
 
-__all__ = ["Entity", "ForecastPoint", "OrionClient", "forecast_series", "ngsi_time"]
+__all__ = [
+    "FORECAST_ATTRIBUTE",
+    "Entity",
+    "ForecastPoint",
+    "OrionClient",
+    "forecast_attributes",
+    "forecast_entity",
+    "forecast_series",
+    "forecast_subscription",
+    "ngsi_attribute",
+    "ngsi_time",
+]

@@ -17,13 +17,13 @@ from typing import Any
 from app.auth.tenancy import TenantScope
 from app.errors import ErrorCode, FieldError, NotFound, ValidationFailed
 from app.models.service import parse_id
-from app.predictions.recurring import FORECAST_ATTRIBUTE
 from app.timeutil import safely_in_range
 from app.training import service as training
 from app.training.config import series_of
 from app.training.documents import TrainingJobDocument
 from app.upstream import translate
 from fiware.errors import FiwareError, FiwareNotFound
+from fiware.orion import FORECAST_ATTRIBUTE
 from fiware.sth import Series, SthClient, parse_time
 
 MAX_PAGE = 100

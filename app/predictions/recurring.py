@@ -14,7 +14,6 @@ from typing import Any
 from uuid import UUID
 
 import structlog
-from pymongo import ReturnDocument
 
 from app.auth.tenancy import TenantScope
 from app.errors import ErrorCode, FieldError, NotFound, UpstreamError, ValidationFailed
@@ -24,19 +23,20 @@ from app.settings import Settings
 from app.timeutil import utcnow
 from app.training import service as training
 from app.training.config import series_of
-from app.training.documents import TrainingJobDocument, TrainingStatus
+from app.training.documents import TrainingJobDocument
+from app.training.repository import forecasting
 from app.upstream import translate
 from fiware.clients import FiwareClients
 from fiware.errors import FiwareBadRequest, FiwareError, FiwareNotFound
 from fiware.http import Tenant
+from fiware.iota import IotAgentClient, forecast_device, service_group
 from fiware.names import check_ngsi_name
-from fiware.orion import forecast_series
+from fiware.orion import FORECAST_ATTRIBUTE, OrionClient, forecast_entity, forecast_subscription
 
 log = structlog.get_logger(__name__)
 
 ENTITY_PREFIX = "urn:ngsi-ld:Chronos:Prediction:"
 DEVICE_PREFIX = "chronos-forecast-"
-FORECAST_ATTRIBUTE = "forecastSeries"
 # Attributes Chronos writes itself: a static attribute may not take their place.
 RESERVED = frozenset({FORECAST_ATTRIBUTE, "sourceEntity", "feature", "TimeInstant", "id", "type"})
 MAX_ATTRIBUTES = 20
@@ -48,17 +48,6 @@ def entity_id_of(job_id: UUID) -> str:
 
 def device_id_of(job_id: UUID) -> str:
     return f"{DEVICE_PREFIX}{job_id.hex}"
-
-
-def _ngsi_attribute(value: object) -> dict[str, Any]:
-    # bool before int: a bool is an int to Python, and would otherwise be published as a Number.
-    if isinstance(value, bool):
-        return {"type": "Boolean", "value": value}
-    if isinstance(value, int | float):
-        return {"type": "Number", "value": value}
-    if isinstance(value, str):
-        return {"type": "Text", "value": value}
-    return {"type": "StructuredValue", "value": value}
 
 
 def attribute_problems(attributes: Mapping[str, object]) -> list[FieldError]:
@@ -132,6 +121,21 @@ async def enable(
 ) -> TrainingJobDocument:
     """Provision the forecast device, entity and subscription, and schedule a first run now."""
     job = await service.completed_job(job_id, scope=scope)
+    interval = _valid_interval(job, interval_seconds, attributes, settings)
+    tenant = _tenant(job)
+    schedule = await _provision(
+        job, interval, dict(attributes), tenant=tenant, fiware=fiware, settings=settings
+    )
+    return await _record(job_id, job, schedule, tenant=tenant, fiware=fiware)
+
+
+def _valid_interval(
+    job: TrainingJobDocument,
+    interval_seconds: float | None,
+    attributes: Mapping[str, object],
+    settings: Settings,
+) -> float:
+    """The interval to forecast at; refused, with any bad attribute, before anything is provisioned."""
     assert job.summary is not None  # checked by completed_job
     minimum = settings.prediction_min_interval_seconds
     interval = (
@@ -150,103 +154,81 @@ async def enable(
         )
     if problems:
         raise ValidationFailed(problems)
-    static = dict(attributes)
-    tenant = _tenant(job)
-    config = job.prediction_config
-    entity_id = entity_id_of(job.id)
-    entity_type = settings.forecast_entity_type
+    return interval
+
+
+async def _provision(
+    job: TrainingJobDocument,
+    interval: float,
+    static: dict[str, object],
+    *,
+    tenant: Tenant,
+    fiware: FiwareClients,
+    settings: Settings,
+) -> forecasting.ScheduleSettings:
+    """The IoT Agent group and device, the Orion entity, then its subscription unless it has one."""
+    entity_id, entity_type = entity_id_of(job.id), settings.forecast_entity_type
     device_id = device_id_of(job.id)
     try:
-        await fiware.iota.ensure_group(
-            {
-                "apikey": forecast_apikey(settings, tenant),
-                "resource": settings.iota_forecast_resource,
-                "entity_type": entity_type,
-                "cbroker": settings.orion_url,
-            },
-            tenant,
-        )
-        await fiware.iota.ensure_device(
-            {
-                "device_id": device_id,
-                "entity_name": entity_id,
-                "entity_type": entity_type,
-                "transport": "HTTP",
-                "attributes": [{"object_id": "fs", "name": FORECAST_ATTRIBUTE, "type": "StructuredValue"}],
-            },
-            tenant,
-        )
-        now = utcnow()
-        await fiware.orion.upsert_entity(
-            {
-                "id": entity_id,
-                "type": entity_type,
-                "sourceEntity": {"type": "Relationship", "value": job.config.entity_id},
-                "feature": {"type": "Text", "value": job.config.feature},
-                FORECAST_ATTRIBUTE: forecast_series(
-                    generated_at=now, horizon=job.config.forecast_horizon, points=[]
-                ),
-                **{name: _ngsi_attribute(value) for name, value in static.items()},
-            },
-            tenant,
-        )
-        subscription_id = config.subscription_id
+        await _provision_device(fiware.iota, tenant, device_id, entity_id, entity_type, settings)
+        await _provision_entity(fiware.orion, tenant, job, entity_id, entity_type, static)
+        subscription_id = job.prediction_config.subscription_id
         if subscription_id is None:
             subscription_id = await _subscribe(fiware, tenant, entity_id, entity_type, settings.notify_url)
     except FiwareError as error:
         raise translate(error) from error
-    raw = await TrainingJobDocument.get_pymongo_collection().find_one_and_update(
-        {"_id": job.id, "status": TrainingStatus.COMPLETED.value},
-        {
-            "$set": {
-                "prediction_config.enabled": True,
-                "prediction_config.entity_id": entity_id,
-                "prediction_config.entity_type": entity_type,
-                "prediction_config.device_id": device_id,
-                "prediction_config.subscription_id": subscription_id,
-                "prediction_config.interval_seconds": interval,
-                "prediction_config.attributes": static,
-                # The first forecast runs at the scheduler's next tick; this anchors the slot grid.
-                "prediction_config.next_prediction_at": utcnow(),
-                "prediction_config.last_error": None,
-                "prediction_config.failure_streak": None,
-            }
-        },
-        return_document=ReturnDocument.AFTER,
+    return forecasting.ScheduleSettings(
+        entity_id=entity_id,
+        entity_type=entity_type,
+        device_id=device_id,
+        subscription_id=subscription_id,
+        interval_seconds=interval,
+        attributes=static,
     )
-    if raw is None:
-        # Deleted meanwhile: take back what was just provisioned.
-        await remove_publication(
-            config=job.prediction_config.model_copy(
-                update={
-                    "entity_id": entity_id,
-                    "device_id": device_id,
-                    "subscription_id": subscription_id,
-                    "entity_type": entity_type,
-                }
-            ),
-            tenant=tenant,
-            fiware=fiware,
-        )
-        raise NotFound(f"training job {job_id} was deleted meanwhile", field=("trainingJobId",))
-    enabled: TrainingJobDocument = TrainingJobDocument.model_validate(raw)
-    log.info("prediction.enabled", job_id=str(job.id), entity_id=entity_id, interval=interval)
-    return enabled
+
+
+async def _provision_device(
+    iota: IotAgentClient, tenant: Tenant, device_id: str, entity_id: str, entity_type: str, settings: Settings
+) -> None:
+    """The tenant's forecast service group, then the job's device in it."""
+    group = service_group(
+        apikey=forecast_apikey(settings, tenant),
+        resource=settings.iota_forecast_resource,
+        entity_type=entity_type,
+        cbroker=settings.orion_url,
+    )
+    await iota.ensure_group(group, tenant)
+    device = forecast_device(
+        device_id=device_id, entity_name=entity_id, entity_type=entity_type, attribute=FORECAST_ATTRIBUTE
+    )
+    await iota.ensure_device(device, tenant)
+
+
+async def _provision_entity(
+    orion: OrionClient,
+    tenant: Tenant,
+    job: TrainingJobDocument,
+    entity_id: str,
+    entity_type: str,
+    static: Mapping[str, object],
+) -> None:
+    """The forecast entity, with an empty forecast and the static attributes (upserted)."""
+    entity = forecast_entity(
+        entity_id=entity_id,
+        entity_type=entity_type,
+        source_entity=job.config.entity_id,
+        feature=job.config.feature,
+        horizon=job.config.forecast_horizon,
+        generated_at=utcnow(),
+        attributes=static,
+    )
+    await orion.upsert_entity(entity, tenant)
 
 
 async def _subscribe(
     fiware: FiwareClients, tenant: Tenant, entity_id: str, entity_type: str, url: str
 ) -> str:
-    subscription = {
-        "description": f"Chronos forecasts of {entity_id} to STH-Comet",
-        "subject": {
-            "entities": [{"id": entity_id, "type": entity_type}],
-            "condition": {"attrs": [FORECAST_ATTRIBUTE]},
-        },
-        # No throttling: two forecasts within a second (a short interval, a late run) must both
-        # reach STH-Comet, or the history silently loses one.
-        "notification": {"http": {"url": url}, "attrs": [FORECAST_ATTRIBUTE], "attrsFormat": "legacy"},
-    }
+    subscription = forecast_subscription(entity_id=entity_id, entity_type=entity_type, url=url)
     try:
         return await fiware.orion.create_subscription(subscription, tenant)
     except FiwareBadRequest as error:
@@ -259,6 +241,31 @@ async def _subscribe(
                 "(Orion 4 removed them)"
             ) from error
         raise
+
+
+async def _record(
+    job_id: str,
+    job: TrainingJobDocument,
+    schedule: forecasting.ScheduleSettings,
+    *,
+    tenant: Tenant,
+    fiware: FiwareClients,
+) -> TrainingJobDocument:
+    """Switch the schedule on; NOT_FOUND, with what was provisioned taken back, if the job is gone."""
+    enabled = await forecasting.enable_schedule(job_id=job.id, settings=schedule)
+    if enabled is None:
+        provisioned = {
+            "entity_id": schedule.entity_id,
+            "device_id": schedule.device_id,
+            "subscription_id": schedule.subscription_id,
+            "entity_type": schedule.entity_type,
+        }
+        config = job.prediction_config.model_copy(update=provisioned)
+        await remove_publication(config=config, tenant=tenant, fiware=fiware)
+        raise NotFound(f"training job {job_id} was deleted meanwhile", field=("trainingJobId",))
+    interval = schedule.interval_seconds
+    log.info("prediction.enabled", job_id=str(job.id), entity_id=schedule.entity_id, interval=interval)
+    return enabled
 
 
 async def disable(*, job_id: str, scope: TenantScope, fiware: FiwareClients) -> TrainingJobDocument:
@@ -275,14 +282,9 @@ async def disable(*, job_id: str, scope: TenantScope, fiware: FiwareClients) -> 
             pass  # already gone: the goal is reached
         except FiwareError as error:
             raise translate(error) from error
-    raw = await TrainingJobDocument.get_pymongo_collection().find_one_and_update(
-        {"_id": key},
-        {"$set": {"prediction_config.enabled": False, "prediction_config.subscription_id": None}},
-        return_document=ReturnDocument.AFTER,
-    )
-    if raw is None:
+    disabled = await forecasting.disable_schedule(job_id=key)
+    if disabled is None:
         raise NotFound(f"training job {job_id} does not exist", field=("trainingJobId",))
-    disabled: TrainingJobDocument = TrainingJobDocument.model_validate(raw)
     return disabled
 
 

@@ -19,24 +19,22 @@ import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
 from uuid import UUID
 
 import structlog
-from pymongo import ReturnDocument
 
 from app.auth.tenancy import EVERY_TENANT
 from app.errors import ChronosError, Conflict, InsufficientData, NotFound, Unavailable
 from app.predictions import ledger, service, slots
 from app.predictions.forecasters import Forecasters
-from app.predictions.recurring import FORECAST_ATTRIBUTE
 from app.timeutil import utcnow
 from app.training.config import series_of
 from app.training.documents import MissReason, TrainingJobDocument
+from app.training.repository import forecasting
 from app.upstream import translate
 from fiware.clients import FiwareClients
 from fiware.errors import FiwareError
-from fiware.orion import ForecastPoint, OrionClient, forecast_series
+from fiware.orion import ForecastPoint, OrionClient, forecast_attributes
 
 log = structlog.get_logger(__name__)
 
@@ -49,59 +47,36 @@ class Due:
     """Slots before ``slot`` nobody claimed in time, recorded as missed with this claim."""
 
 
-def _jobs() -> Any:
-    return TrainingJobDocument.get_pymongo_collection()
-
-
 async def _disable(job_id: UUID, reason: str) -> None:
-    await _jobs().update_one(
-        {"_id": job_id},
-        {"$set": {"prediction_config.enabled": False, "prediction_config.last_error": reason}},
-    )
+    await forecasting.stop_schedule(job_id=job_id, reason=reason)
     log.warning("prediction.disabled", job_id=str(job_id), reason=reason)
 
 
 async def claim_due(*, batch: int) -> list[Due]:
     now = utcnow()
     claimed: list[Due] = []
-    cursor = (
-        _jobs()
-        .find(
-            {"prediction_config.enabled": True, "prediction_config.next_prediction_at": {"$lte": now}},
-            {"prediction_config.next_prediction_at": 1, "prediction_config.interval_seconds": 1},
-        )
-        .sort("prediction_config.next_prediction_at", 1)
-        .limit(batch)
-    )
-    async for raw in cursor:
-        due = await _claim(raw, now)
+    async for schedule in forecasting.due_schedules(now=now, batch=batch):
+        due = await _claim(schedule, now)
         if due is not None:
             claimed.append(due)
     return claimed
 
 
-async def _claim(raw: dict[str, Any], now: datetime) -> Due | None:
-    config = raw["prediction_config"]
-    due, interval = config["next_prediction_at"], config.get("interval_seconds")
+async def _claim(schedule: forecasting.DueSchedule, now: datetime) -> Due | None:
+    job_id, due, interval = schedule.job_id, schedule.due, schedule.interval
     if not isinstance(interval, int | float) or interval <= 0:
         # Disabled with its reason, so it can never sit at the head of the queue again.
-        await _disable(raw["_id"], f"cannot schedule: interval {interval!r} is not a positive number")
+        await _disable(job_id, f"cannot schedule: interval {interval!r} is not a positive number")
         return None
     where = slots.position(due, now, slots.step_of(float(interval)))
-    update = (
-        ledger.gap_update(where)
-        if where.missed
-        else {"$set": {"prediction_config.next_prediction_at": where.next}}
+    moved = await forecasting.claim_slot(
+        job_id=job_id, due=due, next_at=where.next, gap=ledger.gap_of(where), keep_misses=slots.RECENT_MISSES
     )
-    moved = await _jobs().update_one(
-        {"_id": raw["_id"], "prediction_config.enabled": True, "prediction_config.next_prediction_at": due},
-        update,
-    )
-    if not moved.modified_count:
+    if not moved:
         return None  # another beat claimed it, or it was switched off meanwhile
     if where.missed:
-        ledger.log_gap(raw["_id"], where)
-    return Due(raw["_id"], where.current, where.missed)
+        ledger.log_gap(job_id, where)
+    return Due(job_id, where.current, where.missed)
 
 
 class ForecastOutcome(StrEnum):
@@ -165,7 +140,7 @@ async def run_forecast(
     max_gap_steps: int,
 ) -> Ran:
     """Forecast one slot, publish it to Orion, and settle the slot published or missed."""
-    interval = await _claim_run(job_id, slot, retrying=attempt.retrying)
+    interval = await forecasting.claim_run(job_id=job_id, slot=slot, retrying=attempt.retrying)
     if interval is None:
         return await _not_claimed(job_id, slot, attempt)
     step = slots.step_of(interval)
@@ -186,26 +161,8 @@ async def run_forecast(
     return Ran(ForecastOutcome.PUBLISHED)
 
 
-async def _claim_run(job_id: UUID, slot: datetime, *, retrying: bool) -> float | None:
-    """Mark ``slot`` as the job's running slot; its interval, or None when it is not this run's."""
-    ran_before = {"$lte": slot} if retrying else {"$lt": slot}
-    raw = await _jobs().find_one_and_update(
-        {
-            "_id": job_id,
-            "prediction_config.enabled": True,
-            "prediction_config.settled_slots": {"$ne": slot},
-            "$or": [{"prediction_config.last_slot": None}, {"prediction_config.last_slot": ran_before}],
-        },
-        {"$set": {"prediction_config.last_slot": slot}},
-        projection={"prediction_config.interval_seconds": 1},
-        return_document=ReturnDocument.AFTER,
-    )
-    return None if raw is None else float(raw["prediction_config"]["interval_seconds"])
-
-
 async def _not_claimed(job_id: UUID, slot: datetime, attempt: Attempt) -> Ran:
-    raw = await _jobs().find_one({"_id": job_id}, {"prediction_config": 1})
-    config = (raw or {}).get("prediction_config") or {}
+    config = await forecasting.schedule_of(job_id=job_id)
     if not config.get("enabled") or slot in config.get("settled_slots", []):
         return Ran(ForecastOutcome.SKIPPED)
     last = config.get("last_slot")
@@ -282,7 +239,7 @@ async def _publish(
         raise SlotFailure(
             MissReason.JOB_UNUSABLE, "forecasts are on but no Orion entity was provisioned", disable=True
         )
-    series = forecast_series(
+    attributes = forecast_attributes(
         generated_at=forecast.generated_at,
         horizon=forecast.horizon,
         points=[ForecastPoint(p.step, p.value, p.target_timestamp) for p in forecast.points],
@@ -292,7 +249,7 @@ async def _publish(
         async with asyncio.timeout((deadline - utcnow()).total_seconds()):
             await orion.update_attributes(
                 config.entity_id,
-                {FORECAST_ATTRIBUTE: series},
+                attributes,
                 series_of(job.config)[1],
                 entity_type=config.entity_type,
             )

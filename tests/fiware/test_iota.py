@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from fiware.http import RetryPolicy, Tenant, make_http_client
-from fiware.iota import IotAgentClient
+from fiware.iota import IotAgentClient, forecast_device, service_group
 from fiware.sandbox.runner import Sandbox
 
 FAST = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05, deadline=5)
@@ -17,6 +17,34 @@ def device(device_id: str, entity_type: str = "Thermometer") -> dict[str, object
         "entity_name": f"urn:ngsi-ld:{entity_type}:{device_id}",
         "entity_type": entity_type,
         "attributes": [{"object_id": "t", "name": "temperature", "type": "Number"}],
+    }
+
+
+def test_service_group_body() -> None:
+    group = service_group(
+        apikey="chronos-forecast", resource="/iot/json", entity_type="Prediction", cbroker="http://orion:1026"
+    )
+    assert group == {
+        "apikey": "chronos-forecast",
+        "resource": "/iot/json",
+        "entity_type": "Prediction",
+        "cbroker": "http://orion:1026",
+    }
+
+
+def test_forecast_device_body_maps_fs_to_the_structured_attribute() -> None:
+    device = forecast_device(
+        device_id="chronos-forecast-ab12",
+        entity_name="urn:ngsi-ld:Chronos:Prediction:ab12",
+        entity_type="Prediction",
+        attribute="forecastSeries",
+    )
+    assert device == {
+        "device_id": "chronos-forecast-ab12",
+        "entity_name": "urn:ngsi-ld:Chronos:Prediction:ab12",
+        "entity_type": "Prediction",
+        "transport": "HTTP",
+        "attributes": [{"object_id": "fs", "name": "forecastSeries", "type": "StructuredValue"}],
     }
 
 

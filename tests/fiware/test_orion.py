@@ -10,7 +10,16 @@ import pytest
 
 from fiware.errors import FiwareConflict, FiwareNotFound
 from fiware.http import RetryPolicy, Tenant, make_http_client
-from fiware.orion import ForecastPoint, OrionClient, forecast_series, ngsi_time
+from fiware.orion import (
+    ForecastPoint,
+    OrionClient,
+    forecast_attributes,
+    forecast_entity,
+    forecast_series,
+    forecast_subscription,
+    ngsi_attribute,
+    ngsi_time,
+)
 from fiware.sandbox.runner import Sandbox
 
 TENANT = Tenant("smart", "/")
@@ -48,6 +57,76 @@ def test_forecast_series_is_a_structured_value_stamped_with_time_instant() -> No
         "metadata": {"TimeInstant": {"type": "DateTime", "value": "2026-11-25T10:00:00.123456Z"}},
     }
     assert ngsi_time(datetime(2026, 1, 1, 1, tzinfo=UTC).astimezone()) == "2026-01-01T01:00:00.000000Z"
+
+
+def test_forecast_attributes_publish_the_series_under_forecast_series() -> None:
+    generated = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+    update = forecast_attributes(generated_at=generated, horizon=1, points=[ForecastPoint(1, 3.5, None)])
+    assert update == {
+        "forecastSeries": {
+            "type": "StructuredValue",
+            "value": {
+                "generatedAt": "2026-11-25T10:00:00.000000Z",
+                "horizon": 1,
+                "points": [{"step": 1, "value": 3.5, "targetTimestamp": None}],
+            },
+            "metadata": {"TimeInstant": {"type": "DateTime", "value": "2026-11-25T10:00:00.000000Z"}},
+        }
+    }
+
+
+def test_plain_values_become_attributes_typed_after_their_json_type() -> None:
+    assert ngsi_attribute(True) == {"type": "Boolean", "value": True}
+    assert ngsi_attribute(3) == {"type": "Number", "value": 3}
+    assert ngsi_attribute(2.5) == {"type": "Number", "value": 2.5}
+    assert ngsi_attribute("north") == {"type": "Text", "value": "north"}
+    assert ngsi_attribute([1, "a"]) == {"type": "StructuredValue", "value": [1, "a"]}
+    assert ngsi_attribute({"floor": 2}) == {"type": "StructuredValue", "value": {"floor": 2}}
+
+
+def test_forecast_entity_body() -> None:
+    entity = forecast_entity(
+        entity_id="urn:ngsi-ld:Chronos:Prediction:ab12",
+        entity_type="Prediction",
+        source_entity="urn:s:1",
+        feature="temperature",
+        horizon=3,
+        generated_at=datetime(2026, 11, 25, 10, 0, tzinfo=UTC),
+        attributes={"room": "lab", "floor": 2},
+    )
+    assert entity == {
+        "id": "urn:ngsi-ld:Chronos:Prediction:ab12",
+        "type": "Prediction",
+        "sourceEntity": {"type": "Relationship", "value": "urn:s:1"},
+        "feature": {"type": "Text", "value": "temperature"},
+        "forecastSeries": {
+            "type": "StructuredValue",
+            "value": {"generatedAt": "2026-11-25T10:00:00.000000Z", "horizon": 3, "points": []},
+            "metadata": {"TimeInstant": {"type": "DateTime", "value": "2026-11-25T10:00:00.000000Z"}},
+        },
+        "room": {"type": "Text", "value": "lab"},
+        "floor": {"type": "Number", "value": 2},
+    }
+
+
+def test_forecast_subscription_body_notifies_legacy_without_throttling() -> None:
+    subscription = forecast_subscription(
+        entity_id="urn:ngsi-ld:Chronos:Prediction:ab12",
+        entity_type="Prediction",
+        url="http://sth:8666/notify",
+    )
+    assert subscription == {
+        "description": "Chronos forecasts of urn:ngsi-ld:Chronos:Prediction:ab12 to STH-Comet",
+        "subject": {
+            "entities": [{"id": "urn:ngsi-ld:Chronos:Prediction:ab12", "type": "Prediction"}],
+            "condition": {"attrs": ["forecastSeries"]},
+        },
+        "notification": {
+            "http": {"url": "http://sth:8666/notify"},
+            "attrs": ["forecastSeries"],
+            "attrsFormat": "legacy",
+        },
+    }
 
 
 async def test_entity_life_cycle(sandbox: Sandbox) -> None:
