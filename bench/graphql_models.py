@@ -33,7 +33,8 @@ sys.path.insert(0, str(ROOT))
 from app.auth.tenancy import EVERY_TENANT  # noqa: E402
 from app.db import connect_mongo, init_documents  # noqa: E402
 from app.devstack import Stack, free_port, start_secantus  # noqa: E402
-from app.models import ModelDocument, ModelFilter, ModelType, TargetMode, list_models  # noqa: E402
+from app.models import ModelDocument, ModelType, TargetMode  # noqa: E402
+from app.models.service import ModelFilter, list_models  # noqa: E402
 from tests.support import run_api  # noqa: E402
 
 PAGE = 50

@@ -67,7 +67,8 @@ sys.path.insert(0, str(ROOT))
 
 from app.db import connect_mongo, init_documents  # noqa: E402
 from app.devstack import Stack, ensure_services  # noqa: E402
-from app.models.documents import ModelDocument, RnnLayer  # noqa: E402
+from app.models.config import RnnLayer  # noqa: E402
+from app.models.documents import ModelDocument  # noqa: E402
 from app.models.enums import ModelStatus, ModelType, TargetMode  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from app.system.info import redact_url  # noqa: E402

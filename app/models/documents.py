@@ -1,4 +1,4 @@
-"""Beanie document of a forecasting model configuration (collection ``models``)."""
+"""Beanie document of a forecasting model (collection ``models``)."""
 
 from __future__ import annotations
 
@@ -8,30 +8,21 @@ from uuid import UUID, uuid4
 
 import pymongo
 from beanie import Document
-from pydantic import BaseModel, Field
+from pydantic import Field
 from pymongo import IndexModel
 
-from app.models.enums import Activation, ModelStatus, ModelType, TargetMode
+from app.models.config import ModelConfig
+from app.models.enums import ModelStatus
 from app.timeutil import utcnow
 
 
-class RnnLayer(BaseModel):
-    units: int
-    dropout: float = 0.0
-    recurrent_dropout: float = 0.0
+class ModelDocument(ModelConfig, Document):
+    """A model's configuration (declared by ``ModelConfig``) as stored, with its life cycle."""
 
-
-class DenseLayer(BaseModel):
-    units: int
-    dropout: float = 0.0
-    activation: Activation = Activation.RELU
-
-
-class ModelDocument(Document):
     id: UUID = Field(default_factory=uuid4)  # type: ignore[assignment]
+    # Always set: a model created without one takes its default name.
     name: str
     description: str | None = None
-    model_type: ModelType
     status: ModelStatus = ModelStatus.DRAFT
     has_successful_training: bool = False
     # The job that holds the model while it trains: set and cleared atomically, it is the lock
@@ -40,23 +31,6 @@ class ModelDocument(Document):
     # When the lock was taken: the watchdog frees a lock whose job is missing only once it is old,
     # since admission takes the lock a moment before it stores the job.
     active_since: datetime | None = None
-    rnn_layers: list[RnnLayer]
-    dense_layers: list[DenseLayer]
-    lookback_window: int
-    forecast_horizon: int
-    target_mode: TargetMode
-    batch_size: int
-    epochs: int
-    learning_rate: float
-    validation_ratio: float
-    test_ratio: float
-    # None means "the default for the current epochs", so changing epochs keeps it valid.
-    early_stopping_patience: int | None = None
-    entity_type: str
-    entity_id: str
-    feature: str
-    fiware_service: str
-    fiware_service_path: str
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     # Bumped by every edit: the optimistic-concurrency version (timestamps can tie).
@@ -77,4 +51,4 @@ class ModelDocument(Document):
         ]
 
 
-__all__ = ["DenseLayer", "ModelDocument", "RnnLayer"]
+__all__ = ["ModelDocument"]

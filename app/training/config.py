@@ -4,7 +4,6 @@ for every later step (the series and tenant to read, the fewest points the windo
 from __future__ import annotations
 
 from app.models.documents import ModelDocument
-from app.models.spec import effective_patience
 from app.training.documents import TrainingConfig
 from fiware.http import Tenant
 from fiware.sth import Series
@@ -12,25 +11,9 @@ from ml.windows import minimum_points
 
 
 def snapshot(model: ModelDocument) -> TrainingConfig:
-    return TrainingConfig(
-        model_type=model.model_type,
-        rnn_layers=model.rnn_layers,
-        dense_layers=model.dense_layers,
-        lookback_window=model.lookback_window,
-        forecast_horizon=model.forecast_horizon,
-        target_mode=model.target_mode,
-        batch_size=model.batch_size,
-        epochs=model.epochs,
-        learning_rate=model.learning_rate,
-        validation_ratio=model.validation_ratio,
-        test_ratio=model.test_ratio,
-        early_stopping_patience=effective_patience(model.early_stopping_patience, model.epochs),
-        entity_type=model.entity_type,
-        entity_id=model.entity_id,
-        feature=model.feature,
-        fiware_service=model.fiware_service,
-        fiware_service_path=model.fiware_service_path,
-    )
+    """Every configuration field of ``model``, with the patience it would train with."""
+    fields = model.model_dump(include=set(TrainingConfig.model_fields))
+    return TrainingConfig.model_validate({**fields, "early_stopping_patience": model.effective_patience})
 
 
 def required_points(config: TrainingConfig) -> int:

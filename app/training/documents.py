@@ -18,8 +18,7 @@ from beanie import Document
 from pydantic import BaseModel, Field
 from pymongo import IndexModel
 
-from app.models.documents import DenseLayer, RnnLayer
-from app.models.enums import ModelType, TargetMode
+from app.models.config import ModelConfig
 from app.timeutil import utcnow
 
 
@@ -64,26 +63,11 @@ class TrainingRequest(BaseModel):
     date_to: datetime | None = None
 
 
-class TrainingConfig(BaseModel):
+class TrainingConfig(ModelConfig):
     """The model's configuration as it was when the job was admitted."""
 
-    model_type: ModelType
-    rnn_layers: list[RnnLayer]
-    dense_layers: list[DenseLayer]
-    lookback_window: int
-    forecast_horizon: int
-    target_mode: TargetMode
-    batch_size: int
-    epochs: int
-    learning_rate: float
-    validation_ratio: float
-    test_ratio: float
+    # The effective value: the default a model leaves unset is fixed at admission.
     early_stopping_patience: int
-    entity_type: str
-    entity_id: str
-    feature: str
-    fiware_service: str
-    fiware_service_path: str
 
 
 class PhaseTimes(BaseModel):

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import strawberry
 
-from app import models
+from app.models import service as model_service
 from schema.context import Info
 from schema.models.inputs import ModelFilterInput
 from schema.models.types import MODEL_TYPE_INFOS, Model, ModelConnection, ModelId, ModelTypeInfo
@@ -35,8 +35,8 @@ class ModelQueries:
             str | None, strawberry.argument(description="`endCursor` of the previous page.")
         ] = None,
     ) -> ModelConnection:
-        model_filter = filter.to_filter() if filter else models.ModelFilter()
-        page = await models.list_models(
+        model_filter = filter.to_filter() if filter else model_service.ModelFilter()
+        page = await model_service.list_models(
             model_filter=model_filter, first=first, after=after, scope=info.context.scope
         )
         return ModelConnection.from_page(page)
@@ -47,7 +47,7 @@ class ModelQueries:
         info: Info,
         id: ModelId,  # noqa: A002
     ) -> Model | None:
-        document = await models.get_model(model_id=id, scope=info.context.scope)
+        document = await model_service.get_model(model_id=id, scope=info.context.scope)
         return Model.from_document(document) if document else None
 
 

@@ -1,4 +1,5 @@
-"""GraphQL types of the model aggregate, built from documents by ``from_document``."""
+"""GraphQL types of the model aggregate, built from documents by ``from_document``; their
+configuration fields are derived from ``app.models.config``."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ from uuid import UUID
 import strawberry
 
 from app import models
+from app.models import service as model_service
 from app.training import service as training
 from schema.context import Info
 from schema.enums import expose
 from schema.loaders import JobCount, JobsOfModel
-from schema.pagination import PageInfo
+from schema.models.derive import Nested, declared_values, output_fields
+from schema.pagination import Connection, Edge, PageInfo
 from schema.training.types import TrainingJob, TrainingJobConnection, TrainingStatus
 
 ModelId = Annotated[strawberry.ID, strawberry.argument(description="UUID of the model.")]
@@ -77,52 +80,27 @@ class ModelTypeInfo:
 
 
 @strawberry.type(description="One recurrent layer.")
+@output_fields(models.RnnLayer)
 class RnnLayer:
-    units: int = strawberry.field(description="Number of units (1-1024).")
-    dropout: float = strawberry.field(description="Input dropout rate, in [0, 1).")
-    recurrent_dropout: float = strawberry.field(
-        description="Recurrent-state dropout rate, in [0, 1); above 0 disables fused kernels."
-    )
+    pass
 
 
 @strawberry.type(description="One dense layer after the recurrent stack.")
+@output_fields(models.DenseLayer)
 class DenseLayer:
-    units: int = strawberry.field(description="Number of units (1-1024).")
-    dropout: float = strawberry.field(description="Dropout rate after the layer, in [0, 1).")
-    activation: Activation = strawberry.field(description="Activation function.")
+    pass
+
+
+# The GraphQL types that show the nested models of the configuration.
+LAYERS: Nested = {models.RnnLayer: RnnLayer, models.DenseLayer: DenseLayer}
 
 
 @strawberry.type(description="A forecasting model: its network, its training setup and its data source.")
+# Answered with the effective patience, and with the default name when none was given.
+@output_fields(models.ModelSpec, nested=LAYERS, non_null={"name", "early_stopping_patience"})
 class Model:
     id: strawberry.ID = strawberry.field(description="UUID of the model.")
-    name: str = strawberry.field(description="Display name; defaults to `<TYPE> - <feature>`.")
-    description: str | None = strawberry.field(description="Free text.")
-    model_type: ModelType = strawberry.field(description="Recurrent cell type.")
     status: ModelStatus = strawberry.field(description="Life-cycle status.")
-    rnn_layers: list[RnnLayer] = strawberry.field(description="Recurrent layers, input first.")
-    dense_layers: list[DenseLayer] = strawberry.field(
-        description="Dense layers between the recurrent stack and the output layer."
-    )
-    lookback_window: int = strawberry.field(description="Past points the network sees per forecast.")
-    forecast_horizon: int = strawberry.field(description="Future points forecast at once.")
-    target_mode: TargetMode = strawberry.field(description="What the network learns to predict.")
-    batch_size: int = strawberry.field(description="Training batch size.")
-    epochs: int = strawberry.field(description="Maximum training epochs.")
-    learning_rate: float = strawberry.field(description="Adam learning rate.")
-    validation_ratio: float = strawberry.field(
-        description="Share of the series (chronologically after training data) used for validation."
-    )
-    test_ratio: float = strawberry.field(
-        description="Share of the series (the most recent part) held out for test metrics."
-    )
-    early_stopping_patience: int = strawberry.field(
-        description="Epochs without validation improvement before stopping; 0 means never stop early."
-    )
-    entity_type: str = strawberry.field(description="NGSI entity type of the sensor.")
-    entity_id: str = strawberry.field(description="NGSI entity id of the sensor.")
-    feature: str = strawberry.field(description="Attribute of the entity to forecast.")
-    fiware_service: str = strawberry.field(description="FIWARE tenant (Fiware-Service) of the entity.")
-    fiware_service_path: str = strawberry.field(description="Fiware-ServicePath of the entity.")
     created_at: datetime = strawberry.field(description="Creation time, UTC.")
     updated_at: datetime = strawberry.field(description="Last change, UTC.")
 
@@ -159,53 +137,28 @@ class Model:
 
     @classmethod
     def from_document(cls, doc: models.ModelDocument) -> Model:
+        fields = declared_values(doc, models.ModelSpec, LAYERS)
         return cls(
             id=strawberry.ID(str(doc.id)),
-            name=doc.name,
-            description=doc.description,
-            model_type=doc.model_type,
             status=doc.status,
-            rnn_layers=[RnnLayer(**layer.model_dump()) for layer in doc.rnn_layers],
-            dense_layers=[DenseLayer(**layer.model_dump()) for layer in doc.dense_layers],
-            lookback_window=doc.lookback_window,
-            forecast_horizon=doc.forecast_horizon,
-            target_mode=doc.target_mode,
-            batch_size=doc.batch_size,
-            epochs=doc.epochs,
-            learning_rate=doc.learning_rate,
-            validation_ratio=doc.validation_ratio,
-            test_ratio=doc.test_ratio,
-            early_stopping_patience=models.effective_patience(doc.early_stopping_patience, doc.epochs),
-            entity_type=doc.entity_type,
-            entity_id=doc.entity_id,
-            feature=doc.feature,
-            fiware_service=doc.fiware_service,
-            fiware_service_path=doc.fiware_service_path,
             created_at=doc.created_at,
             updated_at=doc.updated_at,
+            **{**fields, "early_stopping_patience": doc.effective_patience},
         )
 
 
-@strawberry.type(description="A model and its position in the list.")
-class ModelEdge:
-    cursor: str = strawberry.field(description="Opaque position of this model in the list.")
-    node: Model = strawberry.field(description="The model.")
-
-
 @strawberry.type(description="A page of models, newest first.")
-class ModelConnection:
-    edges: list[ModelEdge] = strawberry.field(description="Models of this page.")
-    page_info: PageInfo = strawberry.field(description="Whether and where the list goes on.")
+class ModelConnection(Connection[Model]):
     query: strawberry.Private[dict[str, Any]]
 
     @strawberry.field(description="Number of models matching the filter, on all pages.")
     async def total_count(self, info: Info) -> int:
-        return await models.count_models(query=self.query)
+        return await model_service.count_models(query=self.query)
 
     @classmethod
-    def from_page(cls, page: models.ModelPage) -> ModelConnection:
+    def from_page(cls, page: model_service.ModelPage) -> ModelConnection:
         return cls(
-            edges=[ModelEdge(cursor=e.cursor, node=Model.from_document(e.node)) for e in page.edges],
+            edges=[Edge(cursor=e.cursor, node=Model.from_document(e.node)) for e in page.edges],
             page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
             query=page.query,
         )
@@ -236,7 +189,6 @@ __all__ = [
     "DenseLayer",
     "Model",
     "ModelConnection",
-    "ModelEdge",
     "ModelId",
     "ModelStatus",
     "ModelType",

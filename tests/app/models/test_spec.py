@@ -7,11 +7,10 @@ import pytest
 from app.errors import ErrorCode
 from app.models import (
     Activation,
-    DenseLayerSpec,
+    DenseLayer,
     ModelSpec,
     ModelType,
-    RnnLayerSpec,
-    effective_patience,
+    RnnLayer,
     validate_spec,
 )
 
@@ -35,8 +34,8 @@ def paths(model: ModelSpec) -> list[tuple[str, ...]]:
 def test_defaults_are_valid_and_documented() -> None:
     model = spec()
     assert validate_spec(model) == []
-    assert model.rnn_layers == (RnnLayerSpec(units=32),)
-    assert model.dense_layers == ()
+    assert model.rnn_layers == [RnnLayer(units=32)]
+    assert model.dense_layers == []
     assert (model.lookback_window, model.forecast_horizon, model.batch_size, model.epochs) == (48, 12, 64, 50)
     assert model.effective_patience == 5
     assert model.default_name == "LSTM - temperature"
@@ -61,19 +60,19 @@ def test_defaults_are_valid_and_documented() -> None:
         ({"test_ratio": 0.5, "validation_ratio": 0.5}, ("input", "testRatio")),
         ({"early_stopping_patience": 51}, ("input", "earlyStoppingPatience")),
         ({"early_stopping_patience": -1}, ("input", "earlyStoppingPatience")),
-        ({"rnn_layers": ()}, ("input", "rnnLayers")),
-        ({"rnn_layers": (RnnLayerSpec(),) * 9}, ("input", "rnnLayers")),
-        ({"rnn_layers": (RnnLayerSpec(units=0),)}, ("input", "rnnLayers", "0", "units")),
-        ({"rnn_layers": (RnnLayerSpec(), RnnLayerSpec(units=1025))}, ("input", "rnnLayers", "1", "units")),
-        ({"rnn_layers": (RnnLayerSpec(dropout=1.0),)}, ("input", "rnnLayers", "0", "dropout")),
-        ({"rnn_layers": (RnnLayerSpec(dropout=-0.1),)}, ("input", "rnnLayers", "0", "dropout")),
+        ({"rnn_layers": []}, ("input", "rnnLayers")),
+        ({"rnn_layers": [RnnLayer()] * 9}, ("input", "rnnLayers")),
+        ({"rnn_layers": [RnnLayer(units=0)]}, ("input", "rnnLayers", "0", "units")),
+        ({"rnn_layers": [RnnLayer(), RnnLayer(units=1025)]}, ("input", "rnnLayers", "1", "units")),
+        ({"rnn_layers": [RnnLayer(dropout=1.0)]}, ("input", "rnnLayers", "0", "dropout")),
+        ({"rnn_layers": [RnnLayer(dropout=-0.1)]}, ("input", "rnnLayers", "0", "dropout")),
         (
-            {"rnn_layers": (RnnLayerSpec(recurrent_dropout=1.0),)},
+            {"rnn_layers": [RnnLayer(recurrent_dropout=1.0)]},
             ("input", "rnnLayers", "0", "recurrentDropout"),
         ),
-        ({"dense_layers": (DenseLayerSpec(units=8),) * 9}, ("input", "denseLayers")),
-        ({"dense_layers": (DenseLayerSpec(units=0),)}, ("input", "denseLayers", "0", "units")),
-        ({"dense_layers": (DenseLayerSpec(units=8, dropout=1.0),)}, ("input", "denseLayers", "0", "dropout")),
+        ({"dense_layers": [DenseLayer(units=8)] * 9}, ("input", "denseLayers")),
+        ({"dense_layers": [DenseLayer(units=0)]}, ("input", "denseLayers", "0", "units")),
+        ({"dense_layers": [DenseLayer(units=8, dropout=1.0)]}, ("input", "denseLayers", "0", "dropout")),
         ({"name": "  "}, ("input", "name")),
         ({"name": "x" * 201}, ("input", "name")),
         ({"description": "x" * 2001}, ("input", "description")),
@@ -101,8 +100,8 @@ def test_each_bound_is_reported_at_its_path(changes: dict[str, Any], path: tuple
         {"epochs": 1000},
         {"learning_rate": 1.0},
         {"validation_ratio": 0.49, "test_ratio": 0.5},
-        {"rnn_layers": (RnnLayerSpec(units=1024, dropout=0.99, recurrent_dropout=0.5),) * 8},
-        {"dense_layers": (DenseLayerSpec(units=1, activation=Activation.GELU),) * 8},
+        {"rnn_layers": [RnnLayer(units=1024, dropout=0.99, recurrent_dropout=0.5)] * 8},
+        {"dense_layers": [DenseLayer(units=1, activation=Activation.GELU)] * 8},
         {"early_stopping_patience": 0},
         {"early_stopping_patience": 50},
     ],
@@ -115,7 +114,7 @@ def test_every_problem_is_reported_together() -> None:
     found = paths(
         spec(
             epochs=0,
-            rnn_layers=(RnnLayerSpec(units=0), RnnLayerSpec(dropout=2.0)),
+            rnn_layers=[RnnLayer(units=0), RnnLayer(dropout=2.0)],
             validation_ratio=0.0,
             entity_id="",
         )
@@ -133,4 +132,4 @@ def test_every_problem_is_reported_together() -> None:
 def test_default_patience_never_exceeds_epochs(epochs: int, expected: int) -> None:
     # The default patience (5) must not refuse epochs < 5 sent without one: we take the smaller.
     assert validate_spec(spec(epochs=epochs)) == []
-    assert effective_patience(None, epochs) == expected
+    assert spec(epochs=epochs).effective_patience == expected
