@@ -31,7 +31,7 @@ def create_celery(settings: Settings) -> Celery:
         task_queues=[_queue(queue) for queue in Queue],
         task_default_queue=Queue.ORCHESTRATION.value,
         # A task is acknowledged when it ends, and requeued if its process dies: with the claims in
-        # app.training.lifecycle, a redelivered step resumes instead of running twice.
+        # app.training.repository.lifecycle, a redelivered step resumes instead of running twice.
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,

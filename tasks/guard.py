@@ -21,8 +21,8 @@ from celery.exceptions import Retry, SoftTimeLimitExceeded
 from pymongo.errors import ConnectionFailure
 
 from app.queues import CLEANUP_DELAY_SECONDS, CLEANUP_TRAINING_TASKS
-from app.training import lifecycle
 from app.training.failures import StepFailed, TaskIdentity, describe_fiware, is_transient
+from app.training.repository import lifecycle
 from fiware.errors import FiwareError
 from fiware.sth import ReadStopped
 from tasks.runtime import run

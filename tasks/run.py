@@ -4,7 +4,7 @@ With one difference: SIGTERM (what Docker, Kubernetes and systemd send) starts C
 shutdown rather than its warm one. Warm shutdown waits for every running task, and a training
 runs for hours; cold shutdown waits ``worker_soft_shutdown_timeout`` (CHRONOS_SHUTDOWN_GRACE_SECONDS)
 and then hands unfinished tasks back to the broker, whose redelivery resumes the step on another
-worker (app.training.lifecycle). Billiard reads the switch from the environment when it is first
+worker (app.training.repository.lifecycle). Billiard reads the switch from the environment when it is first
 imported, so it is set here, before anything imports Celery.
 """
 

@@ -24,7 +24,7 @@ from pymongo.errors import PyMongoError
 from app.db import connect_mongo, init_documents
 from app.queues import COLLECT_DATA_CHUNK, ORCHESTRATE_TRAINING, PROCESS_COLLECTED_DATA, TRAIN_MODEL
 from app.settings import get_settings
-from app.training import lifecycle
+from app.training.repository import lifecycle
 
 log = structlog.get_logger(__name__)
 

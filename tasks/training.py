@@ -5,7 +5,7 @@
 
 Messages carry only the job id (and a chunk index, and ``driven`` when the watchdog sent the step
 again: see ``app.training.watchdog``); every task id is derived from the job, so a
-duplicate message is recognisable and the claims in ``app.training.lifecycle`` make it harmless.
+duplicate message is recognisable and the claims in ``app.training.repository.lifecycle`` make it harmless.
 The fan-in after collection is durable: each chunk counts itself done on the job document, and the
 chunk whose count completes the set queues preprocessing (no chord, no result backend to lose).
 """
@@ -25,8 +25,9 @@ from app.queues import (
     TRAIN_MODEL,
 )
 from app.settings import get_settings
-from app.training import collection, fitting, lifecycle, preprocessing
+from app.training import collection, fitting, preprocessing
 from app.training.documents import TrainingStatus
+from app.training.repository import lifecycle
 from tasks.guard import guarded, identity
 from tasks.runtime import run, runtime
 

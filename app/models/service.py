@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
-
-from pymongo import ReturnDocument
 
 from app.auth.tenancy import TenantScope
 from app.errors import (
@@ -22,9 +20,11 @@ from app.errors import (
     ValidationFailed,
     quoted,
 )
-from app.models.documents import DenseLayer, ModelDocument, RnnLayer
+from app.models import repository
+from app.models.config import ModelSpec
+from app.models.documents import ModelDocument
 from app.models.enums import ModelStatus, ModelType
-from app.models.spec import DenseLayerSpec, ModelSpec, RnnLayerSpec, validate_spec
+from app.models.spec import validate_spec
 from app.pagination import (
     MAX_PAGE_SIZE,
     NEWEST_FIRST,
@@ -36,8 +36,8 @@ from app.pagination import (
     position_of,
 )
 from app.timeutil import utcnow
-from app.training import storage
 from app.training.documents import TrainingJobDocument
+from app.training.repository.jobs import JobRemoved
 
 
 @dataclass(frozen=True)
@@ -78,40 +78,21 @@ def parse_id(value: str, *, field: str | FieldPath = "id") -> UUID:
         ) from None
 
 
+_LAYER_FIELDS = ("rnn_layers", "dense_layers")
+
+
 def _layers_to_documents(spec: ModelSpec) -> dict[str, Any]:
-    return {
-        "rnn_layers": [RnnLayer(**vars(layer)) for layer in spec.rnn_layers],
-        "dense_layers": [DenseLayer(**vars(layer)) for layer in spec.dense_layers],
-    }
+    return {name: [layer.model_copy() for layer in getattr(spec, name)] for name in _LAYER_FIELDS}
 
 
 def _scalar_fields(spec: ModelSpec) -> dict[str, Any]:
-    skip = {"rnn_layers", "dense_layers", "name"}
-    return {f.name: getattr(spec, f.name) for f in fields(spec) if f.name not in skip}
+    """Every declared field but the layers and the name, as given (the name may take its default)."""
+    skip = {*_LAYER_FIELDS, "name"}
+    return {name: getattr(spec, name) for name in ModelSpec.model_fields if name not in skip}
 
 
 def spec_of(document: ModelDocument) -> ModelSpec:
-    return ModelSpec(
-        model_type=document.model_type,
-        entity_type=document.entity_type,
-        entity_id=document.entity_id,
-        feature=document.feature,
-        fiware_service=document.fiware_service,
-        fiware_service_path=document.fiware_service_path,
-        name=document.name,
-        description=document.description,
-        rnn_layers=tuple(RnnLayerSpec(**layer.model_dump()) for layer in document.rnn_layers),
-        dense_layers=tuple(DenseLayerSpec(**layer.model_dump()) for layer in document.dense_layers),
-        lookback_window=document.lookback_window,
-        forecast_horizon=document.forecast_horizon,
-        target_mode=document.target_mode,
-        batch_size=document.batch_size,
-        epochs=document.epochs,
-        learning_rate=document.learning_rate,
-        validation_ratio=document.validation_ratio,
-        test_ratio=document.test_ratio,
-        early_stopping_patience=document.early_stopping_patience,
-    )
+    return ModelSpec.model_validate(document.model_dump(include=set(ModelSpec.model_fields)))
 
 
 def _checked(spec: ModelSpec) -> ModelSpec:
@@ -150,7 +131,7 @@ async def create_model(*, spec: ModelSpec, scope: TenantScope) -> ModelDocument:
         **_scalar_fields(spec),
         **_layers_to_documents(spec),
     )
-    await document.insert()
+    await repository.insert_model(document)
     return document
 
 
@@ -184,11 +165,6 @@ def _apply_name_default(current: ModelDocument, merged: ModelSpec, changes: Mapp
     if changes.get("name", "keep") is None or was_default:
         return merged.replace(name=merged.default_name)
     return merged
-
-
-def _revision_match(revision: int) -> object:
-    # Documents written before revisions existed have none: they are at revision 0.
-    return {"$in": [0, None]} if revision == 0 else revision
 
 
 async def update_model(
@@ -229,27 +205,10 @@ async def update_model(
         rnn_layers=[vars(layer) for layer in merged.rnn_layers],
         dense_layers=[vars(layer) for layer in merged.dense_layers],
     )
-    collection = ModelDocument.get_pymongo_collection()
-    # Guarded on status and the version we read: a training start or another edit in between wins.
-    raw = await collection.find_one_and_update(
-        {
-            "_id": key,
-            "status": ModelStatus.DRAFT.value,
-            "revision": _revision_match(current.revision),
-            # The tenant we checked: a model moved by another edit in between is not ours to touch.
-            "fiware_service": current.fiware_service,
-            "fiware_service_path": current.fiware_service_path,
-        },
-        {"$set": values, "$inc": {"revision": 1}},
-        return_document=ReturnDocument.AFTER,
-    )
-    if raw is None:
+    updated = await repository.update_draft(current=current, values=values)
+    if updated is None:
         raise Conflict(f"model {model_id} changed while it was being edited; retry", field=("id",))
-    updated: ModelDocument = ModelDocument.model_validate(raw)
     return updated
-
-
-JobRemoved = Callable[[TrainingJobDocument], Awaitable[None]]
 
 
 async def delete_model(
@@ -258,23 +217,15 @@ async def delete_model(
     """Delete a model that is not training, with its jobs, their artifacts and, through
     ``on_job_removed``, what they published in FIWARE."""
     key = parse_id(model_id)
-    collection = ModelDocument.get_pymongo_collection()
     # The lock field and the status both guard: a job admitted a moment ago holds the lock.
-    result = await collection.delete_one(
-        scope.restrict(
-            {"_id": key, "active_job_id": None, "status": {"$ne": ModelStatus.TRAINING.value}},
-            *TENANT_FIELDS,
-        )
+    idle = scope.restrict(
+        {"_id": key, "active_job_id": None, "status": {"$ne": ModelStatus.TRAINING.value}},
+        *TENANT_FIELDS,
     )
-    if result.deleted_count == 0:
+    if not await repository.delete_idle_model(model_id=key, query=idle, on_job_removed=on_job_removed):
         if visible(await ModelDocument.get(key), scope) is None:
             raise NotFound(f"model {model_id} does not exist", field=("id",))
         raise Conflict(f"model {model_id} is training; cancel its job first", field=("id",))
-    async for job in TrainingJobDocument.find(TrainingJobDocument.model_id == key):
-        await storage.delete_job_files(job_id=job.id)
-        if on_job_removed is not None:
-            await on_job_removed(job)
-    await TrainingJobDocument.find(TrainingJobDocument.model_id == key).delete()
     return key
 
 

@@ -17,7 +17,6 @@ from datetime import datetime
 from uuid import UUID, uuid4
 
 import structlog
-from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from app.auth.tenancy import TenantScope
@@ -30,15 +29,16 @@ from app.errors import (
     Unavailable,
     ValidationFailed,
 )
+from app.models import repository as models
 from app.models import service as models_service
 from app.models.documents import ModelDocument
-from app.models.enums import ModelStatus
 from app.models.service import parse_id
-from app.timeutil import safely_in_range, utcnow
-from app.training import events, lifecycle
+from app.timeutil import safely_in_range
+from app.training import events
 from app.training import service as training_service
 from app.training.config import required_points, series_of, snapshot
 from app.training.documents import TrainingConfig, TrainingJobDocument, TrainingRequest
+from app.training.repository import jobs, lifecycle
 from app.upstream import translate
 from fiware.errors import FiwareError
 from fiware.sth import SthClient
@@ -101,7 +101,8 @@ def validate_request(request: StartRequest) -> TrainingRequest:
     return TrainingRequest(last_n=request.last_n if request.last_n is not None else DEFAULT_LAST_N)
 
 
-def _fingerprint(model_id: UUID, request: TrainingRequest) -> str:
+def fingerprint_of(model_id: UUID, request: TrainingRequest) -> str:
+    """What identifies a request for its idempotency key: the model and the request, canonical."""
     canonical = json.dumps(
         {"model": str(model_id), **request.model_dump(mode="json")}, sort_keys=True, separators=(",", ":")
     )
@@ -132,13 +133,7 @@ async def _count(sth: SthClient, config: TrainingConfig, request: TrainingReques
 
 
 async def _claim_model(model: ModelDocument, job_id: UUID) -> None:
-    # Guarded on the revision snapshotted: an edit that landed meanwhile would not be trained.
-    raw = await ModelDocument.get_pymongo_collection().find_one_and_update(
-        {"_id": model.id, "active_job_id": None, "revision": model.revision},
-        {"$set": {"active_job_id": job_id, "active_since": utcnow(), "status": ModelStatus.TRAINING.value}},
-        return_document=ReturnDocument.AFTER,
-    )
-    if raw is not None:
+    if await models.reserve_for_training(model=model, job_id=job_id):
         return
     current = await ModelDocument.get(model.id)
     if current is None:
@@ -154,27 +149,13 @@ async def _claim_model(model: ModelDocument, job_id: UUID) -> None:
     )
 
 
-async def start_training(
-    *,
-    model_id: str,
-    request: StartRequest,
-    scope: TenantScope,
-    sth: SthClient,
-    dispatch: Dispatch,
-    dispatch_timeout: float,
-) -> TrainingJobDocument:
-    """Admit and queue a job, or raise the reason it cannot run (see the module docstring)."""
-    key_id = parse_id(model_id, field="modelId")
-    model = models_service.visible(await ModelDocument.get(key_id), scope)
-    if model is None:
-        raise NotFound(f"model {model_id} does not exist", field=("modelId",))
-    wanted = validate_request(request)
-    fingerprint = _fingerprint(key_id, wanted)
-    key = f"{key_id}:{request.idempotency_key}" if request.idempotency_key is not None else None
-    if key is not None and (earlier := await _replay(key, fingerprint, scope)) is not None:
-        return earlier
+def idempotency_key(model_id: UUID, key: str | None) -> str | None:
+    """The stored key: a client's key counts per model."""
+    return f"{model_id}:{key}" if key is not None else None
 
-    config = snapshot(model)
+
+def check_last_n(wanted: TrainingRequest, config: TrainingConfig) -> None:
+    """Refuse a ``lastN`` below what the model's windows need, before asking STH anything."""
     needed = required_points(config)
     if wanted.last_n is not None and wanted.last_n < needed:
         raise InsufficientData(
@@ -183,7 +164,11 @@ async def start_training(
             f"validation and test splits)",
             field=("input", "lastN"),
         )
-    available = await _count(sth, config, wanted)
+
+
+def points_to_request(available: int, wanted: TrainingRequest, config: TrainingConfig) -> int:
+    """The points the job will collect of the ``available`` ones, or the reason it cannot run."""
+    needed = required_points(config)
     if available < needed:
         where = "in that window" if wanted.last_n is None else "in total"
         raise InsufficientData(
@@ -203,52 +188,116 @@ async def start_training(
                 )
             ]
         )
-    requested = available if wanted.last_n is None else min(wanted.last_n, available)
+    return available if wanted.last_n is None else min(wanted.last_n, available)
 
-    job = TrainingJobDocument(
+
+@dataclass(frozen=True)
+class Admission:
+    """A request decided on: for which model, what it asks, and how a retry of it is recognised."""
+
+    model: ModelDocument
+    wanted: TrainingRequest
+    fingerprint: str
+    key: str | None
+
+
+async def start_training(
+    *,
+    model_id: str,
+    request: StartRequest,
+    scope: TenantScope,
+    sth: SthClient,
+    dispatch: Dispatch,
+    dispatch_timeout: float,
+) -> TrainingJobDocument:
+    """Admit and queue a job, or raise the reason it cannot run (see the module docstring)."""
+    key_id = parse_id(model_id, field="modelId")
+    model = models_service.visible(await ModelDocument.get(key_id), scope)
+    if model is None:
+        raise NotFound(f"model {model_id} does not exist", field=("modelId",))
+    wanted = validate_request(request)
+    admission = Admission(
+        model, wanted, fingerprint_of(key_id, wanted), idempotency_key(key_id, request.idempotency_key)
+    )
+    if (earlier := await _earlier(admission, scope)) is not None:
+        return earlier
+    job = await _admit(admission, sth=sth)
+    if (earlier := await _persist(admission, job, scope=scope)) is not None:
+        return earlier
+    return await _dispatch(job, dispatch=dispatch, timeout=dispatch_timeout, model_id=model_id)
+
+
+async def _earlier(admission: Admission, scope: TenantScope) -> TrainingJobDocument | None:
+    """The job an earlier call with the same idempotency key stored, if any."""
+    if admission.key is None:
+        return None
+    return await _replay(admission.key, admission.fingerprint, scope)
+
+
+async def _admit(admission: Admission, *, sth: SthClient) -> TrainingJobDocument:
+    """The job to run, once STH holds enough points for it (nothing is stored yet)."""
+    config = snapshot(admission.model)
+    wanted = admission.wanted
+    check_last_n(wanted, config)
+    available = await _count(sth, config, wanted)
+    requested = points_to_request(available, wanted, config)
+    return TrainingJobDocument(
         id=uuid4(),
-        model_id=key_id,
+        model_id=admission.model.id,
         request=wanted,
         config=config,
-        idempotency_key=key,
-        request_fingerprint=fingerprint,
+        idempotency_key=admission.key,
+        request_fingerprint=admission.fingerprint,
         points_available=available,
         points_requested=requested,
         progress_seq=1,
     )
+
+
+async def _persist(
+    admission: Admission, job: TrainingJobDocument, *, scope: TenantScope
+) -> TrainingJobDocument | None:
+    """Lock the model and store the job; an earlier call's job when that call is the answer."""
+    model_id = admission.model.id
     try:
-        await _claim_model(model, job.id)
+        await _claim_model(admission.model, job.id)
     except Conflict:
         # A retry of a call still in flight: once that call has stored its job, it is the answer.
-        if key is not None and (earlier := await _replay(key, fingerprint, scope)) is not None:
+        if (earlier := await _earlier(admission, scope)) is not None:
             return earlier
         raise
     try:
-        await job.insert()
+        await jobs.insert_job(job)
     except DuplicateKeyError:
         # Two calls with one key raced past the replay check: the first stored is the answer.
-        await lifecycle.release_model(model_id=key_id, job_id=job.id, completed=False)
-        if key is not None and (earlier := await _replay(key, fingerprint, scope)) is not None:
+        await models.release_model(model_id=model_id, job_id=job.id, completed=False)
+        if (earlier := await _earlier(admission, scope)) is not None:
             return earlier
         raise Conflict("a concurrent request with this idempotencyKey failed; retry") from None
     except BaseException:
-        await lifecycle.release_model(model_id=key_id, job_id=job.id, completed=False)
+        await models.release_model(model_id=model_id, job_id=job.id, completed=False)
         raise
+    return None
 
+
+async def _dispatch(
+    job: TrainingJobDocument, *, dispatch: Dispatch, timeout: float, model_id: str
+) -> TrainingJobDocument:
+    """Queue the stored job; withdraw it when the broker does not take it in time."""
     try:
-        await asyncio.wait_for(dispatch(job.id), timeout=dispatch_timeout)
+        await asyncio.wait_for(dispatch(job.id), timeout=timeout)
     except Exception as error:  # any refusal of the broker ends the same way
         log.error("training.dispatch_failed", job_id=str(job.id), error=str(error) or type(error).__name__)
-        if not await lifecycle.withdraw_pending(job_id=job.id, model_id=key_id):
+        if not await lifecycle.withdraw_pending(job_id=job.id, model_id=job.model_id):
             # The message went out after all (the wait timed out, the publish did not): it runs.
             log.warning("training.dispatch_late", job_id=str(job.id))
             return await TrainingJobDocument.get(job.id) or job
         raise DispatchFailed(
-            f"the task queue (the broker) did not accept the job within {dispatch_timeout:g} s; nothing "
+            f"the task queue (the broker) did not accept the job within {timeout:g} s; nothing "
             "was created: retry once it is back (the same idempotencyKey is safe)"
         ) from error
     await events.announce(job, status_changed=True)
-    log.info("training.admitted", job_id=str(job.id), model_id=model_id, points=requested)
+    log.info("training.admitted", job_id=str(job.id), model_id=model_id, points=job.points_requested)
     return job
 
 
@@ -258,6 +307,10 @@ __all__ = [
     "Dispatch",
     "DispatchFailed",
     "StartRequest",
+    "check_last_n",
+    "fingerprint_of",
+    "idempotency_key",
+    "points_to_request",
     "start_training",
     "validate_request",
 ]

@@ -10,21 +10,16 @@ Older files go once a newer one is recorded; every file goes when the job ends o
 from __future__ import annotations
 
 import zipfile
-from typing import Any
 from uuid import UUID
 
 import structlog
 
-from app.timeutil import utcnow
 from app.training import storage
-from app.training.documents import Checkpoint, TrainingJobDocument, TrainingStatus
+from app.training.documents import Checkpoint, TrainingJobDocument
+from app.training.repository.checkpoints import record_checkpoint
 from ml.training import FitState
 
 log = structlog.get_logger(__name__)
-
-
-def _jobs() -> Any:
-    return TrainingJobDocument.get_pymongo_collection()
 
 
 async def save(*, job_id: UUID, run: str, state: FitState) -> Checkpoint | None:
@@ -32,13 +27,7 @@ async def save(*, job_id: UUID, run: str, state: FitState) -> Checkpoint | None:
     data = state.to_bytes()
     file_id = await storage.store_checkpoint(job_id=job_id, run=run, epoch=state.epoch, data=data)
     recorded = Checkpoint(file_id=file_id, epoch=state.epoch, run=run, size_bytes=len(data))
-    now = utcnow()
-    # Not an event: nothing a watcher sees changes, and events per epoch would double.
-    held = await _jobs().update_one(
-        {"_id": job_id, "status": TrainingStatus.TRAINING.value, "lease.run": run},
-        {"$set": {"checkpoint": recorded.model_dump(), "lease.heartbeat_at": now, "updated_at": now}},
-    )
-    if not held.matched_count:
+    if not await record_checkpoint(job_id=job_id, run=run, checkpoint=recorded):
         await storage.delete_checkpoints(job_id=job_id, only=file_id)
         return None
     await storage.delete_checkpoints(job_id=job_id, keep=file_id)

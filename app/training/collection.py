@@ -8,23 +8,26 @@ oldest point, so points that arrive during collection never shift a planned slic
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID, uuid4
 
 import structlog
-from pymongo import ReturnDocument
 
 from app.timeutil import utcnow
-from app.training import lifecycle, progress, storage
+from app.training import progress, storage
 from app.training.config import required_points, series_of
 from app.training.documents import (
-    ChunkStatus,
     TrainingChunkDocument,
+    TrainingConfig,
     TrainingJobDocument,
     TrainingStatus,
     chunk_id,
 )
 from app.training.failures import StepFailed, TaskIdentity
+from app.training.repository import chunks as chunk_store
+from app.training.repository import lifecycle
 from fiware.sth import Collected, SthClient
 
 log = structlog.get_logger(__name__)
@@ -37,6 +40,52 @@ HEARTBEAT_EVERY_SECONDS = 1.0
 class CollectionPlan:
     indexes: list[int]
     run: str
+
+
+def requested_points(*, total: int, last_n: int | None) -> int:
+    """The points a job collects of the ``total`` STH holds: the newest ``last_n``, or all."""
+    return total if last_n is None else min(last_n, total)
+
+
+def check_enough(config: TrainingConfig, *, requested: int, admitted: int) -> None:
+    """Fail the job when the series shrank below what its windows need since admission
+    (``admitted`` points it held then)."""
+    needed = required_points(config)
+    if requested < needed:
+        raise StepFailed(
+            "INSUFFICIENT_DATA",
+            f"STH-Comet now holds {requested} points where {needed} are needed (it held "
+            f"{admitted} when the job was admitted)",
+        )
+
+
+def chunk_slices(*, total: int, requested: int, chunk_points: int) -> list[tuple[int, int]]:
+    """``(offset, limit)`` of each chunk over the newest ``requested`` of ``total`` points."""
+    start = total - requested
+    return [(offset, min(chunk_points, total - offset)) for offset in range(start, total, chunk_points)]
+
+
+def chunk_documents(job_id: UUID, *, slices: list[tuple[int, int]]) -> list[TrainingChunkDocument]:
+    """The job's chunk documents, one per ``(offset, limit)`` slice, indexed in order."""
+    return [
+        TrainingChunkDocument(
+            id=chunk_id(job_id, index), job_id=job_id, index=index, h_offset=offset, h_limit=limit
+        )
+        for index, (offset, limit) in enumerate(slices)
+    ]
+
+
+def plan_values(*, total: int, requested: int, chunks: int) -> dict[str, Any]:
+    """What the job records of its plan: counts reset, the chunks to wait for."""
+    return {
+        "points_available": total,
+        "points_requested": requested,
+        "points_collected": 0,
+        "points_dropped": 0,
+        "chunks_total": chunks,
+        "chunks_done": 0,
+        "progress.message": f"collecting {requested} points in {chunks} chunk(s)",
+    }
 
 
 async def begin_collection(
@@ -54,85 +103,38 @@ async def begin_collection(
     )
     if claim is None:
         return None
-    job = claim.job
-    if claim.resumed and job.chunks_total > 0:
+    if claim.resumed and claim.job.chunks_total > 0:
         # The plan was stored before this step's worker died: its chunks may be running or done,
         # so it is sent again as it is (done chunks skip themselves), never planned anew.
-        return CollectionPlan(list(range(job.chunks_total)), claim.run)
+        return CollectionPlan(list(range(claim.job.chunks_total)), claim.run)
+    indexes = await _plan(claim.job, sth=sth, chunk_points=chunk_points, run=claim.run)
+    return None if indexes is None else CollectionPlan(indexes, claim.run)
+
+
+async def _plan(job: TrainingJobDocument, *, sth: SthClient, chunk_points: int, run: str) -> list[int] | None:
+    """Count the series, store its chunks and record the plan; None when the job stopped meanwhile."""
     series, tenant = series_of(job.config)
     total = await sth.count(series, tenant, date_from=job.request.date_from, date_to=job.request.date_to)
-    requested = total if job.request.last_n is None else min(job.request.last_n, total)
-    needed = required_points(job.config)
-    if requested < needed:
-        raise StepFailed(
-            "INSUFFICIENT_DATA",
-            f"STH-Comet now holds {requested} points where {needed} are needed (it held "
-            f"{job.points_available} when the job was admitted)",
-        )
-    start = total - requested
+    requested = requested_points(total=total, last_n=job.request.last_n)
+    check_enough(job.config, requested=requested, admitted=job.points_available)
     # Chunks of an attempt that died before its plan was stored describe nothing: start over.
-    await storage.delete_working_data(job_id=job_id)
-    chunks = [
-        TrainingChunkDocument(
-            id=chunk_id(job_id, index),
-            job_id=job_id,
-            index=index,
-            h_offset=offset,
-            h_limit=min(chunk_points, total - offset),
-        )
-        for index, offset in enumerate(range(start, total, chunk_points))
-    ]
-    await TrainingChunkDocument.insert_many(chunks)
+    await storage.delete_working_data(job_id=job.id)
+    chunks = chunk_documents(
+        job.id, slices=chunk_slices(total=total, requested=requested, chunk_points=chunk_points)
+    )
+    await chunk_store.insert_chunks(chunks)
     planned = await lifecycle.heartbeat(
-        job_id=job_id,
+        job_id=job.id,
         status=TrainingStatus.COLLECTING_DATA,
-        run=claim.run,
-        values={
-            "points_available": total,
-            "points_requested": requested,
-            "points_collected": 0,
-            "points_dropped": 0,
-            "chunks_total": len(chunks),
-            "chunks_done": 0,
-            "progress.message": f"collecting {requested} points in {len(chunks)} chunk(s)",
-        },
+        run=run,
+        values=plan_values(total=total, requested=requested, chunks=len(chunks)),
     )
     if not planned:
-        await storage.delete_working_data(job_id=job_id)
-        await lifecycle.finish_cancel(job_id=job_id)
+        await storage.delete_working_data(job_id=job.id)
+        await lifecycle.finish_cancel(job_id=job.id)
         return None
-    log.info("training.collection_planned", job_id=str(job_id), points=requested, chunks=len(chunks))
-    return CollectionPlan([chunk.index for chunk in chunks], claim.run)
-
-
-async def _own_count(job_id: UUID, index: int, mine: str) -> None:
-    """This execution's entry for the chunk, at 0: a predecessor's count stops counting."""
-    await TrainingJobDocument.get_pymongo_collection().update_one(
-        {"_id": job_id, "status": TrainingStatus.COLLECTING_DATA.value},
-        {"$set": {f"chunk_progress.{index}": {"run": mine, "points": 0}}},
-    )
-
-
-async def _claim_chunk(job_id: UUID, index: int, me: TaskIdentity, mine: str) -> TrainingChunkDocument | None:
-    """The chunk for this execution (``mine``): only the latest execution to claim it may finish it."""
-    chunks = TrainingChunkDocument.get_pymongo_collection()
-    holders: list[dict[str, object]] = [{"status": ChunkStatus.PENDING.value}]
-    if me.resumable:
-        holders.append({"status": ChunkStatus.IN_PROGRESS.value, "task_id": me.task_id})
-    raw = await chunks.find_one_and_update(
-        {"_id": chunk_id(job_id, index), "$or": holders},
-        {
-            "$set": {
-                "status": ChunkStatus.IN_PROGRESS.value,
-                "task_id": me.task_id,
-                "run": mine,
-                "updated_at": utcnow(),
-            },
-            "$inc": {"attempts": 1 if me.redelivered else 0},
-        },
-        return_document=ReturnDocument.AFTER,
-    )
-    return None if raw is None else TrainingChunkDocument.model_validate(raw)
+    log.info("training.collection_planned", job_id=str(job.id), points=requested, chunks=len(chunks))
+    return [chunk.index for chunk in chunks]
 
 
 async def collect_chunk(*, job_id: UUID, index: int, me: TaskIdentity, sth: SthClient) -> bool:
@@ -150,15 +152,30 @@ async def collect_chunk(*, job_id: UUID, index: int, me: TaskIdentity, sth: SthC
     if job is None:
         return False
     mine = uuid4().hex
-    chunk = await _claim_chunk(job_id, index, me, mine)
+    chunk = await chunk_store.claim_chunk(job_id, index, me, mine)
     if chunk is None:
         return False
-    await _own_count(job_id, index, mine)
+    await chunk_store.own_count(job_id, index, mine)
     if chunk.attempts >= lifecycle.MAX_ATTEMPTS:
         raise StepFailed(
             "WORKER_LOST", f"the worker collecting chunk {index} was lost {chunk.attempts} times; giving up"
         )
     lease_run = job.lease.run if job.lease else ""
+    series, tenant = series_of(job.config)
+    result = await sth.read_range(
+        series,
+        tenant,
+        offset=chunk.h_offset,
+        limit=chunk.h_limit,
+        date_from=job.request.date_from,
+        date_to=job.request.date_to,
+        should_continue=_still_wanted(job_id=job_id, index=index, mine=mine, lease_run=lease_run),
+    )
+    return await _store_chunk(job_id=job_id, chunk=chunk, mine=mine, lease_run=lease_run, result=result)
+
+
+def _still_wanted(*, job_id: UUID, index: int, mine: str, lease_run: str) -> Callable[[int], Awaitable[bool]]:
+    """The page callback of a chunk: a throttled heartbeat carrying its running count."""
     last_beat = 0.0
 
     async def still_wanted(received: int) -> bool:
@@ -177,77 +194,57 @@ async def collect_chunk(*, job_id: UUID, index: int, me: TaskIdentity, sth: SthC
             also={f"chunk_progress.{index}.run": mine},
         )
 
-    series, tenant = series_of(job.config)
-    result = await sth.read_range(
-        series,
-        tenant,
-        offset=chunk.h_offset,
-        limit=chunk.h_limit,
-        date_from=job.request.date_from,
-        date_to=job.request.date_to,
-        should_continue=still_wanted,
-    )
-    return await _store_chunk(job_id=job_id, chunk=chunk, mine=mine, lease_run=lease_run, result=result)
+    return still_wanted
+
+
+def entries_received(result: Collected) -> int:
+    """Entries STH answered for a chunk, whether kept, dropped or merged."""
+    return len(result.points) + result.dropped + result.duplicates
 
 
 async def _store_chunk(
     *, job_id: UUID, chunk: TrainingChunkDocument, mine: str, lease_run: str, result: Collected
 ) -> bool:
     index = chunk.index
-    received = len(result.points) + result.dropped + result.duplicates
-    if received < chunk.h_limit:
+    if (got := entries_received(result)) < chunk.h_limit:
         # Fewer entries than asked: points removed meanwhile (TTL) or a server capping its pages.
         log.warning(
-            "training.chunk_short", job_id=str(job_id), index=index, asked=chunk.h_limit, received=received
+            "training.chunk_short", job_id=str(job_id), index=index, asked=chunk.h_limit, received=got
         )
-    timestamps = [point.timestamp.timestamp() for point in result.points]
     values = [point.value for point in result.points]
-    chunks = TrainingChunkDocument.get_pymongo_collection()
-    done = await chunks.update_one(
-        {"_id": chunk.id, "status": ChunkStatus.IN_PROGRESS.value, "run": mine},
-        {
-            "$set": {
-                "status": ChunkStatus.COMPLETED.value,
-                "points": len(values),
-                "dropped": result.dropped,
-                "timestamps": storage.pack(timestamps),
-                "values": storage.pack(values),
-                "updated_at": utcnow(),
-            }
-        },
+    stored = await chunk_store.complete_chunk(
+        chunk=chunk,
+        mine=mine,
+        dropped=result.dropped,
+        timestamps=storage.pack([point.timestamp.timestamp() for point in result.points]),
+        values=storage.pack(values),
+        points=len(values),
     )
-    if not done.matched_count:
+    if not stored:
         return False
-    now = utcnow()
-    updated = await TrainingJobDocument.get_pymongo_collection().find_one_and_update(
-        {"_id": job_id, "status": TrainingStatus.COLLECTING_DATA.value},
-        {
-            "$inc": {
-                "points_collected": len(values),
-                "points_dropped": result.dropped,
-                "chunks_done": 1,
-                "progress_seq": 1,
-            },
-            # The exact count replaces the running one in the same write: nothing counts twice.
-            "$unset": {f"chunk_progress.{index}": ""},
-            # Other chunks still running turn it back on with their next heartbeat.
-            "$set": {"lease.heartbeat_at": now, "lease.active": False, "updated_at": now},
-        },
-        return_document=ReturnDocument.AFTER,
+    counted = await chunk_store.count_chunk_in(
+        job_id=job_id, index=index, points=len(values), dropped=result.dropped
     )
     log.info("training.chunk_collected", job_id=str(job_id), index=index, points=len(values))
-    if updated is None:
+    if counted is None:
         return False
-    collected = int(updated["points_collected"])
-    requested = max(1, int(updated["points_requested"]))
     await lifecycle.heartbeat(
         job_id=job_id,
         status=TrainingStatus.COLLECTING_DATA,
         run=lease_run,
-        values=progress.collecting(collected=collected, requested=requested),
+        values=progress.collecting(collected=counted.collected, requested=max(1, counted.requested)),
     )
     # The one write that counted this chunk says whether it was the last: exactly one chunk sees it.
-    return int(updated["chunks_done"]) >= int(updated["chunks_total"])
+    return counted.done >= counted.total
 
 
-__all__ = ["begin_collection", "collect_chunk"]
+__all__ = [
+    "begin_collection",
+    "check_enough",
+    "chunk_documents",
+    "chunk_slices",
+    "collect_chunk",
+    "entries_received",
+    "plan_values",
+    "requested_points",
+]

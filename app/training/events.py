@@ -169,7 +169,7 @@ _sink: EventSink | None = None
 def use_sink(sink: EventSink | None) -> None:
     """Where this process publishes (its Redis client); set once at start-up.
 
-    A process-wide setting rather than an argument: every status change in ``lifecycle`` and
+    A process-wide setting rather than an argument: every status change in ``repository.lifecycle`` and
     every heartbeat publishes, and threading a client through each of those calls would add a
     parameter to every function that touches a job.
     """

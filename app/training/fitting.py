@@ -16,7 +16,8 @@ from __future__ import annotations
 import json
 import platform
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, TypeVar
 from uuid import UUID
@@ -25,7 +26,7 @@ import structlog
 from pymongo.errors import PyMongoError
 
 from app.timeutil import utcnow
-from app.training import checkpoints, lifecycle, progress, storage
+from app.training import checkpoints, progress, storage
 from app.training.documents import (
     Artifact,
     EpochLoss,
@@ -36,6 +37,7 @@ from app.training.documents import (
 )
 from app.training.failures import StepFailed, TaskIdentity
 from app.training.preprocessing import regular_from
+from app.training.repository import lifecycle
 from ml.network import DenseLayer, NetworkSpec, RecurrentLayer
 from ml.pipeline import TrainingConfig as PipelineConfig
 from ml.pipeline import TrainingOutcome, train_regular
@@ -215,6 +217,33 @@ async def _store_artifacts(
     return stored
 
 
+def loss_history(loss: Sequence[float | None], val_loss: Sequence[float | None]) -> list[dict[str, Any]]:
+    """The job's ``history`` entries, one per epoch from 1."""
+    return [
+        EpochLoss(epoch=epoch, loss=train, val_loss=val).model_dump()
+        for epoch, (train, val) in enumerate(zip(loss, val_loss, strict=True), start=1)
+    ]
+
+
+def completion_values(
+    outcome: TrainingOutcome, metrics: TrainingMetrics, artifacts: list[Artifact]
+) -> dict[str, Any]:
+    """What a completed job records: its scores, loss history, artifacts and final progress."""
+    windows = outcome.summary.windows
+    return {
+        "metrics": metrics.model_dump(),
+        "history": loss_history(outcome.fit.loss, outcome.fit.val_loss),
+        "artifacts": [a.model_dump() for a in artifacts],
+        "summary.train_windows": windows.train,
+        "summary.validation_windows": windows.validation,
+        "summary.test_windows": windows.test,
+        "progress.fraction": 1.0,
+        "progress.message": "completed",
+        "progress.eta_seconds": None,
+        "checkpoint": None,
+    }
+
+
 def _metrics(outcome: TrainingOutcome) -> TrainingMetrics:
     scored = outcome.metrics
     fit = outcome.fit
@@ -233,9 +262,7 @@ def _metrics(outcome: TrainingOutcome) -> TrainingMetrics:
     )
 
 
-def _resume_point(
-    claim: lifecycle.Claim, run: Runner[Any]
-) -> tuple[FitState | None, progress.TrainingCourse]:
+async def _resume_point(claim: lifecycle.Claim) -> tuple[FitState | None, progress.TrainingCourse]:
     """Where this execution starts: the job's checkpoint when a dead run left one, else epoch 1.
 
     The history is set back to the checkpoint's epochs, so the epochs run again are not listed twice.
@@ -243,36 +270,29 @@ def _resume_point(
     job = claim.job
     if not claim.resumed:
         return None, progress.TrainingCourse()
-    state = run(checkpoints.load(job))
+    state = await checkpoints.load(job)
     done = state.epoch if state is not None else 0
-    history = [
-        EpochLoss(epoch=epoch, loss=loss, val_loss=val).model_dump()
-        for epoch, (loss, val) in enumerate(zip(state.loss, state.val_loss, strict=True), start=1)
-    ] if state is not None else []  # fmt: skip
+    history = loss_history(state.loss, state.val_loss) if state is not None else []
     message = f"resuming after epoch {done} from its checkpoint" if done else "starting training again"
-    run(
-        lifecycle.heartbeat(
-            job_id=job.id,
-            status=TrainingStatus.TRAINING,
-            run=claim.run,
-            values={"history": history, "progress.message": message, "progress.epoch": done or None},
-        )
+    await lifecycle.heartbeat(
+        job_id=job.id,
+        status=TrainingStatus.TRAINING,
+        run=claim.run,
+        values={"history": history, "progress.message": message, "progress.epoch": done or None},
     )
     log.info("training.resuming", job_id=str(job.id), from_epoch=done)
     return state, progress.TrainingCourse.resumed(epochs_done=done, fraction=job.progress.fraction)
 
 
-def _start_over(claim: lifecycle.Claim, run: Runner[Any]) -> tuple[None, progress.TrainingCourse]:
+async def _start_over(claim: lifecycle.Claim) -> progress.TrainingCourse:
     message = "the checkpoint does not fit this network; starting training again"
-    run(
-        lifecycle.heartbeat(
-            job_id=claim.job.id,
-            status=TrainingStatus.TRAINING,
-            run=claim.run,
-            values={"history": [], "progress.message": message, "progress.epoch": None},
-        )
+    await lifecycle.heartbeat(
+        job_id=claim.job.id,
+        status=TrainingStatus.TRAINING,
+        run=claim.run,
+        values={"history": [], "progress.message": message, "progress.epoch": None},
     )
-    return None, progress.TrainingCourse.resumed(epochs_done=0, fraction=claim.job.progress.fraction)
+    return progress.TrainingCourse.resumed(epochs_done=0, fraction=claim.job.progress.fraction)
 
 
 def _fit(
@@ -299,89 +319,83 @@ def _fit(
     return outcome, monitor
 
 
+@dataclass(frozen=True)
+class _Start:
+    """What the fit needs, read once before it: the claimed job, its series and where to resume."""
+
+    claim: lifecycle.Claim
+    regular: Any
+    resume: FitState | None
+    course: progress.TrainingCourse
+
+
 def train_job(*, job_id: UUID, me: TaskIdentity, run: Runner[Any]) -> None:
-    """Run the training step of a preprocessed job to COMPLETED, or explain why it cannot."""
-    claim = run(
-        lifecycle.claim_step(
-            job_id=job_id,
-            expected=TrainingStatus.PREPROCESSING,
-            becomes=TrainingStatus.TRAINING,
-            opens="training",
-            closes="preprocessing",
-            me=me,
-            extra={"progress.message": "starting training"},
-        )
-    )
-    if claim is None:
-        if run(lifecycle.job_status(job_id)) is TrainingStatus.CANCEL_REQUESTED:
-            run(lifecycle.finish_cancel(job_id=job_id))
+    """Run the training step of a preprocessed job to COMPLETED, or explain why it cannot.
+
+    Three parts: the database work before the fit in one coroutine, the fit itself (synchronous
+    Keras; its callbacks report through ``run``), and the database work after it in one coroutine.
+    """
+    start = run(_start(job_id=job_id, me=me))
+    if start is None:
         return
-    job, lease_run = claim.job, claim.run
-    if job.summary is None or job.series_file_id is None:
-        raise StepFailed("INTERNAL", "the preprocessed series is missing; start a new job")
-    values = run(storage.read_series(file_id=job.series_file_id))
-    regular = regular_from(job.summary, values)
-    resume, course = _resume_point(claim, run)
+    job, lease_run = start.claim.job, start.claim.run
     try:
-        outcome, monitor = _fit(job, lease_run, regular, run, resume=resume, course=course)
+        outcome, monitor = _fit(job, lease_run, start.regular, run, resume=start.resume, course=start.course)
     except CheckpointMismatch as error:
         # Resuming is an optimisation: a checkpoint that no longer fits costs its epochs, not the job.
         log.warning("training.checkpoint_unusable", job_id=str(job_id), error=str(error))
-        resume, course = _start_over(claim, run)
-        outcome, monitor = _fit(job, lease_run, regular, run, resume=None, course=course)
+        course = run(_start_over(start.claim))
+        outcome, monitor = _fit(job, lease_run, start.regular, run, resume=None, course=course)
     if outcome.cancelled or monitor.lost:
         run(lifecycle.finish_cancel(job_id=job_id))
         return
-    _complete(job, lease_run, outcome, run, checkpoint_bytes=monitor.checkpoint_bytes)
+    run(_complete(job, lease_run, outcome, checkpoint_bytes=monitor.checkpoint_bytes))
 
 
-def _complete(
-    job: TrainingJobDocument,
-    lease_run: str,
-    outcome: TrainingOutcome,
-    run: Runner[Any],
-    *,
-    checkpoint_bytes: int,
+async def _start(*, job_id: UUID, me: TaskIdentity) -> _Start | None:
+    """Claim the step and read what the fit needs; None when there is nothing (more) to do."""
+    claim = await lifecycle.claim_step(
+        job_id=job_id,
+        expected=TrainingStatus.PREPROCESSING,
+        becomes=TrainingStatus.TRAINING,
+        opens="training",
+        closes="preprocessing",
+        me=me,
+        extra={"progress.message": "starting training"},
+    )
+    if claim is None:
+        if await lifecycle.job_status(job_id) is TrainingStatus.CANCEL_REQUESTED:
+            await lifecycle.finish_cancel(job_id=job_id)
+        return None
+    job = claim.job
+    if job.summary is None or job.series_file_id is None:
+        raise StepFailed("INTERNAL", "the preprocessed series is missing; start a new job")
+    values = await storage.read_series(file_id=job.series_file_id)
+    resume, course = await _resume_point(claim)
+    return _Start(claim, regular_from(job.summary, values), resume, course)
+
+
+async def _complete(
+    job: TrainingJobDocument, lease_run: str, outcome: TrainingOutcome, *, checkpoint_bytes: int
 ) -> None:
     job_id = job.id
     metrics = _metrics(outcome)
-    windows = outcome.summary.windows
-    storing = lifecycle.heartbeat(
+    storing = await lifecycle.heartbeat(
         job_id=job_id, status=TrainingStatus.TRAINING, run=lease_run, values=progress.storing()
     )
-    if not run(storing):
-        run(lifecycle.finish_cancel(job_id=job_id))
+    if not storing:
+        await lifecycle.finish_cancel(job_id=job_id)
         return
-    artifacts = run(_store_artifacts(job, lease_run, outcome, metrics))
-    history = [
-        EpochLoss(epoch=epoch, loss=loss, val_loss=val).model_dump()
-        for epoch, (loss, val) in enumerate(zip(outcome.fit.loss, outcome.fit.val_loss, strict=True), start=1)
-    ]
-    completed = run(
-        lifecycle.complete_job(
-            job_id=job_id,
-            run=lease_run,
-            values={
-                "metrics": metrics.model_dump(),
-                "history": history,
-                "artifacts": [a.model_dump() for a in artifacts],
-                "summary.train_windows": windows.train,
-                "summary.validation_windows": windows.validation,
-                "summary.test_windows": windows.test,
-                "progress.fraction": 1.0,
-                "progress.message": "completed",
-                "progress.eta_seconds": None,
-                "checkpoint": None,
-            },
-        )
-    )
+    artifacts = await _store_artifacts(job, lease_run, outcome, metrics)
+    values = completion_values(outcome, metrics, artifacts)
+    completed = await lifecycle.complete_job(job_id=job_id, run=lease_run, values=values)
     if completed is None:
         # A cancel, the watchdog or a newer run of this step got there first: this run's files go.
-        run(storage.delete_artifacts(job_id=job_id, run=lease_run))
-        run(lifecycle.finish_cancel(job_id=job_id))
+        await storage.delete_artifacts(job_id=job_id, run=lease_run)
+        await lifecycle.finish_cancel(job_id=job_id)
         return
     # Files of earlier runs of this step that died midway are not the job's artifacts.
-    run(storage.delete_artifacts(job_id=job_id, keep_run=lease_run))
+    await storage.delete_artifacts(job_id=job_id, keep_run=lease_run)
     fit = outcome.fit
     log.info(
         "training.completed",
@@ -396,4 +410,4 @@ def _complete(
     )
 
 
-__all__ = ["Runner", "pipeline_config", "train_job"]
+__all__ = ["Runner", "completion_values", "loss_history", "pipeline_config", "train_job"]

@@ -6,20 +6,24 @@ records what cleaning did, so a user can see how many points were dropped, merge
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from uuid import UUID
 
 import numpy as np
 import structlog
 
-from app.training import lifecycle, progress, storage
+from app.training import progress, storage
 from app.training.documents import (
     ChunkStatus,
     DataSummary,
     TrainingChunkDocument,
+    TrainingConfig,
     TrainingStatus,
 )
 from app.training.failures import StepFailed, TaskIdentity
+from app.training.repository import chunks as chunk_store
+from app.training.repository import lifecycle
 from ml.preprocess import check_windows
 from ml.series import FloatArray, InsufficientSeries, Regular, regularize
 
@@ -55,21 +59,45 @@ def regular_from(summary: DataSummary, values: FloatArray) -> Regular:
     )
 
 
+def joined(packed: Sequence[tuple[bytes | None, bytes | None]]) -> tuple[FloatArray, FloatArray]:
+    """The chunks' packed ``(timestamps, values)``, in the order given, as two arrays."""
+    timestamps = np.concatenate([storage.unpack(times) for times, _ in packed] or [np.empty(0)])
+    values = np.concatenate([storage.unpack(values) for _, values in packed] or [np.empty(0)])
+    return timestamps, values
+
+
+def regularized(
+    config: TrainingConfig, timestamps: FloatArray, values: FloatArray, *, max_gap_steps: int
+) -> tuple[Regular, DataSummary]:
+    """The regular series and its summary, windows counted; ``StepFailed`` when it cannot train."""
+    try:
+        regular = regularize(timestamps, values, max_gap_steps=max_gap_steps)
+        # Windows are counted now, before a training process loads TensorFlow for nothing.
+        windows = check_windows(
+            regular,
+            lookback=config.lookback_window,
+            horizon=config.forecast_horizon,
+            validation_ratio=config.validation_ratio,
+            test_ratio=config.test_ratio,
+        )
+    except InsufficientSeries as error:
+        raise StepFailed("INSUFFICIENT_DATA", str(error)) from error
+    except ValueError as error:
+        raise StepFailed("INVALID_DATA", str(error)) from error
+    summary = summary_of(regular).model_copy(
+        update={
+            "train_windows": windows.train,
+            "validation_windows": windows.validation,
+            "test_windows": windows.test,
+        }
+    )
+    return regular, summary
+
+
 async def preprocess(*, job_id: UUID, me: TaskIdentity, max_gap_steps: int) -> str | None:
     """Claim a collected job and regularise its series; the run token when training should follow."""
-    job = await lifecycle.job_in(job_id, TrainingStatus.COLLECTING_DATA)
-    if job is not None:
-        completed = await TrainingChunkDocument.find(
-            TrainingChunkDocument.job_id == job_id, TrainingChunkDocument.status == ChunkStatus.COMPLETED
-        ).count()
-        if completed < job.chunks_total:
-            # The chord fired early: a chunk ran twice (redelivered while it still ran) and was
-            # counted twice. The last chunk to finish is not followed by another callback, so the
-            # watchdog starts this step again once collection went quiet.
-            log.warning(
-                "training.preprocess_early", job_id=str(job_id), chunks=completed, of=job.chunks_total
-            )
-            return None
+    if await _fired_early(job_id):
+        return None
     claim = await lifecycle.claim_step(
         job_id=job_id,
         expected=TrainingStatus.COLLECTING_DATA,
@@ -85,36 +113,36 @@ async def preprocess(*, job_id: UUID, me: TaskIdentity, max_gap_steps: int) -> s
     if claim.resumed and claim.job.series_file_id is not None:
         # The step died after storing the series (and maybe after deleting the chunks): done.
         return claim.run
-    config = claim.job.config
     chunks = await TrainingChunkDocument.find(TrainingChunkDocument.job_id == job_id).sort("+index").to_list()
-    timestamps = np.concatenate([storage.unpack(c.timestamps) for c in chunks] or [np.empty(0)])
-    values = np.concatenate([storage.unpack(c.values) for c in chunks] or [np.empty(0)])
-    try:
-        regular = regularize(timestamps, values, max_gap_steps=max_gap_steps)
-        # Windows are counted now, before a training process loads TensorFlow for nothing.
-        windows = check_windows(
-            regular,
-            lookback=config.lookback_window,
-            horizon=config.forecast_horizon,
-            validation_ratio=config.validation_ratio,
-            test_ratio=config.test_ratio,
-        )
-    except InsufficientSeries as error:
-        raise StepFailed("INSUFFICIENT_DATA", str(error)) from error
-    except ValueError as error:
-        raise StepFailed("INVALID_DATA", str(error)) from error
-    file_id = await storage.store_series(job_id=job_id, run=claim.run, values=regular.values)
-    summary = summary_of(regular).model_copy(
-        update={
-            "train_windows": windows.train,
-            "validation_windows": windows.validation,
-            "test_windows": windows.test,
-        }
-    )
+    timestamps, values = joined([(chunk.timestamps, chunk.values) for chunk in chunks])
+    regular, summary = regularized(claim.job.config, timestamps, values, max_gap_steps=max_gap_steps)
+    return await _store(job_id=job_id, run=claim.run, regular=regular, summary=summary)
+
+
+async def _fired_early(job_id: UUID) -> bool:
+    """Whether a collecting job still misses chunks (this step then waits for the watchdog)."""
+    job = await lifecycle.job_in(job_id, TrainingStatus.COLLECTING_DATA)
+    if job is None:
+        return False
+    completed = await TrainingChunkDocument.find(
+        TrainingChunkDocument.job_id == job_id, TrainingChunkDocument.status == ChunkStatus.COMPLETED
+    ).count()
+    if completed >= job.chunks_total:
+        return False
+    # The chord fired early: a chunk ran twice (redelivered while it still ran) and was
+    # counted twice. The last chunk to finish is not followed by another callback, so the
+    # watchdog starts this step again once collection went quiet.
+    log.warning("training.preprocess_early", job_id=str(job_id), chunks=completed, of=job.chunks_total)
+    return True
+
+
+async def _store(*, job_id: UUID, run: str, regular: Regular, summary: DataSummary) -> str | None:
+    """Store the series for training and drop the chunks; None when the job left this run."""
+    file_id = await storage.store_series(job_id=job_id, run=run, values=regular.values)
     kept = await lifecycle.heartbeat(
         job_id=job_id,
         status=TrainingStatus.PREPROCESSING,
-        run=claim.run,
+        run=run,
         values={"series_file_id": file_id, "summary": summary.model_dump()},
     )
     if not kept:
@@ -122,7 +150,7 @@ async def preprocess(*, job_id: UUID, me: TaskIdentity, max_gap_steps: int) -> s
         await storage.delete_series(file_id=file_id)
         await lifecycle.finish_cancel(job_id=job_id)
         return None
-    await TrainingChunkDocument.find(TrainingChunkDocument.job_id == job_id).delete()
+    await chunk_store.delete_chunks(job_id=job_id)
     log.info(
         "training.preprocessed",
         job_id=str(job_id),
@@ -131,7 +159,7 @@ async def preprocess(*, job_id: UUID, me: TaskIdentity, max_gap_steps: int) -> s
         filled=summary.filled,
         gaps=summary.gaps,
     )
-    return claim.run
+    return run
 
 
-__all__ = ["preprocess", "regular_from", "summary_of"]
+__all__ = ["joined", "preprocess", "regular_from", "regularized", "summary_of"]

@@ -10,12 +10,12 @@ from uuid import UUID
 
 from app.auth.tenancy import TenantScope
 from app.errors import Conflict, NotFound
-from app.models.documents import ModelDocument
-from app.models.enums import ModelStatus
+from app.models import repository as models
 from app.models.service import parse_id
 from app.pagination import NEWEST_FIRST, Edge, Page, Position, after_position, page_of, position_of
-from app.training import lifecycle, storage
+from app.training import storage
 from app.training.documents import ACTIVE_STATUSES, FINISHED_STATUSES, TrainingJobDocument, TrainingStatus
+from app.training.repository import jobs, lifecycle
 
 
 class JobConflict(Conflict):
@@ -91,11 +91,9 @@ async def count_jobs(*, query: Mapping[str, Any]) -> int:
 async def count_by_status() -> dict[TrainingStatus, int]:
     """Every status, with the number of jobs in it (zero included), in one aggregation."""
     counts = dict.fromkeys(TrainingStatus, 0)
-    pipeline = [{"$group": {"_id": "$status", "n": {"$sum": 1}}}]
-    cursor = await TrainingJobDocument.get_pymongo_collection().aggregate(pipeline)
-    for row in await cursor.to_list():
-        if row["_id"] in TrainingStatus.__members__.values():
-            counts[TrainingStatus(row["_id"])] = int(row["n"])
+    for status, n in (await jobs.count_by(key="status")).items():
+        if status in TrainingStatus.__members__.values():
+            counts[TrainingStatus(status)] = n
     return counts
 
 
@@ -132,11 +130,7 @@ async def count_jobs_of_models(
     if statuses:
         match["status"] = {"$in": sorted(TrainingStatus(status).value for status in statuses)}
     counts = dict.fromkeys(model_ids, 0)
-    cursor = await TrainingJobDocument.get_pymongo_collection().aggregate(
-        [{"$match": match}, {"$group": {"_id": "$model_id", "n": {"$sum": 1}}}]
-    )
-    async for row in cursor:
-        counts[row["_id"]] = int(row["n"])
+    counts.update(await jobs.count_by(key="model_id", match=match))
     return counts
 
 
@@ -152,18 +146,6 @@ async def cancel_job(*, job_id: str, scope: TenantScope) -> TrainingJobDocument:
     return job
 
 
-async def _settle_model_after_removal(model_id: UUID) -> None:
-    """A model whose last completed job is gone has nothing trained left."""
-    if await TrainingJobDocument.find_one({"model_id": model_id, "status": TrainingStatus.COMPLETED.value}):
-        return
-    models = ModelDocument.get_pymongo_collection()
-    # The flag first, even while another job runs: that job's end then settles DRAFT, not TRAINED.
-    await models.update_one({"_id": model_id}, {"$set": {"has_successful_training": False}})
-    await models.update_one(
-        {"_id": model_id, "active_job_id": None}, {"$set": {"status": ModelStatus.DRAFT.value}}
-    )
-
-
 async def delete_job(
     *,
     job_id: str,
@@ -171,14 +153,13 @@ async def delete_job(
     on_job_removed: Callable[[TrainingJobDocument], Awaitable[None]] | None = None,
 ) -> UUID:
     key = parse_id(job_id, field="jobId")
-    collection = TrainingJobDocument.get_pymongo_collection()
-    raw = await collection.find_one_and_delete(
-        scope.restrict(
+    removed = await jobs.delete_finished_job(
+        query=scope.restrict(
             {"_id": key, "status": {"$in": sorted(status.value for status in FINISHED_STATUSES)}},
             *TENANT_FIELDS,
         )
     )
-    if raw is None:
+    if removed is None:
         job = visible(await TrainingJobDocument.get(key), scope)
         if job is None:
             raise NotFound(f"training job {job_id} does not exist", field=("jobId",))
@@ -187,8 +168,8 @@ async def delete_job(
         )
     await storage.delete_job_files(job_id=key)
     if on_job_removed is not None:
-        await on_job_removed(TrainingJobDocument.model_validate(raw))
-    await _settle_model_after_removal(raw["model_id"])
+        await on_job_removed(removed)
+    await models.settle_after_job_removal(model_id=removed.model_id)
     return key
 
 

@@ -21,7 +21,8 @@ from bson import Binary, ObjectId
 from gridfs import AsyncGridFSBucket
 from gridfs.errors import NoFile
 
-from app.training.documents import Artifact, TrainingChunkDocument, TrainingJobDocument
+from app.training.documents import Artifact, TrainingJobDocument
+from app.training.repository import chunks
 
 ARTIFACTS_BUCKET = "model_artifacts"
 SERIES_BUCKET = "training_series"
@@ -31,7 +32,8 @@ FloatArray = npt.NDArray[np.float64]
 
 
 def _database() -> Any:
-    return TrainingJobDocument.get_pymongo_collection().database
+    # The database Beanie bound the documents to: GridFS buckets live next to the jobs.
+    return TrainingJobDocument.get_settings().pymongo_db
 
 
 def _bucket(name: str) -> AsyncGridFSBucket:
@@ -158,14 +160,14 @@ async def delete_checkpoints(*, job_id: UUID, keep: str | None = None, only: str
 
 async def delete_working_data(*, job_id: UUID) -> None:
     """Chunks, the intermediate series and checkpoints: needed only while the job runs."""
-    await TrainingChunkDocument.find(TrainingChunkDocument.job_id == job_id).delete()
+    await chunks.delete_chunks(job_id=job_id)
     await _delete_files(SERIES_BUCKET, {"metadata.job_id": str(job_id)})
     await _delete_files(CHECKPOINTS_BUCKET, {"metadata.job_id": str(job_id)})
 
 
 async def working_data_owners() -> set[UUID]:
     """Jobs that have working data stored: chunks, a series or checkpoints."""
-    owners: set[UUID] = set(await TrainingChunkDocument.get_pymongo_collection().distinct("job_id"))
+    owners = await chunks.chunk_owners()
     for bucket_name in (SERIES_BUCKET, CHECKPOINTS_BUCKET):
         found = await _database()[f"{bucket_name}.files"].distinct("metadata.job_id")
         owners.update(UUID(str(job_id)) for job_id in found)

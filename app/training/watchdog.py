@@ -28,17 +28,11 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 from uuid import UUID
 
-from app.models.documents import ModelDocument
+from app.models import repository as models
 from app.timeutil import utcnow
-from app.training import lifecycle, storage
-from app.training.documents import (
-    ACTIVE_STATUSES,
-    RUNNING_STATUSES,
-    ChunkStatus,
-    TrainingChunkDocument,
-    TrainingJobDocument,
-    TrainingStatus,
-)
+from app.training import storage
+from app.training.documents import ACTIVE_STATUSES, TrainingStatus
+from app.training.repository import chunks, lifecycle, sweeps
 
 Step = Literal["orchestrate", "chunks", "process", "train"]
 MAX_BACKOFF_DOUBLINGS = 6
@@ -61,21 +55,15 @@ class Sweep:
     lost: list[UUID] = field(default_factory=list)  # silent runs counted as lost workers
 
 
-def _jobs() -> Any:
-    return TrainingJobDocument.get_pymongo_collection()
-
-
 async def sweep(*, stale_seconds: float) -> Sweep:
     now = utcnow()
     threshold = now - timedelta(seconds=stale_seconds)
     result = Sweep()
     result.ended += await _finish_abandoned_cancels(threshold)
-    result.drives += [Drive(job_id, "orchestrate") for job_id in await _stalled_pending(threshold, now)]
-    silent = {
-        "status": {"$in": [s.value for s in RUNNING_STATUSES]},
-        "lease.heartbeat_at": {"$lt": threshold},
-    }
-    async for raw in _jobs().find(silent, {"_id": 1, "status": 1, "lease": 1, "chunks_total": 1}):
+    result.drives += [
+        Drive(job_id, "orchestrate") for job_id in await sweeps.pick_stalled_pending(threshold, now)
+    ]
+    async for raw in sweeps.silent_steps(threshold):
         await _drive_silent(raw, now=now, stale_seconds=stale_seconds, into=result)
     await _release_orphaned_models(threshold)
     await _remove_leftovers()
@@ -98,7 +86,7 @@ async def _drive_silent(raw: dict[str, Any], *, now: datetime, stale_seconds: fl
         if failed is not None:
             into.ended.append(job_id)
         return
-    if not await _mark_driven(job_id, lease, now=now):
+    if not await sweeps.mark_driven(job_id, lease, now=now):
         return  # another watchdog got there first, or the step came back to life
     if lease.get("active"):
         into.lost.append(job_id)
@@ -120,62 +108,22 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=utcnow().tzinfo)
 
 
-async def _mark_driven(job_id: UUID, lease: dict[str, Any], *, now: datetime) -> bool:
-    """One compare-and-set on what was read: a lost run counts one attempt and stops holding the step."""
-    update: dict[str, Any] = {
-        "$set": {"lease.active": False, "lease.driven_at": now},
-        "$inc": {"lease.drives": 1},
-    }
-    if lease.get("active"):
-        update["$inc"]["lease.attempt"] = 1
-    moved = await _jobs().update_one(
-        {
-            "_id": job_id,
-            "lease.run": lease.get("run"),
-            "lease.heartbeat_at": lease.get("heartbeat_at"),
-            "lease.driven_at": lease.get("driven_at"),
-        },
-        update,
-    )
-    return bool(moved.modified_count)
-
-
 async def _next_step(job_id: UUID, status: TrainingStatus, chunks_total: int) -> Drive:
     if status is not TrainingStatus.COLLECTING_DATA:
         return Drive(job_id, STEP_OF[status])  # type: ignore[arg-type]
     if chunks_total == 0:
         return Drive(job_id, "orchestrate")  # it died before its plan was stored
-    done = {
-        raw["index"]
-        async for raw in TrainingChunkDocument.get_pymongo_collection().find(
-            {"job_id": job_id, "status": ChunkStatus.COMPLETED.value}, {"index": 1}
-        )
-    }
+    done = await chunks.completed_indexes(job_id)
     missing = tuple(index for index in range(chunks_total) if index not in done)
     return Drive(job_id, "chunks", missing) if missing else Drive(job_id, "process")
 
 
-async def _stalled_pending(threshold: datetime, now: datetime) -> list[UUID]:
-    """PENDING jobs no worker took since ``threshold``, each picked at most once a stale window."""
-    picked: list[UUID] = []
-    pending = {"status": TrainingStatus.PENDING.value, "updated_at": {"$lt": threshold}}
-    async for raw in _jobs().find(pending, {"_id": 1}):
-        moved = await _jobs().update_one({**pending, "_id": raw["_id"]}, {"$set": {"updated_at": now}})
-        if moved.modified_count:
-            picked.append(raw["_id"])
-    return picked
-
-
 async def _finish_abandoned_cancels(threshold: datetime) -> list[UUID]:
     """A cancel whose step waits in a queue, or whose worker went silent, has nobody to finish it."""
-    abandoned = {
-        "status": TrainingStatus.CANCEL_REQUESTED.value,
-        "$or": [{"lease.active": False}, {"lease.heartbeat_at": {"$lt": threshold}}, {"lease": None}],
-    }
     ended: list[UUID] = []
-    async for raw in _jobs().find(abandoned, {"_id": 1}):
-        if await lifecycle.finish_cancel(job_id=raw["_id"]) is not None:
-            ended.append(raw["_id"])
+    async for job_id in sweeps.abandoned_cancels(threshold):
+        if await lifecycle.finish_cancel(job_id=job_id) is not None:
+            ended.append(job_id)
     return ended
 
 
@@ -183,22 +131,19 @@ async def _remove_leftovers() -> None:
     """Working data of jobs that have ended: a write in flight when its process died may land after
     the job's end removed everything (a checkpoint's file, a chunk)."""
     for job_id in await storage.working_data_owners():
-        raw = await _jobs().find_one({"_id": job_id}, {"status": 1})
-        if raw is None or TrainingStatus(raw["status"]) not in ACTIVE_STATUSES:
+        status = await lifecycle.job_status(job_id)
+        if status is None or status not in ACTIVE_STATUSES:
             await lifecycle.clean_up(job_id=job_id)
 
 
 async def _release_orphaned_models(threshold: datetime) -> None:
     # A model whose lock names a job that has ended (or vanished) is released; a young lock may
     # belong to an admission that has not stored its job yet.
-    locked = {"active_job_id": {"$ne": None}, "active_since": {"$lt": threshold}}
-    async for model in ModelDocument.get_pymongo_collection().find(locked, {"active_job_id": 1}):
-        job = await _jobs().find_one({"_id": model["active_job_id"]}, {"status": 1})
-        if job is None or TrainingStatus(job["status"]) not in ACTIVE_STATUSES:
-            completed = job is not None and job["status"] == TrainingStatus.COMPLETED.value
-            await lifecycle.release_model(
-                model_id=model["_id"], job_id=model["active_job_id"], completed=completed
-            )
+    async for model_id, job_id in models.locks_older_than(threshold):
+        status = await lifecycle.job_status(job_id)
+        if status is None or status not in ACTIVE_STATUSES:
+            completed = status is TrainingStatus.COMPLETED
+            await models.release_model(model_id=model_id, job_id=job_id, completed=completed)
 
 
 __all__ = ["Drive", "Sweep", "sweep"]

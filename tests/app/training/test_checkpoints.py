@@ -9,10 +9,11 @@ import numpy as np
 from pymongo import AsyncMongoClient
 
 from app.timeutil import utcnow
-from app.training import checkpoints, lifecycle, storage
+from app.training import checkpoints, storage
 from app.training.documents import Lease, TrainingJobDocument, TrainingStatus
+from app.training.repository import lifecycle
 from ml.training import FitState
-from tests.app.training.test_lifecycle import model_with_job
+from tests.app.training.repository.test_lifecycle import model_with_job
 
 
 def state(epoch: int) -> FitState:

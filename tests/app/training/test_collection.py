@@ -24,11 +24,11 @@ from app.training.documents import (
     TrainingStatus,
     chunk_id,
 )
-from app.training.failures import TaskIdentity
+from app.training.failures import StepFailed, TaskIdentity
 from fiware.http import RetryPolicy
 from fiware.sandbox.faults import Fault
 from fiware.sandbox.runner import Sandbox
-from fiware.sth import ReadStopped, SthClient
+from fiware.sth import Collected, Point, ReadStopped, SthClient
 from tests.tasks.pipeline import seed_series
 
 CHUNK = 1000
@@ -180,3 +180,43 @@ async def test_an_older_execution_still_running_stops_when_a_redelivery_takes_th
     assert max(points for points, _ in seen) <= CHUNK and seen[-1][0] == CHUNK
     job = await TrainingJobDocument.get(job_id)
     assert job is not None and job.points_collected == CHUNK and job.chunks_done == 1
+
+
+def test_a_job_collects_the_newest_points_it_asked_for_or_all() -> None:
+    assert collection.requested_points(total=500, last_n=None) == 500
+    assert collection.requested_points(total=500, last_n=120) == 120
+    assert collection.requested_points(total=80, last_n=120) == 80
+
+
+def test_chunks_cover_the_newest_points_in_order_and_the_last_one_takes_the_rest() -> None:
+    slices = collection.chunk_slices(total=2500, requested=2200, chunk_points=1000)
+    assert slices == [(300, 1000), (1300, 1000), (2300, 200)]
+    assert collection.chunk_slices(total=10, requested=10, chunk_points=1000) == [(0, 10)]
+    assert collection.chunk_slices(total=10, requested=0, chunk_points=1000) == []
+
+
+def test_a_plan_records_its_chunks_and_resets_the_counts() -> None:
+    values = collection.plan_values(total=2500, requested=1200, chunks=2)
+    assert values["chunks_total"] == 2 and values["points_collected"] == values["chunks_done"] == 0
+    assert (values["points_available"], values["points_requested"]) == (2500, 1200)
+    assert values["progress.message"] == "collecting 1200 points in 2 chunk(s)"
+
+
+CONFIG = TrainingConfig(
+    model_type=ModelType.LSTM, rnn_layers=[{"units": 4}], dense_layers=[], lookback_window=8,
+    forecast_horizon=2, target_mode=TargetMode.DELTA, batch_size=32, epochs=2, learning_rate=0.001,
+    validation_ratio=0.15, test_ratio=0.15, early_stopping_patience=0, entity_type="Sensor",
+    entity_id="urn:s", feature="t", fiware_service="smart", fiware_service_path="/",
+)  # fmt: skip
+
+
+def test_a_series_that_shrank_below_the_windows_fails_the_job() -> None:
+    collection.check_enough(CONFIG, requested=100, admitted=100)
+    with pytest.raises(StepFailed) as failed:
+        collection.check_enough(CONFIG, requested=3, admitted=100)
+    assert failed.value.code == "INSUFFICIENT_DATA" and "it held 100" in failed.value.message
+
+
+def test_every_entry_sth_answered_counts_as_received() -> None:
+    points = [Point(timestamp=utcnow(), value=1.0), Point(timestamp=utcnow(), value=2.0)]
+    assert collection.entries_received(Collected(points=points, requested=10, dropped=3, duplicates=1)) == 6

@@ -16,7 +16,7 @@ from app.training.events import JOBS_CHANNEL, event_of
 from app.training.following import follow_job, follow_jobs
 from app.training.hub import ProgressHub
 from fiware.http import Tenant
-from tests.app.training.test_lifecycle import model_with_job
+from tests.app.training.repository.test_lifecycle import model_with_job
 
 
 async def test_a_change_whose_publish_was_lost_arrives_after_the_quiet_time(

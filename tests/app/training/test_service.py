@@ -10,9 +10,10 @@ from app.auth.tenancy import EVERY_TENANT
 from app.errors import NotFound
 from app.models.documents import ModelDocument
 from app.models.enums import ModelStatus
-from app.training import lifecycle, service, storage
+from app.training import service, storage
 from app.training.documents import TrainingJobDocument, TrainingRequest, TrainingStatus
-from tests.app.training.test_lifecycle import model_with_job, status_of
+from app.training.repository import lifecycle
+from tests.app.training.repository.test_lifecycle import model_with_job, status_of
 
 
 async def test_deleting_the_only_trained_job_while_another_runs_ends_in_draft(beanie_db: str) -> None:

@@ -9,7 +9,7 @@ from uuid import UUID
 from app.models.documents import ModelDocument
 from app.models.enums import ModelStatus
 from app.timeutil import utcnow
-from app.training import lifecycle, storage, watchdog
+from app.training import storage, watchdog
 from app.training.documents import (
     ChunkStatus,
     TrainingChunkDocument,
@@ -17,7 +17,8 @@ from app.training.documents import (
     TrainingStatus,
     chunk_id,
 )
-from tests.app.training.test_lifecycle import claim, model_with_job, status_of
+from app.training.repository import lifecycle
+from tests.app.training.repository.test_lifecycle import claim, model_with_job, status_of
 
 STALE = 60.0
 

@@ -9,10 +9,10 @@ from uuid import UUID, uuid4
 from app.models.documents import ModelDocument
 from app.models.enums import ModelStatus, ModelType, TargetMode
 from app.timeutil import utcnow
-from app.training import lifecycle
 from app.training.config import snapshot
 from app.training.documents import TrainingJobDocument, TrainingRequest, TrainingStatus
 from app.training.failures import TaskIdentity
+from app.training.repository import lifecycle
 
 
 async def model_with_job(status: TrainingStatus = TrainingStatus.PENDING) -> tuple[ModelDocument, UUID]:

@@ -1,4 +1,5 @@
-"""Every status change of a training job, each one a single conditional update.
+"""Every status change of a training job (claims, heartbeats, hand-offs, terminal states), each one
+a single conditional update.
 
 A worker step starts by *claiming* the job (``find_one_and_update`` on the status it expects), so
 a duplicated or redelivered message finds nothing to claim and does nothing. Terminal changes
@@ -17,8 +18,7 @@ from uuid import UUID, uuid4
 import structlog
 from pymongo import ReturnDocument
 
-from app.models.documents import ModelDocument
-from app.models.enums import ModelStatus
+from app.models.repository import release_model
 from app.timeutil import utcnow
 from app.training import events, storage
 from app.training.documents import (
@@ -49,10 +49,6 @@ class Claim:
 
 def _jobs() -> Any:
     return TrainingJobDocument.get_pymongo_collection()
-
-
-def _models() -> Any:
-    return ModelDocument.get_pymongo_collection()
 
 
 def _values(statuses: Iterable[TrainingStatus]) -> list[str]:
@@ -90,16 +86,7 @@ async def claim_step(
     task_id, worker = me.task_id, me.worker
     run = uuid4().hex
     now = utcnow()
-    values: dict[str, Any] = {
-        "status": becomes.value,
-        "lease": _lease(task_id, run, worker, now),
-        "updated_at": now,
-        **(extra or {}),
-    }
-    if opens is not None:
-        values[f"phases.{opens}.started_at"] = now
-    if closes is not None:
-        values[f"phases.{closes}.ended_at"] = now
+    values = _claimed_values(becomes, _lease(task_id, run, worker, now), now, opens, closes, extra)
     raw = await _jobs().find_one_and_update(
         {"_id": job_id, "status": expected.value},
         _update(values, inc={"progress_seq": 1}),
@@ -126,6 +113,22 @@ async def claim_step(
             message=f"the worker running this job was lost {MAX_ATTEMPTS} times; giving up",
         )
     return None
+
+
+def _claimed_values(
+    becomes: TrainingStatus,
+    lease: dict[str, Any],
+    now: datetime,
+    opens: Phase | None,
+    closes: Phase | None,
+    extra: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    values: dict[str, Any] = {"status": becomes.value, "lease": lease, "updated_at": now, **(extra or {})}
+    if opens is not None:
+        values[f"phases.{opens}.started_at"] = now
+    if closes is not None:
+        values[f"phases.{closes}.ended_at"] = now
+    return values
 
 
 def _resumed_values(run: str, worker: str, now: datetime, extra: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -256,33 +259,6 @@ async def job_in(job_id: UUID, status: TrainingStatus) -> TrainingJobDocument | 
 async def job_status(job_id: UUID) -> TrainingStatus | None:
     raw = await _jobs().find_one({"_id": job_id}, {"status": 1})
     return None if raw is None else TrainingStatus(raw["status"])
-
-
-async def release_model(*, model_id: UUID, job_id: UUID, completed: bool) -> None:
-    """Give the model back: TRAINED once any job completed, else DRAFT. Only the holder can."""
-    models = _models()
-    held = {"_id": model_id, "active_job_id": job_id}
-    if completed:
-        await models.update_one(
-            held,
-            {
-                "$set": {
-                    "active_job_id": None,
-                    "active_since": None,
-                    "status": ModelStatus.TRAINED.value,
-                    "has_successful_training": True,
-                }
-            },
-        )
-        return
-    result = await models.update_one(
-        {**held, "has_successful_training": True},
-        {"$set": {"active_job_id": None, "active_since": None, "status": ModelStatus.TRAINED.value}},
-    )
-    if result.matched_count == 0:
-        await models.update_one(
-            held, {"$set": {"active_job_id": None, "active_since": None, "status": ModelStatus.DRAFT.value}}
-        )
 
 
 async def _finish(
@@ -466,7 +442,6 @@ __all__ = [
     "heartbeat",
     "job_in",
     "job_status",
-    "release_model",
     "request_cancel",
     "withdraw_pending",
 ]

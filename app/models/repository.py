@@ -1,0 +1,135 @@
+"""The model aggregate's writes: every change to the ``models`` collection is a named function here.
+
+Each write is one conditional update, so a decision (the model is DRAFT, unlocked, at the revision
+read) and the change it allows never come apart. The training lock (``active_job_id``) is taken
+by admission and given back by the job that holds it; nothing else moves it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from pymongo import ReturnDocument
+
+from app.models.documents import ModelDocument
+from app.models.enums import ModelStatus
+from app.timeutil import utcnow
+from app.training.documents import TrainingJobDocument, TrainingStatus
+from app.training.repository import jobs
+from app.training.repository.jobs import JobRemoved
+
+
+def _models() -> Any:
+    return ModelDocument.get_pymongo_collection()
+
+
+async def insert_model(document: ModelDocument) -> None:
+    await document.insert()
+
+
+def _revision_match(revision: int) -> object:
+    # Documents written before revisions existed have none: they are at revision 0.
+    return {"$in": [0, None]} if revision == 0 else revision
+
+
+async def update_draft(*, current: ModelDocument, values: Mapping[str, Any]) -> ModelDocument | None:
+    """Set ``values`` on a DRAFT model still as ``current`` was read; None when it changed meanwhile."""
+    # Guarded on status and the version we read: a training start or another edit in between wins.
+    raw = await _models().find_one_and_update(
+        {
+            "_id": current.id,
+            "status": ModelStatus.DRAFT.value,
+            "revision": _revision_match(current.revision),
+            # The tenant we checked: a model moved by another edit in between is not ours to touch.
+            "fiware_service": current.fiware_service,
+            "fiware_service_path": current.fiware_service_path,
+        },
+        {"$set": dict(values), "$inc": {"revision": 1}},
+        return_document=ReturnDocument.AFTER,
+    )
+    if raw is None:
+        return None
+    updated: ModelDocument = ModelDocument.model_validate(raw)
+    return updated
+
+
+async def delete_idle_model(
+    *, model_id: UUID, query: Mapping[str, Any], on_job_removed: JobRemoved | None = None
+) -> bool:
+    """Delete the model ``query`` matches (not training) with its jobs; False when none matched."""
+    result = await _models().delete_one(dict(query))
+    if result.deleted_count == 0:
+        return False
+    await jobs.delete_jobs_of_model(model_id=model_id, on_job_removed=on_job_removed)
+    return True
+
+
+async def reserve_for_training(*, model: ModelDocument, job_id: UUID) -> bool:
+    """Lock the model for ``job_id`` (status TRAINING); False when it is locked or was edited."""
+    # Guarded on the revision snapshotted: an edit that landed meanwhile would not be trained.
+    raw = await _models().find_one_and_update(
+        {"_id": model.id, "active_job_id": None, "revision": model.revision},
+        {"$set": {"active_job_id": job_id, "active_since": utcnow(), "status": ModelStatus.TRAINING.value}},
+        return_document=ReturnDocument.AFTER,
+    )
+    return raw is not None
+
+
+async def release_model(*, model_id: UUID, job_id: UUID, completed: bool) -> None:
+    """Give the model back: TRAINED once any job completed, else DRAFT. Only the holder can."""
+    models = _models()
+    held = {"_id": model_id, "active_job_id": job_id}
+    if completed:
+        await models.update_one(
+            held,
+            {
+                "$set": {
+                    "active_job_id": None,
+                    "active_since": None,
+                    "status": ModelStatus.TRAINED.value,
+                    "has_successful_training": True,
+                }
+            },
+        )
+        return
+    result = await models.update_one(
+        {**held, "has_successful_training": True},
+        {"$set": {"active_job_id": None, "active_since": None, "status": ModelStatus.TRAINED.value}},
+    )
+    if result.matched_count == 0:
+        await models.update_one(
+            held, {"$set": {"active_job_id": None, "active_since": None, "status": ModelStatus.DRAFT.value}}
+        )
+
+
+async def settle_after_job_removal(*, model_id: UUID) -> None:
+    """A model whose last completed job is gone has nothing trained left."""
+    if await TrainingJobDocument.find_one({"model_id": model_id, "status": TrainingStatus.COMPLETED.value}):
+        return
+    models = _models()
+    # The flag first, even while another job runs: that job's end then settles DRAFT, not TRAINED.
+    await models.update_one({"_id": model_id}, {"$set": {"has_successful_training": False}})
+    await models.update_one(
+        {"_id": model_id, "active_job_id": None}, {"$set": {"status": ModelStatus.DRAFT.value}}
+    )
+
+
+async def locks_older_than(threshold: datetime) -> AsyncIterator[tuple[UUID, UUID]]:
+    """``(model_id, job_id)`` of every training lock taken before ``threshold``."""
+    locked = {"active_job_id": {"$ne": None}, "active_since": {"$lt": threshold}}
+    async for model in _models().find(locked, {"active_job_id": 1}):
+        yield model["_id"], model["active_job_id"]
+
+
+__all__ = [
+    "delete_idle_model",
+    "insert_model",
+    "locks_older_than",
+    "release_model",
+    "reserve_for_training",
+    "settle_after_job_removal",
+    "update_draft",
+]
