@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
 import strawberry
 
 from app.errors import ChronosError, cut_echoes
@@ -50,4 +53,24 @@ def user_errors(error: ChronosError) -> list[UserError]:
     ]
 
 
-__all__ = ["ErrorCode", "UserError", "user_errors"]
+Result = TypeVar("Result")
+Payload = TypeVar("Payload")
+
+
+async def payload_of(
+    run: Callable[[], Awaitable[Result]],
+    *,
+    ok: Callable[[Result], Payload],
+    failed: Callable[[ChronosError], Payload],
+) -> Payload:
+    """A mutation's payload: ``ok`` of what the service returned, or ``failed`` of the expected failure
+    it raised. The one place a resolver turns a ``ChronosError`` into the payload's ``errors``; any
+    other exception is not expected and stays a top-level error."""
+    try:
+        value = await run()
+    except ChronosError as error:
+        return failed(error)
+    return ok(value)
+
+
+__all__ = ["ErrorCode", "UserError", "payload_of", "user_errors"]

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import functools
 from typing import Annotated
+from uuid import UUID
 
 import strawberry
 
-from app import models
 from app.errors import ChronosError
+from app.models import service as model_service
+from app.models.documents import ModelDocument
 from app.predictions import recurring
 from schema.context import Info
-from schema.errors import UserError, user_errors
+from schema.errors import UserError, payload_of, user_errors
 from schema.models.inputs import CreateModelInput, UpdateModelInput
 from schema.models.types import Model, ModelId
 
@@ -30,6 +32,14 @@ class DeleteModelPayload:
     errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
 
 
+def _model_payload(document: ModelDocument) -> ModelPayload:
+    return ModelPayload(model=Model.from_document(document), errors=[])
+
+
+def _model_failed(error: ChronosError) -> ModelPayload:
+    return ModelPayload(model=None, errors=user_errors(error))
+
+
 @strawberry.type
 class ModelMutations:
     @strawberry.mutation(description="Create a DRAFT model; every invalid field is reported at once.")
@@ -38,14 +48,14 @@ class ModelMutations:
         info: Info,
         input: Annotated[CreateModelInput, strawberry.argument(description="The new model.")],  # noqa: A002
     ) -> ModelPayload:
-        try:
-            scope = info.context.scope
-            document = await models.create_model(
+        scope = info.context.scope
+        return await payload_of(
+            lambda: model_service.create_model(
                 spec=input.to_spec(info.context.settings, tenant=scope.only()), scope=scope
-            )
-        except ChronosError as error:
-            return ModelPayload(model=None, errors=user_errors(error))
-        return ModelPayload(model=Model.from_document(document), errors=[])
+            ),
+            ok=_model_payload,
+            failed=_model_failed,
+        )
 
     @strawberry.mutation(description="Change a DRAFT model; other statuses answer CONFLICT.")
     async def update_model(
@@ -54,14 +64,14 @@ class ModelMutations:
         id: ModelId,  # noqa: A002
         input: Annotated[UpdateModelInput, strawberry.argument(description="The changes.")],  # noqa: A002
     ) -> ModelPayload:
-        try:
-            changes, rejected = input.to_changes()
-            document = await models.update_model(
+        changes, rejected = input.to_changes()
+        return await payload_of(
+            lambda: model_service.update_model(
                 model_id=id, changes=changes, rejected=rejected, scope=info.context.scope
-            )
-        except ChronosError as error:
-            return ModelPayload(model=None, errors=user_errors(error))
-        return ModelPayload(model=Model.from_document(document), errors=[])
+            ),
+            ok=_model_payload,
+            failed=_model_failed,
+        )
 
     @strawberry.mutation(description="Delete a model and its training jobs; refused while it trains.")
     async def delete_model(
@@ -69,17 +79,21 @@ class ModelMutations:
         info: Info,
         id: ModelId,  # noqa: A002
     ) -> DeleteModelPayload:
-        try:
-            fiware = info.context.resources.fiware
-            deleted = await models.delete_model(
+        resources = info.context.resources
+
+        def deleted(model_id: UUID) -> DeleteModelPayload:
+            resources.forecasters.forget_model(model_id)
+            return DeleteModelPayload(deleted_id=strawberry.ID(str(model_id)), errors=[])
+
+        return await payload_of(
+            lambda: model_service.delete_model(
                 model_id=id,
                 scope=info.context.scope,
-                on_job_removed=functools.partial(recurring.remove_for_job, fiware=fiware),
-            )
-        except ChronosError as error:
-            return DeleteModelPayload(deleted_id=None, errors=user_errors(error))
-        info.context.resources.forecasters.forget_model(deleted)
-        return DeleteModelPayload(deleted_id=strawberry.ID(str(deleted)), errors=[])
+                on_job_removed=functools.partial(recurring.remove_for_job, fiware=resources.fiware),
+            ),
+            ok=deleted,
+            failed=lambda error: DeleteModelPayload(deleted_id=None, errors=user_errors(error)),
+        )
 
 
 __all__ = ["DeleteModelPayload", "ModelMutations", "ModelPayload"]

@@ -7,10 +7,10 @@ from typing import Annotated
 import strawberry
 from strawberry.scalars import JSON
 
-from app.errors import ChronosError
 from app.predictions import recurring
+from app.training.documents import TrainingJobDocument
 from schema.context import Info
-from schema.errors import UserError, user_errors
+from schema.errors import UserError, payload_of, user_errors
 from schema.predictions.types import PredictionSchedule
 from schema.training.types import TrainingJobId
 
@@ -61,24 +61,29 @@ class PredictionMutations:
         ] = None,
     ) -> PredictionTogglePayload:
         resources = info.context.resources
-        try:
-            if enabled:
-                given = input or PredictionToggleInput()
-                job = await recurring.enable(
-                    job_id=training_job_id,
-                    interval_seconds=given.interval_seconds,
-                    attributes={a.name: a.value for a in given.attributes or []},
-                    scope=info.context.scope,
-                    fiware=resources.fiware,
-                    settings=resources.settings,
-                )
-            else:
-                job = await recurring.disable(
+        given = input or PredictionToggleInput()
+
+        async def toggle() -> TrainingJobDocument:
+            if not enabled:
+                return await recurring.disable(
                     job_id=training_job_id, scope=info.context.scope, fiware=resources.fiware
                 )
-        except ChronosError as error:
-            return PredictionTogglePayload(prediction=None, errors=user_errors(error))
-        return PredictionTogglePayload(prediction=PredictionSchedule.from_document(job), errors=[])
+            return await recurring.enable(
+                job_id=training_job_id,
+                interval_seconds=given.interval_seconds,
+                attributes={a.name: a.value for a in given.attributes or []},
+                scope=info.context.scope,
+                fiware=resources.fiware,
+                settings=resources.settings,
+            )
+
+        return await payload_of(
+            toggle,
+            ok=lambda job: PredictionTogglePayload(
+                prediction=PredictionSchedule.from_document(job), errors=[]
+            ),
+            failed=lambda error: PredictionTogglePayload(prediction=None, errors=user_errors(error)),
+        )
 
 
 __all__ = ["PredictionMutations", "PredictionToggleInput", "PredictionTogglePayload", "StaticAttributeInput"]

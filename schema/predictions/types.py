@@ -10,7 +10,7 @@ from app.predictions import history, service
 from app.predictions.slots import RECENT_MISSES
 from app.training.documents import MissReason, TrainingJobDocument
 from schema.enums import expose
-from schema.pagination import PageInfo
+from schema.pagination import Connection, Edge, PageInfo
 
 
 @strawberry.type(description="One observed value the forecast started from.")
@@ -150,22 +150,13 @@ class PredictionRun:
     points: list[HistoryPoint] = strawberry.field(description="The forecast, one point per step.")
 
 
-@strawberry.type(description="A forecast run and its position in the history.")
-class PredictionRunEdge:
-    cursor: str = strawberry.field(description="Opaque position; pass it as `after` for older runs.")
-    node: PredictionRun = strawberry.field(description="The run.")
-
-
 @strawberry.type(description="Forecast runs, newest first.")
-class PredictionHistoryConnection:
-    edges: list[PredictionRunEdge] = strawberry.field(description="Runs of this page.")
-    page_info: PageInfo = strawberry.field(description="Whether and where the history goes on.")
-
+class PredictionHistoryConnection(Connection[PredictionRun]):
     @classmethod
     def from_page(cls, page: history.HistoryPage) -> PredictionHistoryConnection:
         return cls(
             edges=[
-                PredictionRunEdge(
+                Edge(
                     cursor=run.cursor,
                     node=PredictionRun(
                         recorded_at=run.recorded_at,
@@ -183,4 +174,4 @@ class PredictionHistoryConnection:
         )
 
 
-__all__ += ["HistoryPoint", "PredictionHistoryConnection", "PredictionRun", "PredictionRunEdge"]
+__all__ += ["HistoryPoint", "PredictionHistoryConnection", "PredictionRun"]

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import functools
 from typing import Annotated
+from uuid import UUID
 
 import strawberry
 
 from app.errors import ChronosError
 from app.predictions import recurring
 from app.training import admission, service
+from app.training.documents import TrainingJobDocument
 from schema.context import Info
-from schema.errors import UserError, user_errors
+from schema.errors import UserError, payload_of, user_errors
 from schema.models.types import ModelId
 from schema.training.inputs import StartTrainingInput
 from schema.training.types import TrainingJob, TrainingJobId
@@ -32,6 +34,10 @@ class TrainingJobPayload:
 class DeleteTrainingJobPayload:
     deleted_id: strawberry.ID | None = strawberry.field(description="Id of the deleted job; null on failure.")
     errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
+
+
+def _succeeded(job: TrainingJobDocument) -> TrainingJobPayload:
+    return TrainingJobPayload(training_job=TrainingJob.from_document(job), errors=[])
 
 
 def _failed(error: ChronosError) -> TrainingJobPayload:
@@ -61,18 +67,18 @@ class TrainingMutations:
         ] = None,
     ) -> TrainingJobPayload:
         resources = info.context.resources
-        try:
-            job = await admission.start_training(
+        return await payload_of(
+            lambda: admission.start_training(
                 model_id=model_id,
                 request=(input or StartTrainingInput()).to_request(),
                 scope=info.context.scope,
                 sth=resources.fiware.sth,
                 dispatch=resources.tasks.orchestrate,
                 dispatch_timeout=resources.settings.dispatch_timeout_seconds,
-            )
-        except ChronosError as error:
-            return _failed(error)
-        return TrainingJobPayload(training_job=TrainingJob.from_document(job), errors=[])
+            ),
+            ok=_succeeded,
+            failed=_failed,
+        )
 
     @strawberry.mutation(
         description=(
@@ -82,27 +88,29 @@ class TrainingMutations:
         )
     )
     async def cancel_training(self, info: Info, job_id: TrainingJobId) -> TrainingJobPayload:
-        try:
-            job = await service.cancel_job(job_id=job_id, scope=info.context.scope)
-        except ChronosError as error:
-            return _failed(error)
-        return TrainingJobPayload(training_job=TrainingJob.from_document(job), errors=[])
+        return await payload_of(
+            lambda: service.cancel_job(job_id=job_id, scope=info.context.scope), ok=_succeeded, failed=_failed
+        )
 
     @strawberry.mutation(
         description="Delete a finished job and its artifacts; a running job answers CONFLICT."
     )
     async def delete_training_job(self, info: Info, job_id: TrainingJobId) -> DeleteTrainingJobPayload:
-        try:
-            fiware = info.context.resources.fiware
-            deleted = await service.delete_job(
+        resources = info.context.resources
+
+        def deleted(job_id: UUID) -> DeleteTrainingJobPayload:
+            resources.forecasters.forget_job(job_id)
+            return DeleteTrainingJobPayload(deleted_id=strawberry.ID(str(job_id)), errors=[])
+
+        return await payload_of(
+            lambda: service.delete_job(
                 job_id=job_id,
                 scope=info.context.scope,
-                on_job_removed=functools.partial(recurring.remove_for_job, fiware=fiware),
-            )
-        except ChronosError as error:
-            return DeleteTrainingJobPayload(deleted_id=None, errors=user_errors(error))
-        info.context.resources.forecasters.forget_job(deleted)
-        return DeleteTrainingJobPayload(deleted_id=strawberry.ID(str(deleted)), errors=[])
+                on_job_removed=functools.partial(recurring.remove_for_job, fiware=resources.fiware),
+            ),
+            ok=deleted,
+            failed=lambda error: DeleteTrainingJobPayload(deleted_id=None, errors=user_errors(error)),
+        )
 
 
 __all__ = ["DeleteTrainingJobPayload", "TrainingJobPayload", "TrainingMutations"]

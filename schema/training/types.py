@@ -13,7 +13,7 @@ from app.training import documents, progress, service
 from schema.context import Info
 from schema.enums import expose
 from schema.loaders import JobCount
-from schema.pagination import PageInfo
+from schema.pagination import Connection, Edge, PageInfo
 from schema.predictions.types import PredictionSchedule
 
 if TYPE_CHECKING:
@@ -296,16 +296,8 @@ class TrainingJob:
         )
 
 
-@strawberry.type(description="A training job and its position in the list.")
-class TrainingJobEdge:
-    cursor: str = strawberry.field(description="Opaque position of this job in the list.")
-    node: TrainingJob = strawberry.field(description="The job.")
-
-
 @strawberry.type(description="A page of training jobs, newest first.")
-class TrainingJobConnection:
-    edges: list[TrainingJobEdge] = strawberry.field(description="Jobs of this page.")
-    page_info: PageInfo = strawberry.field(description="Whether and where the list goes on.")
+class TrainingJobConnection(Connection[TrainingJob]):
     query: strawberry.Private[dict[str, Any]]
     # Set for a model's own list: its count is batched with the other models' of the page.
     count_key: strawberry.Private[JobCount | None] = None
@@ -320,9 +312,7 @@ class TrainingJobConnection:
     def from_page(cls, page: service.JobPage, *, count_key: JobCount | None = None) -> TrainingJobConnection:
         return cls(
             count_key=count_key,
-            edges=[
-                TrainingJobEdge(cursor=e.cursor, node=TrainingJob.from_document(e.node)) for e in page.edges
-            ],
+            edges=[Edge(cursor=e.cursor, node=TrainingJob.from_document(e.node)) for e in page.edges],
             page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
             query=page.query,
         )
@@ -337,7 +327,6 @@ __all__ = [
     "TrainingData",
     "TrainingJob",
     "TrainingJobConnection",
-    "TrainingJobEdge",
     "TrainingJobId",
     "TrainingMetrics",
     "TrainingPhases",
