@@ -347,64 +347,72 @@ def ensure_services(
     sandbox: bool = True,
 ) -> dict[str, str]:
     """Make Mongo, Redis and a broker reachable; return the ``CHRONOS_*`` overrides to use them."""
-    overrides: dict[str, str] = {}
     data_dir = settings.data_dir.resolve()
-
-    mongo_host, mongo_port = host_port(settings.mongo_url, 27017)
-    if memory_mongo:
-        overrides["CHRONOS_MONGO_URL"] = start_secantus(stack, port=free_port(), storage=":memory:")
-    elif mongo_reachable(settings.mongo_url):
-        log.info("devstack.using", service="mongo", url=redact_url(settings.mongo_url))
-    else:
-        (data_dir / "mongo").mkdir(parents=True, exist_ok=True)
-        port = mongo_port if mongo_host in {"127.0.0.1", "localhost"} else free_port()
-        overrides["CHRONOS_MONGO_URL"] = start_secantus(
-            stack, port=port, storage=str(data_dir / "mongo"), log_path=data_dir / "secantusdb.log"
+    overrides = _ensure_mongo(settings, stack=stack, memory_mongo=memory_mongo, data_dir=data_dir)
+    overrides.update(_ensure_redis(settings, stack=stack, memory_mongo=memory_mongo))
+    redis_url = overrides.get("CHRONOS_REDIS_URL", settings.redis_url)
+    overrides.update(
+        _ensure_broker(
+            settings, stack=stack, allowed=rabbitmq_allowed, data_dir=data_dir, redis_url=redis_url
         )
-        log.info(
-            "devstack.started",
-            service="secantusdb",
-            url=overrides["CHRONOS_MONGO_URL"],
-            data=str(data_dir / "mongo"),
-        )
-
-    redis_url = settings.redis_url
-    redis_host, redis_port = host_port(redis_url, 6379)
-    if port_open(redis_host, redis_port):
-        log.info("devstack.using", service="redis", url=f"{redis_host}:{redis_port}")
-    else:
-        port = redis_port if redis_host in {"127.0.0.1", "localhost"} and not memory_mongo else free_port()
-        started = start_redis(stack, port=port)
-        if started is None:
-            raise RuntimeError(
-                f"Redis is not reachable at {redis_host}:{redis_port} and redis-server is not installed"
-            )
-        redis_url = started
-        overrides["CHRONOS_REDIS_URL"] = started
-        log.info("devstack.started", service="redis", url=started)
-
-    broker = settings.celery_broker_url
-    if broker.startswith(("amqp://", "amqps://", "pyamqp://")):
-        host, port = host_port(broker, 5672)
-        if port_open(host, port):
-            log.info("devstack.using", service="rabbitmq", url=f"{host}:{port}")
-        elif (
-            rabbitmq_allowed
-            and host in {"127.0.0.1", "localhost"}
-            and start_rabbitmq(stack, port=port, data_dir=data_dir)
-        ):
-            log.info("devstack.started", service="rabbitmq", port=port)
-        else:
-            fallback = with_db(redis_url, 2)
-            overrides["CHRONOS_CELERY_BROKER_URL"] = fallback
-            log.warning(
-                "devstack.broker_fallback",
-                reason=f"RabbitMQ is not reachable at {host}:{port} and could not be started",
-                broker=fallback,
-            )
+    )
     if sandbox:
         ensure_sandbox(settings, stack=stack, data_dir=data_dir)
     return overrides
+
+
+def _ensure_mongo(settings: Settings, *, stack: Stack, memory_mongo: bool, data_dir: Path) -> dict[str, str]:
+    if memory_mongo:
+        return {"CHRONOS_MONGO_URL": start_secantus(stack, port=free_port(), storage=":memory:")}
+    if mongo_reachable(settings.mongo_url):
+        log.info("devstack.using", service="mongo", url=redact_url(settings.mongo_url))
+        return {}
+    mongo_host, mongo_port = host_port(settings.mongo_url, 27017)
+    (data_dir / "mongo").mkdir(parents=True, exist_ok=True)
+    port = mongo_port if mongo_host in {"127.0.0.1", "localhost"} else free_port()
+    url = start_secantus(
+        stack, port=port, storage=str(data_dir / "mongo"), log_path=data_dir / "secantusdb.log"
+    )
+    log.info("devstack.started", service="secantusdb", url=url, data=str(data_dir / "mongo"))
+    return {"CHRONOS_MONGO_URL": url}
+
+
+def _ensure_redis(settings: Settings, *, stack: Stack, memory_mongo: bool) -> dict[str, str]:
+    redis_host, redis_port = host_port(settings.redis_url, 6379)
+    if port_open(redis_host, redis_port):
+        log.info("devstack.using", service="redis", url=f"{redis_host}:{redis_port}")
+        return {}
+    port = redis_port if redis_host in {"127.0.0.1", "localhost"} and not memory_mongo else free_port()
+    started = start_redis(stack, port=port)
+    if started is None:
+        raise RuntimeError(
+            f"Redis is not reachable at {redis_host}:{redis_port} and redis-server is not installed"
+        )
+    log.info("devstack.started", service="redis", url=started)
+    return {"CHRONOS_REDIS_URL": started}
+
+
+def _ensure_broker(
+    settings: Settings, *, stack: Stack, allowed: bool, data_dir: Path, redis_url: str
+) -> dict[str, str]:
+    broker = settings.celery_broker_url
+    if not broker.startswith(("amqp://", "amqps://", "pyamqp://")):
+        return {}
+    host, port = host_port(broker, 5672)
+    if port_open(host, port):
+        log.info("devstack.using", service="rabbitmq", url=f"{host}:{port}")
+        return {}
+    if allowed and host in {"127.0.0.1", "localhost"} and start_rabbitmq(stack, port=port, data_dir=data_dir):
+        log.info("devstack.started", service="rabbitmq", port=port)
+        return {}
+    # No RabbitMQ to be had: Redis carries the tasks, so `make run` still works on a bare machine.
+    fallback = with_db(redis_url, 2)
+    log.warning(
+        "devstack.broker_fallback",
+        reason=f"RabbitMQ is not reachable at {host}:{port} and could not be started",
+        broker=fallback,
+    )
+    return {"CHRONOS_CELERY_BROKER_URL": fallback}
 
 
 def banner(settings: Settings, *, demo: bool) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -53,6 +53,8 @@ MAX_SUBSCRIPTIONS_PER_CONNECTION = 20
 
 PRINCIPAL = "chronos.principal"
 REQUEST_ID = "chronos.request_id"
+# The lifespan's state: Starlette copies it into every request's and socket's scope["state"].
+RESOURCES = "resources"
 
 
 NOT_UTF8 = "The body is not UTF-8: GraphQL over HTTP takes UTF-8 JSON."
@@ -99,6 +101,12 @@ def _wants_ide(scope: Scope) -> bool:
     )
 
 
+def resources_of(scope: Scope) -> Resources:
+    """The clients the lifespan opened, as Starlette hands its state to each request and socket."""
+    resources: Resources = scope["state"][RESOURCES]
+    return resources
+
+
 class TextOnlySocket(ASGIWebSocketAdapter):
     """Closes a socket that sends anything but UTF-8 text with 4400, in either protocol.
 
@@ -121,10 +129,8 @@ class ChronosGraphQL(GraphQL[Context, None]):
 
     websocket_adapter_class = TextOnlySocket
 
-    def __init__(self, *args: Any, resources: dict[str, Resources], console_dir: Path, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, console_dir: Path, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # Filled by the lifespan: the view exists before the clients it hands out.
-        self._resources = resources
         self.console_dir = console_dir
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -151,7 +157,7 @@ class ChronosGraphQL(GraphQL[Context, None]):
             await response(scope, receive, send_with_id)
 
     async def _authenticate(self, scope: Scope, state: dict[str, Any], request_id: str) -> Response | None:
-        authenticator = self._resources["current"].authenticator
+        authenticator = resources_of(scope).authenticator
         if authenticator.required and _wants_ide(scope):
             return None
         try:
@@ -194,7 +200,7 @@ class ChronosGraphQL(GraphQL[Context, None]):
         return Context(
             request=request,
             response=response,
-            resources=self._resources["current"],
+            resources=resources_of(request.scope),
             principal=principal,
             request_id=state.get(REQUEST_ID, ""),
         )
@@ -259,19 +265,17 @@ async def _admin_only(request: Request, resources: Resources) -> Response | None
     return None
 
 
-def _lifespan(settings: Settings, holder: dict[str, Resources]) -> Callable[[Starlette], Any]:
-    @contextlib.asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        holder["current"] = await open_resources(settings)
-        heap.settle()
-        _log_start(settings)
-        try:
-            yield
-        finally:
-            await close_resources(holder.pop("current"))
-            log.info("api.stopped")
-
-    return lifespan
+@contextlib.asynccontextmanager
+async def _lifespan(app: Starlette) -> AsyncIterator[dict[str, Resources]]:
+    settings: Settings = app.state.settings
+    resources = await open_resources(settings)
+    heap.settle()
+    _log_start(settings)
+    try:
+        yield {RESOURCES: resources}
+    finally:
+        await close_resources(resources)
+        log.info("api.stopped")
 
 
 def _log_start(settings: Settings) -> None:
@@ -291,7 +295,7 @@ def _log_start(settings: Settings) -> None:
     )
 
 
-def _graphql_view(settings: Settings, holder: dict[str, Resources]) -> ChronosGraphQL:
+def _graphql_view(settings: Settings) -> ChronosGraphQL:
     limits = QueryLimits(
         max_depth=settings.max_query_depth,
         max_tokens=settings.max_query_tokens,
@@ -301,7 +305,6 @@ def _graphql_view(settings: Settings, holder: dict[str, Resources]) -> ChronosGr
     )
     return ChronosGraphQL(
         build_schema(mask_errors=settings.is_production, limits=limits),
-        resources=holder,
         console_dir=settings.console_dir or graphiql.CONSOLE_DIR,
         graphql_ide="graphiql" if settings.graphiql_enabled else None,
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL, GRAPHQL_SSE_PROTOCOL),
@@ -312,42 +315,44 @@ def _graphql_view(settings: Settings, holder: dict[str, Resources]) -> ChronosGr
     )
 
 
-def _plain_routes(holder: dict[str, Resources]) -> list[BaseRoute]:
-    """Liveness, readiness, metrics and the root: HTTP without GraphQL."""
+async def healthz(_: Request) -> Response:
+    return PlainTextResponse("ok")
 
-    async def healthz(_: Request) -> Response:
-        return PlainTextResponse("ok")
 
-    async def readyz(_: Request) -> Response:
-        health = await holder["current"].health()
-        body = {
-            "status": health.status.value,
-            "dependencies": {d.name: d.status.value for d in health.dependencies},
-        }
-        # Ready means this process can serve: what DEPENDENCIES marks needed (MongoDB, the broker)
-        # answers, which is exactly when health is not DOWN. DEGRADED (Orion, Redis, no worker...)
-        # is ready: taking every API process out for it would stop what still works.
-        code = 503 if health.status is HealthStatus.DOWN else 200
-        return JSONResponse(body, status_code=code)
+async def readyz(request: Request) -> Response:
+    health = await resources_of(request.scope).health()
+    body = {
+        "status": health.status.value,
+        "dependencies": {d.name: d.status.value for d in health.dependencies},
+    }
+    # Ready means this process can serve: what DEPENDENCIES marks needed (MongoDB, the broker)
+    # answers, which is exactly when health is not DOWN. DEGRADED (Orion, Redis, no worker...)
+    # is ready: taking every API process out for it would stop what still works.
+    code = 503 if health.status is HealthStatus.DOWN else 200
+    return JSONResponse(body, status_code=code)
 
-    async def metrics(request: Request) -> Response:
-        resources = holder["current"]
-        # Counts span every tenant, so only admins read them (Prometheus sends a bearer token).
-        refusal = await _admin_only(request, resources)
-        if refusal is not None:
-            return refusal
-        reading = await exposition.read_cluster(redis=resources.redis, hub=resources.hub.stats())
-        return Response(exposition.render(resources.metrics, reading), media_type=exposition.CONTENT_TYPE)
 
-    async def root(_: Request) -> Response:
-        return RedirectResponse("/graphql")
+async def metrics(request: Request) -> Response:
+    resources = resources_of(request.scope)
+    # Counts span every tenant, so only admins read them (Prometheus sends a bearer token).
+    refusal = await _admin_only(request, resources)
+    if refusal is not None:
+        return refusal
+    reading = await exposition.read_cluster(redis=resources.redis, hub=resources.hub.stats())
+    return Response(exposition.render(resources.metrics, reading), media_type=exposition.CONTENT_TYPE)
 
-    return [
-        Route("/healthz", healthz),
-        Route("/readyz", readyz),
-        Route("/metrics", metrics),
-        Route("/", root),
-    ]
+
+async def root(_: Request) -> Response:
+    return RedirectResponse("/graphql")
+
+
+# Liveness, readiness, metrics and the root: HTTP without GraphQL.
+PLAIN_ROUTES: list[BaseRoute] = [
+    Route("/healthz", healthz),
+    Route("/readyz", readyz),
+    Route("/metrics", metrics),
+    Route("/", root),
+]
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -355,8 +360,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     configure_logging(
         level=settings.log_level, json=settings.json_logs, http_requests=settings.log_http_requests
     )
-    holder: dict[str, Resources] = {}
-    graphql = _graphql_view(settings, holder)
+    graphql = _graphql_view(settings)
     middleware = [
         Middleware(
             CORSMiddleware,
@@ -368,16 +372,19 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # Inside CORS, so browsers can read the refusal.
         Middleware(BodyLimit, max_bytes=settings.max_body_bytes, paths={"/graphql"}),
     ]
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
-            *_plain_routes(holder),
+            *PLAIN_ROUTES,
             *graphiql.routes(enabled=settings.graphiql_enabled, console_dir=graphql.console_dir),
         ],
         middleware=middleware,
-        lifespan=_lifespan(settings, holder),
+        lifespan=_lifespan,
     )
+    # What the lifespan opens its clients from; requests read those clients from their state.
+    app.state.settings = settings
+    return app
 
 
 __all__ = ["ChronosGraphQL", "create_app"]
