@@ -40,16 +40,10 @@ def new_subscription_id() -> str:
     return f"{int(time.time()):08x}{secrets.token_hex(8)}"
 
 
-@dataclass(frozen=True)
-class SubscriptionSpec:
-    """A subscription as its (last) request defined it."""
+@dataclass(frozen=True, kw_only=True)
+class NotificationSpec:
+    """The ``notification`` member of a subscription request, checked."""
 
-    description: str | None
-    entities: list[dict[str, str]]
-    condition_attrs: list[str]
-    expression: dict[str, Json] | None
-    alteration_types: list[str] | None
-    notify_on_metadata_change: bool
     http: dict[str, Json]
     attrs: list[str]
     except_attrs: list[str] | None
@@ -58,6 +52,18 @@ class SubscriptionSpec:
     only_changed: bool
     covered: bool
     max_fails: int | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SubscriptionSpec(NotificationSpec):
+    """A subscription as its (last) request defined it."""
+
+    description: str | None
+    entities: list[dict[str, str]]
+    condition_attrs: list[str]
+    expression: dict[str, Json] | None
+    alteration_types: list[str] | None
+    notify_on_metadata_change: bool
     expires: int | None
     throttling: float | None
     status: str
@@ -180,20 +186,6 @@ def _http(notification: dict[str, Json]) -> dict[str, Json]:
     return dict(http)
 
 
-@dataclass(frozen=True)
-class _NotificationSpec:
-    """The ``notification`` member of a subscription request, checked."""
-
-    http: dict[str, Json]
-    attrs: list[str]
-    except_attrs: list[str] | None
-    attrs_format: str
-    metadata: list[str] | None
-    only_changed: bool
-    covered: bool
-    max_fails: int | None
-
-
 def _attrs_format(notification: dict[str, Json], *, orion_major: int) -> str:
     attrs_format = notification.get("attrsFormat", "normalized")
     # `legacy` (NGSIv1 notifications) exists up to 3.12 and was removed in 4.0.0 (doc/manuals/deprecated.md).
@@ -203,7 +195,7 @@ def _attrs_format(notification: dict[str, Json], *, orion_major: int) -> str:
     return str(attrs_format)
 
 
-def _notification(raw: Json, *, orion_major: int) -> _NotificationSpec:
+def _notification(raw: Json, *, orion_major: int) -> NotificationSpec:
     """Checked in Orion's order, so that the first of several faults is the one reported."""
     if not isinstance(raw, dict):
         raise bad_request("no notification for subscription specified")
@@ -223,8 +215,15 @@ def _notification(raw: Json, *, orion_major: int) -> _NotificationSpec:
         isinstance(max_fails, bool) or not isinstance(max_fails, int) or max_fails < 1
     ):
         raise bad_request("maxFailsLimit must be a positive integer")
-    return _NotificationSpec(
-        http, attrs, except_attrs, attrs_format, metadata, only_changed, covered, max_fails
+    return NotificationSpec(
+        http=http,
+        attrs=attrs,
+        except_attrs=except_attrs,
+        attrs_format=attrs_format,
+        metadata=metadata,
+        only_changed=only_changed,
+        covered=covered,
+        max_fails=max_fails,
     )
 
 
@@ -267,14 +266,7 @@ def parse_subscription(body: Json, *, orion_major: int) -> SubscriptionSpec:
         expression=expression,
         alteration_types=alterations,
         notify_on_metadata_change=notify_md,
-        http=notification.http,
-        attrs=notification.attrs,
-        except_attrs=notification.except_attrs,
-        attrs_format=notification.attrs_format,
-        metadata=notification.metadata,
-        only_changed=notification.only_changed,
-        covered=notification.covered,
-        max_fails=notification.max_fails,
+        **vars(notification),
         expires=expires,
         throttling=throttling,
         status=status,
