@@ -132,7 +132,24 @@ def to_graphql(value: Any, nested: Nested) -> Any:
 
 def declared_values(source: object, config: type[BaseModel], nested: Nested) -> dict[str, Any]:
     """The fields ``config`` declares, read from ``source``, ready for a Strawberry class."""
-    return {name: to_graphql(getattr(source, name), nested) for name in config.model_fields}
+    plain, holding_models = _field_kinds(config)
+    values = {name: getattr(source, name) for name in plain}
+    values.update((name, to_graphql(getattr(source, name), nested)) for name in holding_models)
+    return values
+
+
+@functools.cache
+def _field_kinds(config: type[BaseModel]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``config``'s fields that are copied as they are, and those that may hold nested models (a
+    list page converts every model of it: only these are walked)."""
+    holding = tuple(name for name, info in config.model_fields.items() if _holds_model(info.annotation))
+    return tuple(name for name in config.model_fields if name not in holding), holding
+
+
+def _holds_model(annotation: Any) -> bool:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return True
+    return any(_holds_model(arg) for arg in get_args(annotation))
 
 
 def from_graphql(value: Any, nested: Nested) -> Any:
