@@ -28,6 +28,9 @@ _INTERVAL_DECIMALS = 6
 _ON_GRID_TOLERANCE = 0.25
 # Jitter moves the median by far less than this; anything more is a different cadence, not noise.
 _REFINE_LIMIT = 0.01
+# A cadence this close to a round one is the round one: over the whole series, the round grid strays
+# from the data by at most this fraction of a step, far from moving any point to another slot.
+_SNAP_DRIFT = 0.2
 # A grid this long is a corrupt timestamp (1970, a year typo), not a sensor: refuse before allocating.
 _DEFAULT_MAX_SLOTS = 20_000_000
 
@@ -77,7 +80,8 @@ class Regular:
 
 
 def detect_interval(timestamps: npt.ArrayLike) -> float:
-    """The sampling interval of ``timestamps`` (epoch seconds, any order), rounded to 1 µs.
+    """The sampling interval of ``timestamps`` (epoch seconds, any order), rounded to 1 µs, or to the
+    whole second (millisecond) it is within jitter of.
 
     The median of the positive differences ignores duplicates, outages and stray points; the lower
     median is taken so the estimate is always a step that occurred (the mean of two middle steps,
@@ -104,9 +108,22 @@ def detect_interval(timestamps: npt.ArrayLike) -> float:
     # The median step is on its own grid, so the selection is never empty.
     refined = float(steps[on_grid].sum() / multiples[on_grid].sum())
     chosen = refined if abs(refined - median) <= _REFINE_LIMIT * median else median
+    chosen = _snapped(chosen, span=float(ts[-1] - ts[0]))
     interval = round(chosen, _INTERVAL_DECIMALS)
     if interval <= 0:
         raise ValueError(f"sampling interval {median!r} s is below the 1 µs resolution of timestamps")
+    return interval
+
+
+def _snapped(interval: float, *, span: float) -> float:
+    """``interval`` as the whole second (below a second, millisecond) it measures, when that grid
+    fits the data as well: a 5-minute sensor read as 299.997173 s is a 300 s sensor whose clock
+    jitters, and its grid and forecast timestamps should say 300."""
+    unit = 1.0 if interval >= 1.0 else 0.001
+    round_value = round(interval / unit) * unit
+    steps = span / interval
+    if round_value > 0 and abs(interval - round_value) * steps <= _SNAP_DRIFT * round_value:
+        return round_value
     return interval
 
 

@@ -106,6 +106,25 @@ def test_jittered_clock_keeps_every_point_in_its_own_slot() -> None:
     np.testing.assert_array_equal(r.values, np.arange(n))
 
 
+def test_a_round_cadence_read_through_clock_jitter_is_the_round_value() -> None:
+    # A 5-minute sensor whose steps average 299.997173 s: the grid and forecast times say 300 s.
+    n = 4000
+    ts = T0 + 299.997173 * np.arange(n) + np.random.default_rng(3).uniform(-0.5, 0.5, n)
+    assert detect_interval(ts) == 300.0
+    r = regularize(ts, np.arange(n, dtype=np.float64))
+    assert r.interval == 300.0 and len(r.values) == n and r.merged_duplicates == 0
+    # Sub-second cadences snap to the millisecond.
+    assert detect_interval(T0 + 0.2500004 * np.arange(1000)) == 0.25
+
+
+def test_a_cadence_that_is_not_round_is_kept_when_the_round_grid_would_drift() -> None:
+    # 299.7 s over 4,000 steps: a 300 s grid would drift by 1,200 s, four slots; the data's own stays.
+    ts = T0 + 299.7 * np.arange(4000)
+    assert detect_interval(ts) == pytest.approx(299.7, abs=1e-6)
+    # Few points tolerate more: 299.97 s over 100 steps drifts 3 s, a hundredth of a step.
+    assert detect_interval(T0 + 299.97 * np.arange(101)) == 300.0
+
+
 def test_short_gaps_are_interpolated_linearly() -> None:
     # Slots 0..10 observed except 2 (a 1-slot gap) and 5, 6, 7 (a 3-slot gap, the default limit).
     slots = np.array([0, 1, 3, 4, 8, 9, 10])
