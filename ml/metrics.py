@@ -10,6 +10,12 @@ Metrics end up in Mongo and in GraphQL responses, where a NaN or infinity breaks
 (JSON has no NaN: a strict encoder refuses it with "Out of range float values are not JSON
 compliant", and a constant or all-zero series makes MAPE or Theil's U2 NaN). So each value is
 either a finite float or ``None`` meaning "undefined for this data".
+
+Relative errors: MAPE skips targets that are zero (decided on the raw values: a zero that went
+through float32 scaling comes back as 1e-6 and would divide a whole error by it), and is ``None``
+when fewer than a tenth of the pairs are left; sMAPE (bounded, 0-200 %) and MASE (the MAE over the
+in-sample MAE of the seasonal-naive forecast on the training split) stay usable on counts with
+zeros and on series that cross zero.
 """
 
 from __future__ import annotations
@@ -21,13 +27,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["ForecastMetrics", "finite_or_none", "forecast_metrics"]
+__all__ = ["ForecastMetrics", "finite_or_none", "forecast_metrics", "seasonal_naive_scale"]
 
 FloatArray = npt.NDArray[np.float64]
 
 # Relative to the series' mean magnitude (floored at 1) so that MAPE masking behaves the same in any
 # unit, while an all-zero series still masks everything.
 MAPE_EPS_REL = 1e-8
+# MAPE over a handful of non-zero targets of a mostly-zero series describes those few, not the model.
+MAPE_MIN_SHARE = 0.1
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,8 @@ class ForecastMetrics:
     mape: float | None
     r2: float | None
     theil_u: float | None
+    smape: float | None
+    mase: float | None
     # A list cannot be hashed; leaving it out keeps the frozen dataclass hashable.
     rmse_per_step: list[float | None] = field(hash=False)
     points: int
@@ -94,9 +104,37 @@ def _mape(y: FloatArray, errors: FloatArray) -> float | None:
     abs_y = np.abs(y)
     eps = MAPE_EPS_REL * max(1.0, float(np.mean(abs_y)))
     relevant = abs_y > eps
-    if not relevant.any():
+    if not relevant.any() or relevant.sum() < MAPE_MIN_SHARE * abs_y.size:
         return None
     return finite_or_none(float(np.mean(np.abs(errors[relevant]) / abs_y[relevant])) * 100.0)
+
+
+def _smape(y: FloatArray, errors: FloatArray) -> float | None:
+    """Symmetric MAPE, 0-200 %: each error over the mean magnitude of truth and forecast; a pair
+    where both are zero is exact and counts as 0."""
+    scale = np.abs(y) + np.abs(y + errors)
+    ratio = np.divide(2.0 * np.abs(errors), scale, out=np.zeros_like(scale), where=scale > 0)
+    return finite_or_none(float(np.mean(ratio)) * 100.0)
+
+
+def _mase(mae: float | None, scale: float | None) -> float | None:
+    if mae is None or not scale:
+        return None
+    return finite_or_none(mae / scale)
+
+
+def seasonal_naive_scale(train: npt.ArrayLike, period: int) -> float | None:
+    """The in-sample MAE of the seasonal-naive forecast (``y[t - period]``) over ``train``: the MASE
+    denominator. ``None`` when no pair is finite or the series repeats exactly."""
+    values = np.asarray(train, dtype=np.float64).ravel()
+    if period < 1 or values.size <= period:
+        return None
+    differences = np.abs(values[period:] - values[:-period])
+    differences = differences[np.isfinite(differences)]
+    if differences.size == 0:
+        return None
+    scale = float(np.mean(differences))
+    return scale if scale > 0 and math.isfinite(scale) else None
 
 
 def _r2(y: FloatArray, errors: FloatArray) -> float | None:
@@ -117,25 +155,36 @@ def _theil_u(rmse: float | None, rmse_naive: float | None) -> float | None:
 
 
 def _pooled(
-    y: FloatArray, errors: FloatArray, naive_errors: FloatArray, rmse_per_step: list[float | None]
+    y: FloatArray,
+    errors: FloatArray,
+    naive_errors: FloatArray,
+    rmse_per_step: list[float | None],
+    mase_scale: float | None,
 ) -> ForecastMetrics:
     """Metrics of the scored pairs, given flat: their truth, model errors and persistence errors."""
     rmse = _rmse(errors)
+    mae = finite_or_none(float(np.mean(np.abs(errors))))
     return ForecastMetrics(
         mse=finite_or_none(float(np.mean(np.square(errors)))),
-        mae=finite_or_none(float(np.mean(np.abs(errors)))),
+        mae=mae,
         rmse=rmse,
         mape=_mape(y, errors),
         r2=_r2(y, errors),
         # Same helper on the same pairs, so a forecast equal to persistence scores exactly 1.0.
         theil_u=_theil_u(rmse, _rmse(naive_errors)),
+        smape=_smape(y, errors),
+        mase=_mase(mae, mase_scale),
         rmse_per_step=rmse_per_step,
         points=int(y.size),
     )
 
 
 def forecast_metrics(
-    truth: npt.ArrayLike, predicted: npt.ArrayLike, last_observed: npt.ArrayLike
+    truth: npt.ArrayLike,
+    predicted: npt.ArrayLike,
+    last_observed: npt.ArrayLike,
+    *,
+    mase_scale: float | None = None,
 ) -> ForecastMetrics:
     """Score ``predicted`` against ``truth`` and against persistence from ``last_observed``.
 
@@ -143,7 +192,8 @@ def forecast_metrics(
     is ``(n_origins,)``. Pairs whose truth or persistence value is not finite are not scored (there is
     nothing to compare against) and are not counted in ``points``. A non-finite *prediction* on a
     scored pair is kept, so every error metric it touches becomes ``None``: a diverged model must not
-    look good by having its failures silently skipped.
+    look good by having its failures silently skipped. ``mase_scale``: see
+    :func:`seasonal_naive_scale`; without it MASE is ``None``.
     """
     y_all, p_all, last = _checked_inputs(truth, predicted, last_observed)
     naive_all = np.broadcast_to(last[:, None], y_all.shape)
@@ -154,5 +204,6 @@ def forecast_metrics(
         errors_all = p_all - y_all
         rmse_per_step = _rmse_per_step(errors_all, scored)
         if not scored.any():
-            return ForecastMetrics(None, None, None, None, None, None, rmse_per_step, 0)
-        return _pooled(y_all[scored], errors_all[scored], (naive_all - y_all)[scored], rmse_per_step)
+            return ForecastMetrics(None, None, None, None, None, None, None, None, rmse_per_step, 0)
+        naive_errors = (naive_all - y_all)[scored]
+        return _pooled(y_all[scored], errors_all[scored], naive_errors, rmse_per_step, mase_scale)

@@ -13,13 +13,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from ml.baselines import Baseline, score_baselines, targets_at
 from ml.export import keras_bytes, onnx_bytes
-from ml.metrics import ForecastMetrics, forecast_metrics
+from ml.metrics import ForecastMetrics, forecast_metrics, seasonal_naive_scale
 from ml.network import NetworkSpec
 from ml.preprocess import Prepared, Scaler, prepare
+from ml.seasonality import Season, calendar_periods, detect_seasons
 from ml.series import Regular
 from ml.training import CheckpointSink, FitResult, FitSettings, FitState, ProgressSink, fit
-from ml.windows import SplitSizes
+from ml.windows import SplitSizes, window_starts
 
 __all__ = [
     "DataSummary",
@@ -27,6 +29,7 @@ __all__ = [
     "TrainingOutcome",
     "forecast_input",
     "forecast_values",
+    "test_origins",
     "train_regular",
 ]
 
@@ -105,6 +108,10 @@ class TrainingOutcome:
     """The ``.keras`` archive; ``None`` when cancelled or not exported."""
     onnx: bytes | None
     """The ONNX graph; ``None`` when cancelled or not exported."""
+    baselines: tuple[Baseline, ...] = ()
+    """Persistence and seasonal naive forecasts on the same test pairs; empty when cancelled."""
+    seasons: tuple[Season, ...] = ()
+    """Seasonal periods the series before the test split confirms, strongest first."""
 
     @property
     def cancelled(self) -> bool:
@@ -185,15 +192,53 @@ def train_regular(
     if result.cancelled:
         return TrainingOutcome(result, None, prepared.scaler, summary, keras=None, onnx=None)
 
-    test, scaler = prepared.test, prepared.scaler
-    output = model.predict(test.x, batch_size=_PREDICT_BATCH, verbose=0)
-    forecast = forecast_values(output, test.last, scaler, config.delta)
-    # The targets go through the same inverse as the forecasts, so both carry identical rounding.
-    truth = forecast_values(test.y, test.last, scaler, config.delta)
-    metrics = forecast_metrics(truth, forecast, scaler.inverse(test.last))
-
+    output = model.predict(prepared.test.x, batch_size=_PREDICT_BATCH, verbose=0)
+    forecast = forecast_values(output, prepared.test.last, prepared.scaler, config.delta)
+    scores = _scores(prepared, forecast)
     keras_archive = onnx_graph = None
     if export:
         keras_archive = keras_bytes(model)
         onnx_graph = onnx_bytes(model, lookback=spec.lookback)
-    return TrainingOutcome(result, metrics, scaler, summary, keras=keras_archive, onnx=onnx_graph)
+    return TrainingOutcome(
+        result,
+        scores.metrics,
+        prepared.scaler,
+        summary,
+        keras=keras_archive,
+        onnx=onnx_graph,
+        baselines=scores.baselines,
+        seasons=scores.seasons,
+    )
+
+
+@dataclass(frozen=True)
+class _Scores:
+    metrics: ForecastMetrics
+    baselines: tuple[Baseline, ...]
+    seasons: tuple[Season, ...]
+
+
+def test_origins(prepared: Prepared) -> npt.NDArray[np.int64]:
+    """Index in the series of the last input of each test window, in the order of ``prepared.test``."""
+    split = prepared.split
+    first = split.train + split.validation
+    test_part = prepared.regular.values[first:]
+    return first + window_starts(test_part, prepared.lookback, prepared.horizon) + prepared.lookback - 1
+
+
+def _scores(prepared: Prepared, forecast: FloatArray) -> _Scores:
+    """The network and the baselines on the same test pairs, against the raw values (a zero must
+    stay zero for MAPE, not come back from the scaling as 1e-6); seasons from the data before them."""
+    values, split = prepared.regular.values, prepared.split
+    history = values[: split.train + split.validation]
+    interval = prepared.regular.interval
+    seasons = tuple(detect_seasons(history, interval))
+    # MASE's scale is the dominant season's naive error on the training split (the previous value's
+    # when no season shows), so a MASE below 1 beats the forecast a season-aware person would make.
+    scale = seasonal_naive_scale(values[: split.train], seasons[0].period if seasons else 1)
+    origins = test_origins(prepared)
+    truth = targets_at(values, origins, prepared.horizon)
+    metrics = forecast_metrics(truth, forecast, values[origins], mase_scale=scale)
+    calendar = [(f"seasonal_naive_{name}", period) for name, period in calendar_periods(interval)]
+    baselines = score_baselines(values, origins, prepared.horizon, calendar, mase_scale=scale)
+    return _Scores(metrics, tuple(baselines), seasons)

@@ -19,7 +19,14 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["SplitSizes", "make_windows", "minimum_points", "split_sizes", "windows_per_split"]
+__all__ = [
+    "SplitSizes",
+    "make_windows",
+    "minimum_points",
+    "split_sizes",
+    "window_starts",
+    "windows_per_split",
+]
 
 Float32Array = npt.NDArray[np.float32]
 
@@ -131,6 +138,24 @@ def _check_window(lookback: int, horizon: int) -> None:
         raise ValueError(f"lookback and horizon must be >= 1, got {lookback} and {horizon}")
 
 
+def _valid(series: npt.NDArray[np.float64], span: int) -> npt.NDArray[np.bool_]:
+    # Counting bad points per window through a cumulative sum costs O(n), not O(n * span).
+    bad = np.concatenate(([0], np.cumsum(~np.isfinite(series))))
+    valid: npt.NDArray[np.bool_] = (bad[span:] - bad[:-span]) == 0
+    return valid
+
+
+def window_starts(z: npt.ArrayLike, lookback: int, horizon: int) -> npt.NDArray[np.int64]:
+    """Where each window of :func:`make_windows` starts in ``z``, in the same order: so the raw
+    values of its targets (``z[start + lookback : start + lookback + horizon]``) can be read."""
+    _check_window(lookback, horizon)
+    series = np.asarray(z, dtype=np.float64)
+    span = lookback + horizon
+    if series.ndim != 1 or series.size < span:
+        return np.empty(0, dtype=np.int64)
+    return np.flatnonzero(_valid(series, span)).astype(np.int64)
+
+
 def make_windows(
     z: npt.ArrayLike, lookback: int, horizon: int, *, delta: bool
 ) -> tuple[Float32Array, Float32Array, Float32Array]:
@@ -157,9 +182,7 @@ def make_windows(
             np.empty((0,), dtype=np.float32),
         )
 
-    # Counting bad points per window through a cumulative sum costs O(n), not O(n * span).
-    bad = np.concatenate(([0], np.cumsum(~np.isfinite(series))))
-    valid = (bad[span:] - bad[:-span]) == 0
+    valid = _valid(series, span)
     every = np.lib.stride_tricks.sliding_window_view(series, span)
     # A gap-free split keeps the strided view (no copy); only a gapped one pays for a selection.
     windows = every if valid.all() else every[valid]

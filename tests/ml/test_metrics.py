@@ -20,6 +20,7 @@ from ml.metrics import (
     _theil_u,
     finite_or_none,
     forecast_metrics,
+    seasonal_naive_scale,
 )
 
 NAN = math.nan
@@ -184,7 +185,9 @@ def test_nothing_to_score(truth: npt.ArrayLike, predicted: npt.ArrayLike, last: 
 def test_as_dict_is_strict_json(truth: list[float], predicted: list[float], last: list[float]) -> None:
     d = forecast_metrics(truth, predicted, last).as_dict()
     decoded = json.loads(json.dumps(d, allow_nan=False))
-    assert set(decoded) == {"mse", "mae", "rmse", "mape", "r2", "theil_u", "rmse_per_step", "points"}
+    assert set(decoded) == {
+        *("mse", "mae", "rmse", "mape", "r2", "theil_u", "smape", "mase", "rmse_per_step", "points")
+    }
 
 
 def test_metrics_are_hashable() -> None:
@@ -264,5 +267,39 @@ def test_theil_u(rmse: float | None, rmse_naive: float | None, expected: float |
 
 
 def test_pooled_counts_its_pairs_and_keeps_the_per_step_rmse() -> None:
-    m = _pooled(np.array([1.0, 3.0]), np.array([1.0, -1.0]), np.array([2.0, 2.0]), [0.5])
+    m = _pooled(np.array([1.0, 3.0]), np.array([1.0, -1.0]), np.array([2.0, 2.0]), [0.5], 2.0)
     assert (m.mse, m.mae, m.rmse, m.theil_u, m.points, m.rmse_per_step) == (1.0, 1.0, 1.0, 0.5, 2, [0.5])
+    assert m.mase == 0.5
+
+
+def test_mape_skips_exact_zeros_and_is_null_when_too_few_targets_are_left() -> None:
+    # A count series: zeros in the raw values are skipped, not divided by.
+    truth = np.array([[0.0, 4.0], [0.0, 2.0], [5.0, 0.0]])
+    predicted = np.array([[1.0, 5.0], [0.5, 1.0], [4.0, 1.0]])
+    m = forecast_metrics(truth, predicted, np.array([1.0, 1.0, 1.0]))
+    assert m.mape == pytest.approx((1 / 4 + 1 / 2 + 1 / 5) / 3 * 100)
+    # One non-zero target in twenty: MAPE would describe that one point, so it is null.
+    sparse = np.zeros((20, 1))
+    sparse[3] = 2.0
+    assert forecast_metrics(sparse, sparse + 1.0, np.ones(20)).mape is None
+
+
+def test_smape_is_bounded_and_zero_for_exact_zero_pairs() -> None:
+    truth = np.array([0.0, 0.0, 2.0, -2.0])
+    predicted = np.array([0.0, 1.0, 2.0, 2.0])
+    m = forecast_metrics(truth, predicted, np.zeros(4))
+    # Pairs: exact zero (0), 2*1/(0+1) = 2, exact (0), 2*4/(2+2) = 2: mean 1, as a percentage.
+    assert m.smape == pytest.approx(100.0)
+    assert m.smape is not None and 0.0 <= m.smape <= 200.0
+
+
+def test_mase_divides_by_the_in_sample_seasonal_naive_error() -> None:
+    train = np.array([1.0, 2.0, 1.0, 2.0, 1.0, 3.0])
+    # Period 2: |1-1|, |2-2|, |1-1|, |3-2| -> mean 0.25.
+    assert seasonal_naive_scale(train, 2) == pytest.approx(0.25)
+    assert seasonal_naive_scale(train, 1) == pytest.approx(1.2)
+    assert seasonal_naive_scale(np.ones(10), 1) is None  # a flat series has no scale
+    assert seasonal_naive_scale(train, 6) is None  # nothing to compare at that lag
+    m = forecast_metrics(np.array([1.0, 2.0]), np.array([1.5, 2.5]), np.array([1.0, 1.0]), mase_scale=0.25)
+    assert m.mase == pytest.approx(2.0)
+    assert forecast_metrics(np.array([1.0]), np.array([1.5]), np.array([1.0])).mase is None

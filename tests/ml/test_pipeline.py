@@ -127,3 +127,29 @@ def test_forecast_values_adds_the_last_value_back_only_for_delta_targets() -> No
     last = np.array([1.0, -2.0], dtype=np.float32)
     np.testing.assert_allclose(forecast_values(raw, last, scaler, delta=True), [[13.0, 14.0], [4.0, 6.0]])
     np.testing.assert_allclose(forecast_values(raw, last, scaler, delta=False), [[11.0, 12.0], [8.0, 10.0]])
+
+
+def test_baselines_are_scored_on_the_networks_own_test_pairs_against_raw_values() -> None:
+    # Two weeks of hourly counts with a daily cycle and exact zeros every night.
+    hours = np.arange(24 * 14)
+    noise = np.random.default_rng(5).normal(0.0, 0.7, hours.size)
+    counts = np.maximum(0.0, np.round(8 * np.sin(2 * np.pi * (hours % 24) / 24) + noise))
+    regular = regularize(T0 + 3600.0 * hours, counts)
+    outcome = train_regular(regular, config(), export=False)
+    metrics = outcome.metrics
+    assert metrics is not None
+    assert [s.name for s in outcome.seasons] == ["daily"] and outcome.seasons[0].period == 24
+    names = [b.name for b in outcome.baselines]
+    # Weekly is scored too: the history before the test split holds a week, though no weekly season.
+    assert names == ["persistence", "seasonal_naive_daily", "seasonal_naive_weekly"]
+    persistence, daily, _ = outcome.baselines
+    assert persistence.metrics.points == daily.metrics.points == metrics.points
+    # Theil's U2 is the network's RMSE over the persistence baseline's, on the same pairs.
+    assert metrics.rmse is not None and persistence.metrics.rmse is not None
+    assert metrics.theil_u == pytest.approx(metrics.rmse / persistence.metrics.rmse)
+    # The cycle repeats: a day back beats the last value, and MASE is defined.
+    assert daily.metrics.rmse is not None and daily.metrics.rmse < persistence.metrics.rmse
+    assert metrics.mase is not None and daily.metrics.mase is not None
+    # Zeros are zeros (not 1e-6 after scaling), so MAPE stays a percentage of the non-zero counts.
+    assert metrics.mape is not None and metrics.mape < 1_000
+    assert metrics.smape is not None and 0 <= metrics.smape <= 200
