@@ -97,19 +97,78 @@ class JobError(BaseModel):
     message: str
 
 
-class TrainingMetrics(BaseModel):
-    # None where a metric is undefined (constant series, values near zero): never NaN.
-    mse: float | None = None
-    mae: float | None = None
-    rmse: float | None = None
-    mape: float | None = None
-    r2: float | None = None
-    theil_u: float | None = None
-    rmse_per_step: list[float | None] = Field(default_factory=list)
-    points: int = 0
-    best_epoch: int | None = None
-    best_train_loss: float | None = None
-    best_val_loss: float | None = None
+class ScoreFields(BaseModel):
+    """Test-split scores of one forecaster, in original units, pooled over (origin, step) pairs;
+    None where a metric is undefined for the data (a constant series, no non-zero target): never NaN."""
+
+    mae: float | None = Field(None, description="Mean absolute error.")
+    rmse: float | None = Field(None, description="Root mean squared error.")
+    mape: float | None = Field(
+        None,
+        description=(
+            "Mean absolute percentage error over the targets that are not zero; null when fewer than a "
+            "tenth of them are left."
+        ),
+    )
+    smape: float | None = Field(
+        None, description="Symmetric MAPE, 0-200 %: each error over the mean magnitude of truth and forecast."
+    )
+    mase: float | None = Field(
+        None,
+        description=(
+            "Mean absolute scaled error: MAE over the in-sample MAE of the seasonal-naive forecast "
+            "(the dominant season, else the previous value) on the training split; below 1 beats it."
+        ),
+    )
+    theil_u: float | None = Field(
+        None,
+        description=(
+            "Theil's U2: RMSE over the RMSE of naive persistence on the same targets; below 1 beats "
+            "'no change'."
+        ),
+    )
+    points: int = Field(0, description="(origin, step) pairs scored.")
+
+
+class TrainingMetrics(ScoreFields):
+    """The network's own test scores, and how it did against the baselines."""
+
+    mse: float | None = Field(None, description="Mean squared error.")
+    r2: float | None = Field(None, description="Coefficient of determination.")
+    rmse_per_step: list[float | None] = Field(
+        default_factory=list, description="RMSE of each horizon step, 1 first."
+    )
+    skill: float | None = Field(
+        None,
+        description=(
+            "1 - RMSE / RMSE of the best baseline on the same test pairs: above 0 beats every "
+            "baseline; null when no baseline was scored."
+        ),
+    )
+    best_baseline: str | None = Field(None, description="Name of the baseline with the lowest test RMSE.")
+    best_epoch: int | None = Field(None, description="Epoch (1-based) whose weights were kept.")
+    best_train_loss: float | None = Field(None, description="Training loss at the best epoch.")
+    best_val_loss: float | None = Field(None, description="Validation loss at the best epoch.")
+
+
+class BaselineScore(ScoreFields):
+    """A trivial forecaster scored on exactly the network's test pairs."""
+
+    name: str = Field(
+        description=(
+            "`persistence` (the last value, repeated), or `seasonal_naive_daily` / "
+            "`seasonal_naive_weekly` (the value one season earlier)."
+        )
+    )
+    period: int | None = Field(None, description="Season length in steps; null for persistence.")
+
+
+class SeasonScore(BaseModel):
+    """A seasonal period of the series, confirmed by its autocorrelation."""
+
+    name: str = Field(description="`daily` or `weekly`.")
+    period: int = Field(description="Steps per season at the job's sampling interval.")
+    strength: float = Field(description="Autocorrelation of the detrended series at that lag, -1 to 1.")
 
 
 class EpochLoss(BaseModel):
@@ -269,6 +328,8 @@ class TrainingJobDocument(Document):
     phases: Phases = Field(default_factory=Phases)
     summary: DataSummary | None = None
     metrics: TrainingMetrics | None = None
+    baselines: list[BaselineScore] = Field(default_factory=list)
+    seasons: list[SeasonScore] = Field(default_factory=list)
     history: list[EpochLoss] = Field(default_factory=list)
     checkpoint: Checkpoint | None = None
     # Epochs each execution of the training step ran itself, by lease token: a resumed step
@@ -349,6 +410,7 @@ __all__ = [
     "FINISHED_STATUSES",
     "RUNNING_STATUSES",
     "Artifact",
+    "BaselineScore",
     "Checkpoint",
     "ChunkProgress",
     "ChunkStatus",
@@ -364,6 +426,8 @@ __all__ = [
     "Phases",
     "PredictionConfig",
     "Progress",
+    "ScoreFields",
+    "SeasonScore",
     "TrainingChunkDocument",
     "TrainingConfig",
     "TrainingJobDocument",

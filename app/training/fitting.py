@@ -29,7 +29,10 @@ from app.timeutil import utcnow
 from app.training import checkpoints, progress, storage
 from app.training.documents import (
     Artifact,
+    BaselineScore,
     EpochLoss,
+    ScoreFields,
+    SeasonScore,
     TrainingConfig,
     TrainingJobDocument,
     TrainingMetrics,
@@ -198,6 +201,8 @@ async def _store_artifacts(
         "samplingIntervalSeconds": summary.interval_seconds,
         "targetMode": job.config.target_mode.value,
         "metrics": metrics.model_dump(),
+        "baselines": [score.model_dump() for score in baseline_scores(outcome)],
+        "seasons": [SeasonScore(**vars(season)).model_dump() for season in outcome.seasons],
         "history": {"loss": outcome.fit.loss, "valLoss": outcome.fit.val_loss},
         # Epochs restored from a checkpoint of an earlier execution of the step that died.
         "resumedFromEpoch": outcome.fit.resumed_from,
@@ -232,6 +237,8 @@ def completion_values(
     windows = outcome.summary.windows
     return {
         "metrics": metrics.model_dump(),
+        "baselines": [score.model_dump() for score in baseline_scores(outcome)],
+        "seasons": [SeasonScore(**vars(season)).model_dump() for season in outcome.seasons],
         "history": loss_history(outcome.fit.loss, outcome.fit.val_loss),
         "artifacts": [a.model_dump() for a in artifacts],
         "summary.train_windows": windows.train,
@@ -245,21 +252,37 @@ def completion_values(
 
 
 def _metrics(outcome: TrainingOutcome) -> TrainingMetrics:
-    scored = outcome.metrics
     fit = outcome.fit
+    scored = outcome.metrics.as_dict() if outcome.metrics else {}
+    baselines = baseline_scores(outcome)
+    best = min((b for b in baselines if b.rmse is not None), key=lambda b: b.rmse or 0.0, default=None)
     return TrainingMetrics(
-        mse=scored.mse if scored else None,
-        mae=scored.mae if scored else None,
-        rmse=scored.rmse if scored else None,
-        mape=scored.mape if scored else None,
-        r2=scored.r2 if scored else None,
-        theil_u=scored.theil_u if scored else None,
-        rmse_per_step=list(scored.rmse_per_step) if scored else [],
-        points=scored.points if scored else 0,
+        **scored,
+        skill=_skill(scored.get("rmse"), best.rmse if best else None),
+        best_baseline=best.name if best else None,
         best_epoch=fit.best_epoch,
         best_train_loss=fit.best_train_loss,
         best_val_loss=fit.best_val_loss,
     )
+
+
+def _skill(rmse: object, best: float | None) -> float | None:
+    if not isinstance(rmse, float) or not best:
+        return None
+    return 1.0 - rmse / best
+
+
+def baseline_scores(outcome: TrainingOutcome) -> list[BaselineScore]:
+    """The baselines as the job stores them: each one's scores on the network's test pairs."""
+    fields = ScoreFields.model_fields
+    return [
+        BaselineScore(
+            name=baseline.name,
+            period=baseline.period,
+            **{name: value for name, value in baseline.metrics.as_dict().items() if name in fields},
+        )
+        for baseline in outcome.baselines
+    ]
 
 
 async def _resume_point(claim: lifecycle.Claim) -> tuple[FitState | None, progress.TrainingCourse]:
@@ -410,4 +433,4 @@ async def _complete(
     )
 
 
-__all__ = ["Runner", "completion_values", "loss_history", "pipeline_config", "train_job"]
+__all__ = ["Runner", "baseline_scores", "completion_values", "loss_history", "pipeline_config", "train_job"]

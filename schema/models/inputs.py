@@ -13,7 +13,7 @@ from app.errors import ErrorCode, FieldError
 from app.models import service as model_service
 from app.settings import Settings
 from fiware.http import Tenant
-from schema.models.derive import Nested, from_graphql, input_fields, nullable_fields, patch_fields
+from schema.derive import Nested, from_graphql, input_fields, nullable_fields, patch_fields
 from schema.models.types import ModelStatus, ModelType
 
 

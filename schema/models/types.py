@@ -13,9 +13,9 @@ from app import models
 from app.models import service as model_service
 from app.training import service as training
 from schema.context import Info
+from schema.derive import Nested, declared_values, output_fields
 from schema.enums import expose
 from schema.loaders import JobCount, JobsOfModel
-from schema.models.derive import Nested, declared_values, output_fields
 from schema.pagination import Connection, Edge, PageInfo
 from schema.training.types import TrainingJob, TrainingJobConnection, TrainingStatus
 

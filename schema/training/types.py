@@ -11,6 +11,7 @@ import strawberry
 from app.timeutil import utcnow
 from app.training import documents, progress, service
 from schema.context import Info
+from schema.derive import output_fields
 from schema.enums import expose
 from schema.loaders import JobCount
 from schema.pagination import Connection, Edge, PageInfo
@@ -125,25 +126,21 @@ class TrainingData:
         "horizon step; null wherever a metric is undefined for the data (never NaN)."
     )
 )
+@output_fields(documents.TrainingMetrics)
 class TrainingMetrics:
-    mse: float | None = strawberry.field(description="Mean squared error.")
-    mae: float | None = strawberry.field(description="Mean absolute error.")
-    rmse: float | None = strawberry.field(description="Root mean squared error.")
-    mape: float | None = strawberry.field(
-        description="Mean absolute percentage error, over targets not close to zero."
-    )
-    r2: float | None = strawberry.field(description="Coefficient of determination.")
-    theil_u: float | None = strawberry.field(
-        description=(
-            "Theil's U2: RMSE of the model over RMSE of naive persistence on the same targets; "
-            "below 1 beats 'no change'."
-        )
-    )
-    rmse_per_step: list[float | None] = strawberry.field(description="RMSE of each horizon step, 1 first.")
-    points: int = strawberry.field(description="(origin, step) pairs scored.")
-    best_epoch: int | None = strawberry.field(description="Epoch (1-based) whose weights were kept.")
-    best_train_loss: float | None = strawberry.field(description="Training loss at the best epoch.")
-    best_val_loss: float | None = strawberry.field(description="Validation loss at the best epoch.")
+    pass
+
+
+@strawberry.type(description="A trivial forecaster scored on exactly the network's test pairs.")
+@output_fields(documents.BaselineScore)
+class Baseline:
+    pass
+
+
+@strawberry.type(description="A seasonal period of the series, confirmed by its autocorrelation.")
+@output_fields(documents.SeasonScore)
+class Season:
+    pass
 
 
 @strawberry.type(description="Losses of one epoch (scaled MSE).")
@@ -213,6 +210,17 @@ class TrainingJob:
     data: TrainingData | None = strawberry.field(description="Preprocessing summary; null before it ran.")
     phases: TrainingPhases = strawberry.field(description="Start and end of each phase.")
     metrics: TrainingMetrics | None = strawberry.field(description="Test scores; null until COMPLETED.")
+    baselines: list[Baseline] = strawberry.field(
+        description=(
+            "Persistence and the seasonal-naive forecasts the sampling interval and the data allow, "
+            "scored on the same test pairs as `metrics`; empty until COMPLETED."
+        )
+    )
+    seasons: list[Season] = strawberry.field(
+        description=(
+            "Seasonal periods found in the series (daily, weekly), strongest first; empty until COMPLETED."
+        )
+    )
     history: list[EpochLoss] = strawberry.field(description="Loss and validation loss of every epoch run.")
     artifacts: list[Artifact] = strawberry.field(description="Stored files; empty until COMPLETED.")
     error: JobError | None = strawberry.field(description="Why it failed; null otherwise.")
@@ -279,6 +287,8 @@ class TrainingJob:
                 training=_phase(doc.phases.training),
             ),
             metrics=TrainingMetrics(**doc.metrics.model_dump()) if doc.metrics else None,
+            baselines=[Baseline(**score.model_dump()) for score in doc.baselines],
+            seasons=[Season(**season.model_dump()) for season in doc.seasons],
             history=[EpochLoss(**entry.model_dump()) for entry in doc.history],
             artifacts=[
                 Artifact(
@@ -320,10 +330,12 @@ class TrainingJobConnection(Connection[TrainingJob]):
 
 __all__ = [
     "Artifact",
+    "Baseline",
     "EpochLoss",
     "JobError",
     "JobErrorCode",
     "PhaseTimes",
+    "Season",
     "TrainingData",
     "TrainingJob",
     "TrainingJobConnection",

@@ -10,7 +10,7 @@ from strawberry.utils.str_converters import to_camel_case
 
 from app.models import DenseLayer, ModelSpec, RnnLayer
 from schema import schema
-from schema.models.derive import (
+from schema.derive import (
     from_graphql,
     input_fields,
     nullable_fields,

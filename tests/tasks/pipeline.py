@@ -21,7 +21,10 @@ JOB_FIELDS = """
          seriesStart seriesEnd trainWindows validationWindows testWindows }
   phases { collecting { startedAt endedAt durationSeconds } preprocessing { startedAt endedAt }
            training { startedAt endedAt } }
-  metrics { mse mae rmse mape r2 theilU rmsePerStep points bestEpoch bestTrainLoss bestValLoss }
+  metrics { mse mae rmse mape smape mase r2 theilU rmsePerStep points skill bestBaseline
+            bestEpoch bestTrainLoss bestValLoss }
+  baselines { name period rmse mae mase smape theilU points }
+  seasons { name period strength }
   history { epoch loss valLoss }
   artifacts { name sizeBytes contentType checksum }
   error { code message }

@@ -11,6 +11,7 @@ import time
 from typing import Any
 from uuid import UUID
 
+import pytest
 from gridfs import AsyncGridFSBucket
 from pymongo import AsyncMongoClient
 
@@ -68,6 +69,14 @@ async def test_a_tiny_model_trains_to_completed_with_metrics_and_artifacts(
         assert isinstance(metrics[name], float), name
     assert len(metrics["rmsePerStep"]) == 2
     assert metrics["points"] == 2 * done["data"]["testWindows"]
+    # A day is 1,440 steps at 60 s, more than the history: persistence is the one baseline, scored
+    # on the same pairs, and Theil's U2 and the skill both compare with it.
+    [persistence] = done["baselines"]
+    assert (persistence["name"], persistence["period"]) == ("persistence", None)
+    assert persistence["points"] == metrics["points"] and persistence["theilU"] == 1.0
+    assert metrics["bestBaseline"] == "persistence" and done["seasons"] == []
+    assert metrics["theilU"] == pytest.approx(metrics["rmse"] / persistence["rmse"])
+    assert metrics["skill"] == pytest.approx(1 - metrics["rmse"] / persistence["rmse"])
     assert [entry["epoch"] for entry in done["history"]] == [1, 2]
     phases = done["phases"]
     assert phases["collecting"]["startedAt"] <= phases["collecting"]["endedAt"]
