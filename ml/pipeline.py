@@ -9,12 +9,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from ml.baselines import Baseline, score_baselines, targets_at
 from ml.export import keras_bytes, onnx_bytes
+from ml.intervals import DEFAULT_LEVELS, Interval, calibrate
 from ml.metrics import ForecastMetrics, forecast_metrics, seasonal_naive_scale
 from ml.network import NetworkSpec
 from ml.preprocess import Prepared, Scaler, prepare
@@ -29,7 +31,7 @@ __all__ = [
     "TrainingOutcome",
     "forecast_input",
     "forecast_values",
-    "test_origins",
+    "origins_of",
     "train_regular",
 ]
 
@@ -49,6 +51,7 @@ class TrainingConfig:
     fit: FitSettings = field(default_factory=FitSettings)
     validation_ratio: float = 0.15
     test_ratio: float = 0.15
+    interval_levels: tuple[float, ...] = DEFAULT_LEVELS
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,8 @@ class TrainingOutcome:
     """Persistence and seasonal naive forecasts on the same test pairs; empty when cancelled."""
     seasons: tuple[Season, ...] = ()
     """Seasonal periods the series before the test split confirms, strongest first."""
+    intervals: tuple[Interval, ...] = ()
+    """Conformal intervals calibrated on the validation split, with their test coverage."""
 
     @property
     def cancelled(self) -> bool:
@@ -192,9 +197,7 @@ def train_regular(
     if result.cancelled:
         return TrainingOutcome(result, None, prepared.scaler, summary, keras=None, onnx=None)
 
-    output = model.predict(prepared.test.x, batch_size=_PREDICT_BATCH, verbose=0)
-    forecast = forecast_values(output, prepared.test.last, prepared.scaler, config.delta)
-    scores = _scores(prepared, forecast)
+    scores = _scores(prepared, _held_out_forecasts(model, prepared), config.interval_levels)
     keras_archive = onnx_graph = None
     if export:
         keras_archive = keras_bytes(model)
@@ -208,7 +211,21 @@ def train_regular(
         onnx=onnx_graph,
         baselines=scores.baselines,
         seasons=scores.seasons,
+        intervals=scores.intervals,
     )
+
+
+def _held_out_forecasts(model: Any, prepared: Prepared) -> dict[str, FloatArray]:
+    """The network's forecasts, in original units, for every window of the splits it did not fit."""
+    return {
+        split: forecast_values(
+            model.predict(windows.x, batch_size=_PREDICT_BATCH, verbose=0),
+            windows.last,
+            prepared.scaler,
+            prepared.delta,
+        )
+        for split, windows in (("validation", prepared.validation), ("test", prepared.test))
+    }
 
 
 @dataclass(frozen=True)
@@ -216,17 +233,19 @@ class _Scores:
     metrics: ForecastMetrics
     baselines: tuple[Baseline, ...]
     seasons: tuple[Season, ...]
+    intervals: tuple[Interval, ...]
 
 
-def test_origins(prepared: Prepared) -> npt.NDArray[np.int64]:
-    """Index in the series of the last input of each test window, in the order of ``prepared.test``."""
-    split = prepared.split
-    first = split.train + split.validation
-    test_part = prepared.regular.values[first:]
-    return first + window_starts(test_part, prepared.lookback, prepared.horizon) + prepared.lookback - 1
+def origins_of(prepared: Prepared, split: Literal["validation", "test"]) -> npt.NDArray[np.int64]:
+    """Index in the series of the last input of each window of ``split``, in the windows' order."""
+    sizes = prepared.split
+    first = sizes.train if split == "validation" else sizes.train + sizes.validation
+    end = first + (sizes.validation if split == "validation" else sizes.test)
+    part = prepared.regular.values[first:end]
+    return first + window_starts(part, prepared.lookback, prepared.horizon) + prepared.lookback - 1
 
 
-def _scores(prepared: Prepared, forecast: FloatArray) -> _Scores:
+def _scores(prepared: Prepared, forecasts: dict[str, FloatArray], levels: tuple[float, ...]) -> _Scores:
     """The network and the baselines on the same test pairs, against the raw values (a zero must
     stay zero for MAPE, not come back from the scaling as 1e-6); seasons from the data before them."""
     values, split = prepared.regular.values, prepared.split
@@ -236,9 +255,11 @@ def _scores(prepared: Prepared, forecast: FloatArray) -> _Scores:
     # MASE's scale is the dominant season's naive error on the training split (the previous value's
     # when no season shows), so a MASE below 1 beats the forecast a season-aware person would make.
     scale = seasonal_naive_scale(values[: split.train], seasons[0].period if seasons else 1)
-    origins = test_origins(prepared)
+    origins = origins_of(prepared, "test")
     truth = targets_at(values, origins, prepared.horizon)
-    metrics = forecast_metrics(truth, forecast, values[origins], mase_scale=scale)
+    metrics = forecast_metrics(truth, forecasts["test"], values[origins], mase_scale=scale)
     calendar = [(f"seasonal_naive_{name}", period) for name, period in calendar_periods(interval)]
     baselines = score_baselines(values, origins, prepared.horizon, calendar, mase_scale=scale)
-    return _Scores(metrics, tuple(baselines), seasons)
+    calibration = targets_at(values, origins_of(prepared, "validation"), prepared.horizon)
+    intervals = calibrate((calibration, forecasts["validation"]), (truth, forecasts["test"]), levels)
+    return _Scores(metrics, tuple(baselines), seasons, tuple(intervals))

@@ -153,3 +153,8 @@ def test_baselines_are_scored_on_the_networks_own_test_pairs_against_raw_values(
     # Zeros are zeros (not 1e-6 after scaling), so MAPE stays a percentage of the non-zero counts.
     assert metrics.mape is not None and metrics.mape < 1_000
     assert metrics.smape is not None and 0 <= metrics.smape <= 200
+    # Intervals calibrated on the validation split, each with its test coverage, one width a step.
+    assert [i.level for i in outcome.intervals] == [0.8, 0.95]
+    for interval in outcome.intervals:
+        assert len(interval.half_widths) == HORIZON and all(w >= 0 for w in interval.half_widths)
+        assert interval.coverage is not None and 0.0 <= interval.coverage <= 1.0
