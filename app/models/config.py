@@ -24,6 +24,7 @@ MAX_EPOCHS = 1000
 DEFAULT_PATIENCE = 5
 MAX_NAME = 200
 MAX_DESCRIPTION = 2000
+MAX_INTERVAL_LEVELS = 5
 
 
 class RnnLayer(BaseModel):
@@ -76,6 +77,13 @@ class ModelConfig(BaseModel):
         description=(
             "Share of the series (the most recent part) held out for test metrics, in (0, 1); "
             "with validationRatio below 1."
+        ),
+    )
+    interval_levels: list[float] = Field(
+        default_factory=lambda: [0.8, 0.95],
+        description=(
+            f"Levels of the prediction intervals, each above 0 and below 1 (at most {MAX_INTERVAL_LEVELS}), "
+            "calibrated on the validation split."
         ),
     )
     # None means "the default for the current epochs", so changing epochs keeps it valid.

@@ -17,6 +17,7 @@ from app.models.config import (
     MAX_DESCRIPTION,
     MAX_EPOCHS,
     MAX_HORIZON,
+    MAX_INTERVAL_LEVELS,
     MAX_LAYERS,
     MAX_LOOKBACK,
     MAX_NAME,
@@ -115,6 +116,20 @@ def _ratios(spec: ModelSpec, root: FieldPath) -> Problems:
         )
 
 
+def _interval_levels(spec: ModelSpec, root: FieldPath) -> Problems:
+    levels = spec.interval_levels
+    if len(levels) > MAX_INTERVAL_LEVELS:
+        yield _problem(
+            _at(root, "interval_levels"),
+            f"must hold at most {MAX_INTERVAL_LEVELS} levels (got {len(levels)})",
+        )
+    for i, level in enumerate(levels):
+        if not 0.0 < level < 1.0:
+            yield _problem(_at(root, "interval_levels", i), f"must be above 0 and below 1 (got {level})")
+    if len(set(levels)) != len(levels):
+        yield _problem(_at(root, "interval_levels"), "must not repeat a level")
+
+
 def _patience(spec: ModelSpec, root: FieldPath) -> Problems:
     patience = spec.early_stopping_patience
     if patience is not None and not 0 <= patience <= spec.epochs:
@@ -145,6 +160,7 @@ _CHECKS: tuple[Callable[[ModelSpec, FieldPath], Problems], ...] = (
     _training,
     _ratios,
     _patience,
+    _interval_levels,
     _source,
 )
 

@@ -163,6 +163,18 @@ class BaselineScore(ScoreFields):
     period: int | None = Field(None, description="Season length in steps; null for persistence.")
 
 
+class IntervalScore(BaseModel):
+    """A prediction interval of the network, calibrated on the validation split (split conformal)."""
+
+    level: float = Field(description="Nominal share of readings the interval should hold, e.g. 0.8.")
+    half_widths: list[float] = Field(
+        description="Half-width of the interval at each horizon step, 1 first, in the series' units."
+    )
+    coverage: float | None = Field(
+        None, description="Share of the test split's readings that fell inside: compare with `level`."
+    )
+
+
 class SeasonScore(BaseModel):
     """A seasonal period of the series, confirmed by its autocorrelation."""
 
@@ -330,6 +342,7 @@ class TrainingJobDocument(Document):
     metrics: TrainingMetrics | None = None
     baselines: list[BaselineScore] = Field(default_factory=list)
     seasons: list[SeasonScore] = Field(default_factory=list)
+    intervals: list[IntervalScore] = Field(default_factory=list)
     history: list[EpochLoss] = Field(default_factory=list)
     checkpoint: Checkpoint | None = None
     # Epochs each execution of the training step ran itself, by lease token: a resumed step
@@ -417,6 +430,7 @@ __all__ = [
     "DataSummary",
     "EpochLoss",
     "FailureStreak",
+    "IntervalScore",
     "JobError",
     "JobErrorCode",
     "Lease",

@@ -31,6 +31,7 @@ from app.training.documents import (
     Artifact,
     BaselineScore,
     EpochLoss,
+    IntervalScore,
     ScoreFields,
     SeasonScore,
     TrainingConfig,
@@ -80,6 +81,7 @@ def pipeline_config(config: TrainingConfig) -> PipelineConfig:
         ),
         validation_ratio=config.validation_ratio,
         test_ratio=config.test_ratio,
+        interval_levels=tuple(config.interval_levels),
     )
 
 
@@ -203,6 +205,7 @@ async def _store_artifacts(
         "metrics": metrics.model_dump(),
         "baselines": [score.model_dump() for score in baseline_scores(outcome)],
         "seasons": [SeasonScore(**vars(season)).model_dump() for season in outcome.seasons],
+        "intervals": [IntervalScore(**vars(interval)).model_dump() for interval in outcome.intervals],
         "history": {"loss": outcome.fit.loss, "valLoss": outcome.fit.val_loss},
         # Epochs restored from a checkpoint of an earlier execution of the step that died.
         "resumedFromEpoch": outcome.fit.resumed_from,
@@ -239,6 +242,7 @@ def completion_values(
         "metrics": metrics.model_dump(),
         "baselines": [score.model_dump() for score in baseline_scores(outcome)],
         "seasons": [SeasonScore(**vars(season)).model_dump() for season in outcome.seasons],
+        "intervals": [IntervalScore(**vars(interval)).model_dump() for interval in outcome.intervals],
         "history": loss_history(outcome.fit.loss, outcome.fit.val_loss),
         "artifacts": [a.model_dump() for a in artifacts],
         "summary.train_windows": windows.train,

@@ -137,6 +137,12 @@ class Baseline:
     pass
 
 
+@strawberry.type(description="A prediction interval of the network, calibrated on the validation split.")
+@output_fields(documents.IntervalScore)
+class PredictionInterval:
+    pass
+
+
 @strawberry.type(description="A seasonal period of the series, confirmed by its autocorrelation.")
 @output_fields(documents.SeasonScore)
 class Season:
@@ -221,6 +227,12 @@ class TrainingJob:
             "Seasonal periods found in the series (daily, weekly), strongest first; empty until COMPLETED."
         )
     )
+    intervals: list[PredictionInterval] = strawberry.field(
+        description=(
+            "The network's prediction intervals at the model's `intervalLevels` (split conformal, one "
+            "half-width per step) with their test coverage; empty until COMPLETED."
+        )
+    )
     history: list[EpochLoss] = strawberry.field(description="Loss and validation loss of every epoch run.")
     artifacts: list[Artifact] = strawberry.field(description="Stored files; empty until COMPLETED.")
     error: JobError | None = strawberry.field(description="Why it failed; null otherwise.")
@@ -289,6 +301,7 @@ class TrainingJob:
             metrics=TrainingMetrics(**doc.metrics.model_dump()) if doc.metrics else None,
             baselines=[Baseline(**score.model_dump()) for score in doc.baselines],
             seasons=[Season(**season.model_dump()) for season in doc.seasons],
+            intervals=[PredictionInterval(**interval.model_dump()) for interval in doc.intervals],
             history=[EpochLoss(**entry.model_dump()) for entry in doc.history],
             artifacts=[
                 Artifact(
@@ -335,6 +348,7 @@ __all__ = [
     "JobError",
     "JobErrorCode",
     "PhaseTimes",
+    "PredictionInterval",
     "Season",
     "TrainingData",
     "TrainingJob",

@@ -25,6 +25,7 @@ JOB_FIELDS = """
             bestEpoch bestTrainLoss bestValLoss }
   baselines { name period rmse mae mase smape theilU points }
   seasons { name period strength }
+  intervals { level halfWidths coverage }
   history { epoch loss valLoss }
   artifacts { name sizeBytes contentType checksum }
   error { code message }

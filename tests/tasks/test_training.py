@@ -77,6 +77,10 @@ async def test_a_tiny_model_trains_to_completed_with_metrics_and_artifacts(
     assert metrics["bestBaseline"] == "persistence" and done["seasons"] == []
     assert metrics["theilU"] == pytest.approx(metrics["rmse"] / persistence["rmse"])
     assert metrics["skill"] == pytest.approx(1 - metrics["rmse"] / persistence["rmse"])
+    # Intervals at the model's default levels, a width per step, with their test coverage.
+    assert [interval["level"] for interval in done["intervals"]] == [0.8, 0.95]
+    for interval in done["intervals"]:
+        assert len(interval["halfWidths"]) == 2 and 0.0 <= interval["coverage"] <= 1.0
     assert [entry["epoch"] for entry in done["history"]] == [1, 2]
     phases = done["phases"]
     assert phases["collecting"]["startedAt"] <= phases["collecting"]["endedAt"]

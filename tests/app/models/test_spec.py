@@ -60,6 +60,10 @@ def test_defaults_are_valid_and_documented() -> None:
         ({"test_ratio": 0.5, "validation_ratio": 0.5}, ("input", "testRatio")),
         ({"early_stopping_patience": 51}, ("input", "earlyStoppingPatience")),
         ({"early_stopping_patience": -1}, ("input", "earlyStoppingPatience")),
+        ({"interval_levels": [0.8, 1.0]}, ("input", "intervalLevels", "1")),
+        ({"interval_levels": [0.0]}, ("input", "intervalLevels", "0")),
+        ({"interval_levels": [0.9, 0.9]}, ("input", "intervalLevels")),
+        ({"interval_levels": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]}, ("input", "intervalLevels")),
         ({"rnn_layers": []}, ("input", "rnnLayers")),
         ({"rnn_layers": [RnnLayer()] * 9}, ("input", "rnnLayers")),
         ({"rnn_layers": [RnnLayer(units=0)]}, ("input", "rnnLayers", "0", "units")),
@@ -104,6 +108,8 @@ def test_each_bound_is_reported_at_its_path(changes: dict[str, Any], path: tuple
         {"dense_layers": [DenseLayer(units=1, activation=Activation.GELU)] * 8},
         {"early_stopping_patience": 0},
         {"early_stopping_patience": 50},
+        {"interval_levels": []},
+        {"interval_levels": [0.001, 0.5, 0.9, 0.95, 0.999]},
     ],
 )
 def test_edges_of_each_range_are_accepted(changes: dict[str, Any]) -> None:
