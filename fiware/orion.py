@@ -31,40 +31,57 @@ class ForecastPoint:
     step: int
     value: float
     target_timestamp: datetime | None
+    lower: float | None = None
+    upper: float | None = None
+
+
+def _point(point: ForecastPoint) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "step": point.step,
+        "value": point.value,
+        "targetTimestamp": ngsi_time(point.target_timestamp) if point.target_timestamp else None,
+    }
+    if point.lower is not None and point.upper is not None:
+        body.update(lower=point.lower, upper=point.upper)
+    return body
 
 
 def forecast_series(
-    *, generated_at: datetime, horizon: int, points: Sequence[ForecastPoint]
+    *,
+    generated_at: datetime,
+    horizon: int,
+    points: Sequence[ForecastPoint],
+    interval_level: float | None = None,
 ) -> dict[str, Any]:
-    """The ``forecastSeries`` StructuredValue with ``TimeInstant`` metadata.
+    """The ``forecastSeries`` StructuredValue with ``TimeInstant`` metadata; points carry ``lower``
+    and ``upper`` at ``intervalLevel`` when the forecast has an interval.
 
     STH-Comet stores a notified value at its ``TimeInstant`` (``lib/utils/sthUtils.js``
     ``getAttributeTimestamp``), so that is the generation time.
     """
     stamp = ngsi_time(generated_at)
+    value: dict[str, Any] = {"generatedAt": stamp, "horizon": horizon, "points": [_point(p) for p in points]}
+    if interval_level is not None:
+        value["intervalLevel"] = interval_level
     return {
         "type": "StructuredValue",
-        "value": {
-            "generatedAt": stamp,
-            "horizon": horizon,
-            "points": [
-                {
-                    "step": point.step,
-                    "value": point.value,
-                    "targetTimestamp": ngsi_time(point.target_timestamp) if point.target_timestamp else None,
-                }
-                for point in points
-            ],
-        },
+        "value": value,
         "metadata": {"TimeInstant": {"type": "DateTime", "value": stamp}},
     }
 
 
 def forecast_attributes(
-    *, generated_at: datetime, horizon: int, points: Sequence[ForecastPoint]
+    *,
+    generated_at: datetime,
+    horizon: int,
+    points: Sequence[ForecastPoint],
+    interval_level: float | None = None,
 ) -> dict[str, Any]:
     """The attribute update that publishes one forecast."""
-    return {FORECAST_ATTRIBUTE: forecast_series(generated_at=generated_at, horizon=horizon, points=points)}
+    series = forecast_series(
+        generated_at=generated_at, horizon=horizon, points=points, interval_level=interval_level
+    )
+    return {FORECAST_ATTRIBUTE: series}
 
 
 def ngsi_attribute(value: object) -> dict[str, Any]:

@@ -35,6 +35,8 @@ class RunPoint:
     step: int
     value: float | None
     target_timestamp: datetime | None
+    lower: float | None = None
+    upper: float | None = None
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class Run:
     horizon: int
     points: list[RunPoint]
     cursor: str
+    interval_level: float | None = None
 
 
 @dataclass(frozen=True)
@@ -88,19 +91,32 @@ def _run(recorded_at: datetime, value: object) -> Run | None:
             return None
     if not isinstance(value, dict) or not isinstance(value.get("points"), list):
         return None
-    points: list[RunPoint] = []
-    for point in value["points"]:
-        if isinstance(point, dict) and isinstance(point.get("step"), int):
-            raw: Any = point.get("value")
-            number = float(raw) if isinstance(raw, int | float) and not isinstance(raw, bool) else None
-            points.append(RunPoint(point["step"], number, _optional_time(point.get("targetTimestamp"))))
+    points = [_run_point(point) for point in value["points"] if isinstance(point, dict)]
     horizon = value.get("horizon")
     return Run(
         recorded_at=recorded_at,
         generated_at=_optional_time(value.get("generatedAt")),
         horizon=horizon if isinstance(horizon, int) else len(points),
-        points=points,
+        points=[point for point in points if point is not None],
         cursor=_encode(recorded_at),
+        interval_level=_number(value.get("intervalLevel")),
+    )
+
+
+def _number(raw: Any) -> float | None:
+    return float(raw) if isinstance(raw, int | float) and not isinstance(raw, bool) else None
+
+
+def _run_point(point: dict[str, Any]) -> RunPoint | None:
+    """A stored point, from whatever a client or an older Chronos left there: ``None`` without a step."""
+    if not isinstance(point.get("step"), int):
+        return None
+    return RunPoint(
+        point["step"],
+        _number(point.get("value")),
+        _optional_time(point.get("targetTimestamp")),
+        _number(point.get("lower")),
+        _number(point.get("upper")),
     )
 
 

@@ -242,7 +242,10 @@ async def _publish(
     attributes = forecast_attributes(
         generated_at=forecast.generated_at,
         horizon=forecast.horizon,
-        points=[ForecastPoint(p.step, p.value, p.target_timestamp) for p in forecast.points],
+        points=[
+            ForecastPoint(p.step, p.value, p.target_timestamp, p.lower, p.upper) for p in forecast.points
+        ],
+        interval_level=forecast.interval_level,
     )
     try:
         # A hanging Orion holds this run until the FIWARE timeout or the next slot, whichever is first.

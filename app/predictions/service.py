@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 from app.auth.tenancy import TenantScope
-from app.errors import Conflict, InsufficientData, NotFound
+from app.errors import Conflict, ErrorCode, FieldError, InsufficientData, NotFound, ValidationFailed
 from app.models.service import parse_id
 from app.predictions.forecasters import Forecasters
 from app.timeutil import utcnow
@@ -34,6 +34,8 @@ class ForecastPoint:
     step: int
     value: float
     target_timestamp: datetime
+    lower: float | None = None
+    upper: float | None = None
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,28 @@ class Forecast:
     horizon: int
     context: list[ContextPoint]
     points: list[ForecastPoint]
+    interval_level: float | None = None
+    """The level of every point's ``lower`` and ``upper``; ``None`` when the job has no interval."""
+
+
+def interval_widths(job: TrainingJobDocument, level: float | None) -> tuple[float | None, list[float] | None]:
+    """The level and per-step half-widths to serve: ``level`` when the job calibrated it, else its
+    first level (none when it calibrated none); VALIDATION_ERROR for a level it did not calibrate."""
+    if level is None:
+        return (job.intervals[0].level, job.intervals[0].half_widths) if job.intervals else (None, None)
+    for interval in job.intervals:
+        if interval.level == level:
+            return level, interval.half_widths
+    levels = ", ".join(str(interval.level) for interval in job.intervals) or "none"
+    raise ValidationFailed(
+        [
+            FieldError(
+                ErrorCode.VALIDATION_ERROR,
+                f"training job {job.id} has no {level} interval; its levels: {levels}",
+                ("intervalLevel",),
+            )
+        ]
+    )
 
 
 async def completed_job(job_id: str, *, scope: TenantScope) -> TrainingJobDocument:
@@ -66,18 +90,33 @@ async def completed_job(job_id: str, *, scope: TenantScope) -> TrainingJobDocume
 
 
 async def predict(
-    *, job_id: str, scope: TenantScope, sth: SthClient, forecasters: Forecasters, max_gap_steps: int
+    *,
+    job_id: str,
+    scope: TenantScope,
+    sth: SthClient,
+    forecasters: Forecasters,
+    max_gap_steps: int,
+    interval_level: float | None = None,
 ) -> Forecast:
     job = await completed_job(job_id, scope=scope)
-    return await forecast(job=job, sth=sth, forecasters=forecasters, max_gap_steps=max_gap_steps)
+    return await forecast(
+        job=job, sth=sth, forecasters=forecasters, max_gap_steps=max_gap_steps, interval_level=interval_level
+    )
 
 
 async def forecast(
-    *, job: TrainingJobDocument, sth: SthClient, forecasters: Forecasters, max_gap_steps: int
+    *,
+    job: TrainingJobDocument,
+    sth: SthClient,
+    forecasters: Forecasters,
+    max_gap_steps: int,
+    interval_level: float | None = None,
 ) -> Forecast:
-    """Forecast with a job :func:`completed_job` answered."""
+    """Forecast with a job :func:`completed_job` answered, with its interval at ``interval_level``
+    (the job's first level when not given)."""
     if job.summary is None:
         raise Conflict(f"training job {job.id} has no preprocessing summary", field=("trainingJobId",))
+    level, widths = interval_widths(job, interval_level)
     config = job.config
     interval = job.summary.sampling_interval_seconds
     forecaster = await forecasters.get(job)
@@ -108,11 +147,29 @@ async def forecast(
             ContextPoint(datetime.fromtimestamp(float(t), tz=UTC), float(v))
             for t, v in zip(window.timestamps, window.values, strict=True)
         ],
-        points=[
-            ForecastPoint(step, float(value), datetime.fromtimestamp(last + step * interval, tz=UTC))
-            for step, value in enumerate(values, start=1)
-        ],
+        points=_points([float(value) for value in values], last=last, interval=interval, widths=widths),
+        interval_level=level,
     )
 
 
-__all__ = ["ContextPoint", "Forecast", "ForecastPoint", "completed_job", "forecast", "predict"]
+def _points(
+    values: list[float], *, last: float, interval: float, widths: list[float] | None
+) -> list[ForecastPoint]:
+    points = []
+    for step, value in enumerate(values, start=1):
+        target = datetime.fromtimestamp(last + step * interval, tz=UTC)
+        width = widths[step - 1] if widths is not None and step <= len(widths) else None
+        bounds = (value - width, value + width) if width is not None else (None, None)
+        points.append(ForecastPoint(step, value, target, *bounds))
+    return points
+
+
+__all__ = [
+    "ContextPoint",
+    "Forecast",
+    "ForecastPoint",
+    "completed_job",
+    "forecast",
+    "interval_widths",
+    "predict",
+]

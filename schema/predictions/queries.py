@@ -22,7 +22,18 @@ class PredictionQueries:
             "recent points), UNAVAILABLE or UPSTREAM_ERROR (FIWARE)."
         )
     )
-    async def predict(self, info: Info, training_job_id: TrainingJobId) -> Prediction:
+    async def predict(
+        self,
+        info: Info,
+        training_job_id: TrainingJobId,
+        interval_level: Annotated[
+            float | None,
+            strawberry.argument(
+                description="Level of the points' `lower` and `upper`: one of the job's `intervals`; "
+                "default its first."
+            ),
+        ] = None,
+    ) -> Prediction:
         resources = info.context.resources
         forecast = await service.predict(
             job_id=training_job_id,
@@ -30,6 +41,7 @@ class PredictionQueries:
             sth=resources.fiware.sth,
             forecasters=resources.forecasters,
             max_gap_steps=resources.settings.training_max_gap_steps,
+            interval_level=interval_level,
         )
         return Prediction.from_forecast(forecast)
 

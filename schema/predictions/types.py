@@ -24,6 +24,12 @@ class ForecastPoint:
     step: int = strawberry.field(description="Steps ahead of the last context point, 1 first.")
     value: float = strawberry.field(description="Forecast value, in the series' units.")
     target_timestamp: datetime = strawberry.field(description="When it is forecast for, UTC.")
+    lower: float | None = strawberry.field(
+        description="Lower bound of the prediction interval at `intervalLevel`; null without one."
+    )
+    upper: float | None = strawberry.field(
+        description="Upper bound of the prediction interval at `intervalLevel`; null without one."
+    )
 
 
 @strawberry.type(description="A forecast made now from the newest readings.")
@@ -38,6 +44,12 @@ class Prediction:
         description="The lookback window it started from, oldest first."
     )
     points: list[ForecastPoint] = strawberry.field(description="The forecast, one point per step.")
+    interval_level: float | None = strawberry.field(
+        description=(
+            "Level of the points' `lower` and `upper` (a conformal interval calibrated on the job's "
+            "validation split); null when the job has no interval."
+        )
+    )
 
     @classmethod
     def from_forecast(cls, forecast: service.Forecast) -> Prediction:
@@ -48,9 +60,16 @@ class Prediction:
             horizon=forecast.horizon,
             context_window=[ContextPoint(timestamp=p.timestamp, value=p.value) for p in forecast.context],
             points=[
-                ForecastPoint(step=p.step, value=p.value, target_timestamp=p.target_timestamp)
+                ForecastPoint(
+                    step=p.step,
+                    value=p.value,
+                    target_timestamp=p.target_timestamp,
+                    lower=p.lower,
+                    upper=p.upper,
+                )
                 for p in forecast.points
             ],
+            interval_level=forecast.interval_level,
         )
 
 
@@ -140,6 +159,12 @@ class HistoryPoint:
     step: int = strawberry.field(description="Steps ahead, 1 first.")
     value: float | None = strawberry.field(description="Forecast value; null if it was not a number.")
     target_timestamp: datetime | None = strawberry.field(description="When it was forecast for, UTC.")
+    lower: float | None = strawberry.field(
+        description="Lower bound of the prediction interval at `intervalLevel`; null without one."
+    )
+    upper: float | None = strawberry.field(
+        description="Upper bound of the prediction interval at `intervalLevel`; null without one."
+    )
 
 
 @strawberry.type(description="One forecast run as STH-Comet stored it.")
@@ -148,6 +173,12 @@ class PredictionRun:
     generated_at: datetime | None = strawberry.field(description="When Chronos computed it, UTC.")
     horizon: int = strawberry.field(description="Steps forecast.")
     points: list[HistoryPoint] = strawberry.field(description="The forecast, one point per step.")
+    interval_level: float | None = strawberry.field(
+        description=(
+            "Level of the points' `lower` and `upper` (a conformal interval calibrated on the job's "
+            "validation split); null when the job has no interval."
+        )
+    )
 
 
 @strawberry.type(description="Forecast runs, newest first.")
@@ -163,9 +194,16 @@ class PredictionHistoryConnection(Connection[PredictionRun]):
                         generated_at=run.generated_at,
                         horizon=run.horizon,
                         points=[
-                            HistoryPoint(step=p.step, value=p.value, target_timestamp=p.target_timestamp)
+                            HistoryPoint(
+                                step=p.step,
+                                value=p.value,
+                                target_timestamp=p.target_timestamp,
+                                lower=p.lower,
+                                upper=p.upper,
+                            )
                             for p in run.points
                         ],
+                        interval_level=run.interval_level,
                     ),
                 )
                 for run in page.runs

@@ -59,6 +59,21 @@ def test_forecast_series_is_a_structured_value_stamped_with_time_instant() -> No
     assert ngsi_time(datetime(2026, 1, 1, 1, tzinfo=UTC).astimezone()) == "2026-01-01T01:00:00.000000Z"
 
 
+def test_a_forecast_with_an_interval_carries_its_bounds_and_level() -> None:
+    generated = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+    points = [ForecastPoint(1, 20.5, None, 20.0, 21.0), ForecastPoint(2, 20.75, None, None, None)]
+    value = forecast_series(generated_at=generated, horizon=2, points=points, interval_level=0.8)["value"]
+    assert value == {
+        "generatedAt": "2026-11-25T10:00:00.000000Z",
+        "horizon": 2,
+        "points": [
+            {"step": 1, "value": 20.5, "targetTimestamp": None, "lower": 20.0, "upper": 21.0},
+            {"step": 2, "value": 20.75, "targetTimestamp": None},
+        ],
+        "intervalLevel": 0.8,
+    }
+
+
 def test_forecast_attributes_publish_the_series_under_forecast_series() -> None:
     generated = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
     update = forecast_attributes(generated_at=generated, horizon=1, points=[ForecastPoint(1, 3.5, None)])

@@ -38,9 +38,15 @@ query($id: ID!) {
 HISTORY = """
 query($id: ID!, $first: Int!, $after: String, $from: DateTime) {
   predictionHistory(trainingJobId: $id, first: $first, after: $after, from: $from) {
-    edges { cursor node { recordedAt generatedAt horizon points { step value targetTimestamp } } }
+    edges { cursor node { recordedAt generatedAt horizon intervalLevel
+                          points { step value targetTimestamp lower upper } } }
     pageInfo { hasNextPage endCursor }
   }
+}"""
+# Only the run times: a hundred runs with every point's bounds would cost more than the limit allows.
+RUN_TIMES = """
+query($id: ID!) {
+  predictionHistory(trainingJobId: $id, first: 100) { edges { node { recordedAt generatedAt } } }
 }"""
 
 
@@ -124,6 +130,9 @@ async def test_enabling_provisions_fiware_and_forecasts_reach_orion_and_sth(
     assert series["type"] == "StructuredValue" and series["value"]["horizon"] == 2
     assert [p["step"] for p in series["value"]["points"]] == [1, 2]
     assert "TimeInstant" in series["metadata"]
+    # Published with the job's first interval, so a dashboard can draw the band.
+    assert series["value"]["intervalLevel"] == 0.8
+    assert all(p["lower"] <= p["value"] <= p["upper"] for p in series["value"]["points"])
     deadline = time.monotonic() + 15
     while forecast_history(fiware_sandbox, entity_id) < 2 and time.monotonic() < deadline:
         await asyncio.sleep(0.2)
@@ -139,6 +148,8 @@ async def test_enabling_provisions_fiware_and_forecasts_reach_orion_and_sth(
     assert previous["recordedAt"] < newest["recordedAt"]
     assert newest["horizon"] == 2 and [p["step"] for p in newest["points"]] == [1, 2]
     assert all(p["value"] is not None and p["targetTimestamp"] for p in newest["points"])
+    assert newest["intervalLevel"] == 0.8
+    assert all(p["lower"] <= p["value"] <= p["upper"] for p in newest["points"])
     naive = await gql.run(HISTORY, {"id": job_id, "first": 1, "from": "2026-01-01T00:00:00"})
     assert naive.codes == ["VALIDATION_ERROR"]
 
@@ -298,7 +309,7 @@ async def test_two_beats_never_run_one_slot_twice(
     # Every slot published once: STH holds exactly as many runs as were counted, and no more runs
     # happened than slots fit in the time, although two beats claimed every half second.
     for _ in range(50):  # the last notifications' way to STH
-        history = (await gql.ok(HISTORY, {"id": job_id, "first": 100}))["predictionHistory"]["edges"]
+        history = (await gql.ok(RUN_TIMES, {"id": job_id}))["predictionHistory"]["edges"]
         final = (await schedule(gql, job_id))["runCount"]
         if len(history) >= final:
             break

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from gridfs import AsyncGridFSBucket
 from pymongo import AsyncMongoClient
 
@@ -23,13 +24,14 @@ from tests.support import GraphQL, WorkerProcess
 from tests.tasks.pipeline import CANCEL, create_model, seed_series, start, wait_for
 
 PREDICT = """
-query($id: ID!) {
-  predict(trainingJobId: $id) {
-    modelId trainingJobId generatedAt horizon
+query($id: ID!, $level: Float) {
+  predict(trainingJobId: $id, intervalLevel: $level) {
+    modelId trainingJobId generatedAt horizon intervalLevel
     contextWindow { timestamp value }
-    points { step value targetTimestamp }
+    points { step value targetTimestamp lower upper }
   }
 }"""
+JOB_INTERVALS = "query($id: ID!) { trainingJob(id: $id) { intervals { level halfWidths coverage } } }"
 
 
 async def trained(gql: GraphQL, entity: str, **changes: Any) -> dict[str, Any]:
@@ -85,6 +87,18 @@ async def test_a_forecast_equals_the_trained_network_on_the_same_context(
     # A second call is served by the cached session, and writes nothing.
     again = (await gql.ok(PREDICT, {"id": job["id"]}))["predict"]
     assert again["points"][0]["value"] == forecast["points"][0]["value"]
+
+    # Each point carries the job's calibrated interval: its first level unless another is asked for.
+    intervals = (await gql.ok(JOB_INTERVALS, {"id": job["id"]}))["trainingJob"]["intervals"]
+    assert [i["level"] for i in intervals] == [0.8, 0.95] and forecast["intervalLevel"] == 0.8
+    for level, interval in zip((None, 0.95), intervals, strict=True):
+        served = (await gql.ok(PREDICT, {"id": job["id"], "level": level}))["predict"]
+        assert served["intervalLevel"] == interval["level"]
+        for point, width in zip(served["points"], interval["halfWidths"], strict=True):
+            assert point["lower"] == pytest.approx(point["value"] - width)
+            assert point["upper"] == pytest.approx(point["value"] + width)
+    refused = await gql.run(PREDICT, {"id": job["id"], "level": 0.5})
+    assert refused.codes == ["VALIDATION_ERROR"] and "its levels: 0.8, 0.95" in refused.errors[0]["message"]
 
 
 async def test_refusals_say_why(gql: GraphQL, worker: WorkerProcess, fiware_sandbox: Sandbox) -> None:
