@@ -21,6 +21,7 @@ from ml.metrics import ForecastMetrics, forecast_metrics
 __all__ = [
     "PERSISTENCE",
     "Baseline",
+    "baseline_forecast",
     "persistence_forecasts",
     "score_baselines",
     "seasonal_naive_forecasts",
@@ -63,6 +64,20 @@ def seasonal_naive_forecasts(values: FloatArray, origins: IntArray, horizon: int
         raise ValueError(f"a season of {period} steps reaches before the series for the first origin")
     seasonal = values[positions]
     return np.where(np.isfinite(seasonal), seasonal, persistence_forecasts(values, origins, horizon))
+
+
+def baseline_forecast(recent: npt.ArrayLike, horizon: int, period: int | None) -> FloatArray:
+    """One forecast from the newest values (oldest first): persistence when ``period`` is None,
+    else the seasonal naive forecast, which needs at least ``period`` values."""
+    values = np.asarray(recent, dtype=np.float64).ravel()
+    origin = np.array([values.size - 1], dtype=np.int64)
+    if period is None:
+        repeated: FloatArray = persistence_forecasts(values, origin, horizon)[0]
+        return repeated
+    if values.size < period:
+        raise ValueError(f"a seasonal naive forecast needs the newest {period} values, got {values.size}")
+    forecast: FloatArray = seasonal_naive_forecasts(values, origin, horizon, period)[0]
+    return forecast
 
 
 def score_baselines(

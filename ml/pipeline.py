@@ -14,13 +14,21 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from ml.baselines import Baseline, score_baselines, targets_at
+from ml.baselines import (
+    PERSISTENCE,
+    Baseline,
+    persistence_forecasts,
+    score_baselines,
+    seasonal_naive_forecasts,
+    targets_at,
+)
 from ml.export import keras_bytes, onnx_bytes
 from ml.intervals import DEFAULT_LEVELS, Interval, calibrate
 from ml.metrics import ForecastMetrics, forecast_metrics, seasonal_naive_scale
 from ml.network import NetworkSpec
 from ml.preprocess import Prepared, Scaler, prepare
 from ml.seasonality import Season, calendar_periods, detect_seasons
+from ml.selection import NETWORK, Candidate, Served, choose
 from ml.series import Regular
 from ml.training import CheckpointSink, FitResult, FitSettings, FitState, ProgressSink, fit
 from ml.windows import SplitSizes, window_starts
@@ -116,7 +124,10 @@ class TrainingOutcome:
     seasons: tuple[Season, ...] = ()
     """Seasonal periods the series before the test split confirms, strongest first."""
     intervals: tuple[Interval, ...] = ()
-    """Conformal intervals calibrated on the validation split, with their test coverage."""
+    """Conformal intervals of the served forecaster, calibrated on the validation split, with their
+    test coverage."""
+    served: Served | None = None
+    """The forecaster that serves the job, chosen on the validation split; ``None`` when cancelled."""
 
     @property
     def cancelled(self) -> bool:
@@ -212,6 +223,7 @@ def train_regular(
         baselines=scores.baselines,
         seasons=scores.seasons,
         intervals=scores.intervals,
+        served=scores.served,
     )
 
 
@@ -234,6 +246,7 @@ class _Scores:
     baselines: tuple[Baseline, ...]
     seasons: tuple[Season, ...]
     intervals: tuple[Interval, ...]
+    served: Served
 
 
 def origins_of(prepared: Prepared, split: Literal["validation", "test"]) -> npt.NDArray[np.int64]:
@@ -247,19 +260,49 @@ def origins_of(prepared: Prepared, split: Literal["validation", "test"]) -> npt.
 
 def _scores(prepared: Prepared, forecasts: dict[str, FloatArray], levels: tuple[float, ...]) -> _Scores:
     """The network and the baselines on the same test pairs, against the raw values (a zero must
-    stay zero for MAPE, not come back from the scaling as 1e-6); seasons from the data before them."""
-    values, split = prepared.regular.values, prepared.split
-    history = values[: split.train + split.validation]
-    interval = prepared.regular.interval
-    seasons = tuple(detect_seasons(history, interval))
+    stay zero for MAPE, not come back from the scaling as 1e-6); seasons from the data before them;
+    the forecaster to serve chosen on the validation pairs, and its intervals calibrated there."""
+    values, split, horizon = prepared.regular.values, prepared.split, prepared.horizon
+    seasons = tuple(detect_seasons(values[: split.train + split.validation], prepared.regular.interval))
     # MASE's scale is the dominant season's naive error on the training split (the previous value's
     # when no season shows), so a MASE below 1 beats the forecast a season-aware person would make.
     scale = seasonal_naive_scale(values[: split.train], seasons[0].period if seasons else 1)
-    origins = origins_of(prepared, "test")
-    truth = targets_at(values, origins, prepared.horizon)
-    metrics = forecast_metrics(truth, forecasts["test"], values[origins], mase_scale=scale)
-    calendar = [(f"seasonal_naive_{name}", period) for name, period in calendar_periods(interval)]
-    baselines = score_baselines(values, origins, prepared.horizon, calendar, mase_scale=scale)
-    calibration = targets_at(values, origins_of(prepared, "validation"), prepared.horizon)
-    intervals = calibrate((calibration, forecasts["validation"]), (truth, forecasts["test"]), levels)
-    return _Scores(metrics, tuple(baselines), seasons, tuple(intervals))
+    validation, test = origins_of(prepared, "validation"), origins_of(prepared, "test")
+    truth = targets_at(values, test, horizon)
+    metrics = forecast_metrics(truth, forecasts["test"], values[test], mase_scale=scale)
+    calendar = [
+        (f"seasonal_naive_{name}", period) for name, period in calendar_periods(prepared.regular.interval)
+    ]
+    baselines = score_baselines(values, test, horizon, calendar, mase_scale=scale)
+    calibration = targets_at(values, validation, horizon)
+    served, chosen = choose(
+        _candidates(values, (validation, test), horizon, calendar, forecasts), calibration
+    )
+    intervals = calibrate((calibration, chosen.validation), (truth, chosen.test), levels)
+    return _Scores(metrics, tuple(baselines), seasons, tuple(intervals), served)
+
+
+def _candidates(
+    values: FloatArray,
+    origins: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]],
+    horizon: int,
+    calendar: list[tuple[str, int]],
+    network: dict[str, FloatArray],
+) -> list[Candidate]:
+    """The network, then each baseline whose history covers the first validation origin."""
+    validation, test = origins
+    candidates = [
+        Candidate(NETWORK, None, network["validation"], network["test"]),
+        Candidate(
+            PERSISTENCE,
+            None,
+            persistence_forecasts(values, validation, horizon),
+            persistence_forecasts(values, test, horizon),
+        ),
+    ]
+    first = int(validation.min())
+    for name, period in calendar:
+        if period <= first + 1:
+            forecasts = (seasonal_naive_forecasts(values, at, horizon, period) for at in (validation, test))
+            candidates.append(Candidate(name, period, *forecasts))
+    return candidates

@@ -158,3 +158,20 @@ def test_baselines_are_scored_on_the_networks_own_test_pairs_against_raw_values(
     for interval in outcome.intervals:
         assert len(interval.half_widths) == HORIZON and all(w >= 0 for w in interval.half_widths)
         assert interval.coverage is not None and 0.0 <= interval.coverage <= 1.0
+
+
+def test_a_baseline_that_beats_the_network_on_validation_serves_with_its_own_intervals() -> None:
+    # An exact daily cycle: a day back is perfect (a week back too: the tie goes to the earlier, the
+    # day), which a two-epoch network cannot match.
+    hours = np.arange(24 * 30)
+    day = np.round(10.0 + 5.0 * np.sin(2 * np.pi * np.arange(24) / 24), 2)
+    regular = regularize(T0 + 3600.0 * hours, np.tile(day, 30))
+    outcome = train_regular(regular, config(), export=False)
+    served = outcome.served
+    assert served is not None and (served.name, served.period) == ("seasonal_naive_daily", 24)
+    assert served.validation_rmse == 0.0
+    assert served.reason.startswith("lowest validation RMSE") and "network" in served.reason
+    # The intervals are the served forecaster's: it never errs, so they have no width.
+    assert outcome.intervals and all(
+        w == pytest.approx(0.0, abs=1e-9) for i in outcome.intervals for w in i.half_widths
+    )
