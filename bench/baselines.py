@@ -4,8 +4,9 @@ Each series ships offline in a package: the NERACOOS buoy B01 sea-surface temper
 ``bokeh-sampledata``) and Seattle's hourly air temperature of 2010 (``vega-datasets``). The project's
 default configuration (LSTM-32, lookback 48, delta targets, up to 50 epochs with patience 5,
 chronological 70/15/15, seed 0) is trained at each horizon and scored on the test split beside
-persistence and the seasonal-naive forecasts the interval and data allow, on the same pairs.
-``vs best`` is the network's RMSE over the best baseline's: below 1 beats every baseline.
+persistence and the seasonal-naive forecasts the interval and data allow, on the same pairs. The
+network's RMSE over the best baseline's (below 1 beats every baseline), the forecaster chosen on the
+validation split to serve, and its conformal intervals' coverage on the test split are printed too.
 
     .venv/bin/python bench/baselines.py [--horizons 1 12] [--series sst seattle]
 """
@@ -79,7 +80,14 @@ def report(name: str, horizon: int, outcome: TrainingOutcome, seconds: float) ->
             f"  {label:<24} {_number(m.rmse):>8} {_number(m.mae):>8} {_number(m.mase, 3):>6} "
             f"{_number(m.smape, 2):>7} {_number(m.mape, 2):>8}"
         )
-    print(f"  network RMSE / best baseline ({best.name}): {_number(ratio, 3)}")  # fmt: skip
+    print(f"  network RMSE / best baseline ({best.name}): {_number(ratio, 3)}")
+    if outcome.served is not None:
+        served = outcome.served
+        print(f"  served: {served.name} ({served.reason})")
+    for interval in outcome.intervals:
+        widths = ", ".join(f"{w:.3g}" for w in interval.half_widths[:3])
+        print(f"  interval {interval.level:.0%}: coverage {_number(interval.coverage, 3)}, "
+              f"half-widths {widths}{' ...' if len(interval.half_widths) > 3 else ''}")  # fmt: skip
 
 
 def main() -> None:

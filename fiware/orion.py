@@ -52,9 +52,11 @@ def forecast_series(
     horizon: int,
     points: Sequence[ForecastPoint],
     interval_level: float | None = None,
+    served_by: str | None = None,
 ) -> dict[str, Any]:
     """The ``forecastSeries`` StructuredValue with ``TimeInstant`` metadata; points carry ``lower``
-    and ``upper`` at ``intervalLevel`` when the forecast has an interval.
+    and ``upper`` at ``intervalLevel`` when the forecast has an interval, and ``servedBy`` names the
+    forecaster that made it.
 
     STH-Comet stores a notified value at its ``TimeInstant`` (``lib/utils/sthUtils.js``
     ``getAttributeTimestamp``), so that is the generation time.
@@ -63,6 +65,8 @@ def forecast_series(
     value: dict[str, Any] = {"generatedAt": stamp, "horizon": horizon, "points": [_point(p) for p in points]}
     if interval_level is not None:
         value["intervalLevel"] = interval_level
+    if served_by is not None:
+        value["servedBy"] = served_by
     return {
         "type": "StructuredValue",
         "value": value,
@@ -76,10 +80,15 @@ def forecast_attributes(
     horizon: int,
     points: Sequence[ForecastPoint],
     interval_level: float | None = None,
+    served_by: str | None = None,
 ) -> dict[str, Any]:
     """The attribute update that publishes one forecast."""
     series = forecast_series(
-        generated_at=generated_at, horizon=horizon, points=points, interval_level=interval_level
+        generated_at=generated_at,
+        horizon=horizon,
+        points=points,
+        interval_level=interval_level,
+        served_by=served_by,
     )
     return {FORECAST_ATTRIBUTE: series}
 

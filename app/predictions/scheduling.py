@@ -246,6 +246,7 @@ async def _publish(
             ForecastPoint(p.step, p.value, p.target_timestamp, p.lower, p.upper) for p in forecast.points
         ],
         interval_level=forecast.interval_level,
+        served_by=forecast.served_by,
     )
     try:
         # A hanging Orion holds this run until the FIWARE timeout or the next slot, whichever is first.

@@ -18,12 +18,14 @@ from app.predictions.forecasters import Forecasters
 from app.timeutil import utcnow
 from app.training import service as training
 from app.training.config import series_of
-from app.training.documents import TrainingJobDocument, TrainingStatus
+from app.training.documents import ServedBy, TrainingJobDocument, TrainingStatus
 from app.upstream import translate
 from fiware.errors import FiwareError
 from fiware.sth import SthClient
+from ml.baselines import baseline_forecast
+from ml.selection import NETWORK
 from ml.series import InsufficientSeries
-from ml.serving import recent_window
+from ml.serving import RecentWindow, recent_window
 
 # Points read beyond the window, so a few missing or doubled readings still fill it.
 CONTEXT_MARGIN = 1.5
@@ -54,6 +56,8 @@ class Forecast:
     points: list[ForecastPoint]
     interval_level: float | None = None
     """The level of every point's ``lower`` and ``upper``; ``None`` when the job has no interval."""
+    served_by: str = NETWORK
+    """The forecaster that made it: the network or a baseline."""
 
 
 def interval_widths(job: TrainingJobDocument, level: float | None) -> tuple[float | None, list[float] | None]:
@@ -112,31 +116,22 @@ async def forecast(
     max_gap_steps: int,
     interval_level: float | None = None,
 ) -> Forecast:
-    """Forecast with a job :func:`completed_job` answered, with its interval at ``interval_level``
-    (the job's first level when not given)."""
+    """Forecast with a job :func:`completed_job` answered, by the forecaster that serves it, with its
+    interval at ``interval_level`` (the job's first level when not given)."""
     if job.summary is None:
         raise Conflict(f"training job {job.id} has no preprocessing summary", field=("trainingJobId",))
     level, widths = interval_widths(job, interval_level)
     config = job.config
+    served = job.served_by or ServedBy(name=NETWORK, reason="trained before forecasters were chosen")
+    # A seasonal naive forecaster reads a season back, which may be more than the network's window.
+    steps = max(config.lookback_window, served.period or 1)
     interval = job.summary.sampling_interval_seconds
-    forecaster = await forecasters.get(job)
-    series, tenant = series_of(config)
-    wanted = int(config.lookback_window * CONTEXT_MARGIN) + max_gap_steps + 1
-    try:
-        recent = await sth.newest(series, tenant, n=wanted)
-    except FiwareError as error:
-        raise translate(error) from error
-    try:
-        window = recent_window(
-            [point.timestamp.timestamp() for point in recent.points],
-            [point.value for point in recent.points],
-            interval=interval,
-            lookback=config.lookback_window,
-            max_gap_steps=max_gap_steps,
-        )
-    except InsufficientSeries as error:
-        raise InsufficientData(str(error), field=("trainingJobId",)) from error
-    values = await asyncio.to_thread(forecaster.forecast, window.values)
+    window = await _window(job, sth=sth, steps=steps, interval=interval, max_gap_steps=max_gap_steps)
+    if served.name == NETWORK:
+        forecaster = await forecasters.get(job)
+        values = await asyncio.to_thread(forecaster.forecast, window.values[-config.lookback_window :])
+    else:
+        values = baseline_forecast(window.values, config.forecast_horizon, served.period)
     last = float(window.timestamps[-1])
     return Forecast(
         model_id=job.model_id,
@@ -147,9 +142,37 @@ async def forecast(
             ContextPoint(datetime.fromtimestamp(float(t), tz=UTC), float(v))
             for t, v in zip(window.timestamps, window.values, strict=True)
         ],
-        points=_points([float(value) for value in values], last=last, interval=interval, widths=widths),
+        points=_points(
+            [float(value) for value in values],
+            last=last,
+            interval=interval,
+            widths=widths,
+        ),
         interval_level=level,
+        served_by=served.name,
     )
+
+
+async def _window(
+    job: TrainingJobDocument, *, sth: SthClient, steps: int, interval: float, max_gap_steps: int
+) -> RecentWindow:
+    """The newest ``steps`` readings on the job's grid, with training's gap rule."""
+    series, tenant = series_of(job.config)
+    wanted = int(steps * CONTEXT_MARGIN) + max_gap_steps + 1
+    try:
+        recent = await sth.newest(series, tenant, n=wanted)
+    except FiwareError as error:
+        raise translate(error) from error
+    try:
+        return recent_window(
+            [point.timestamp.timestamp() for point in recent.points],
+            [point.value for point in recent.points],
+            interval=interval,
+            lookback=steps,
+            max_gap_steps=max_gap_steps,
+        )
+    except InsufficientSeries as error:
+        raise InsufficientData(str(error), field=("trainingJobId",)) from error
 
 
 def _points(

@@ -163,6 +163,20 @@ class BaselineScore(ScoreFields):
     period: int | None = Field(None, description="Season length in steps; null for persistence.")
 
 
+class ServedBy(ScoreFields):
+    """The forecaster that serves `predict` and recurring forecasts, and its test scores."""
+
+    name: str = Field(
+        description=(
+            "`network`, `persistence`, `seasonal_naive_daily` or `seasonal_naive_weekly`: the lowest "
+            "RMSE on the validation split (never the test split) among the network and the baselines."
+        )
+    )
+    period: int | None = Field(None, description="Season length in steps of a seasonal naive forecaster.")
+    reason: str = Field(description="Why it was chosen, with the validation RMSE of each candidate.")
+    validation_rmse: float | None = Field(None, description="Its RMSE on the validation split.")
+
+
 class IntervalScore(BaseModel):
     """A prediction interval of the network, calibrated on the validation split (split conformal)."""
 
@@ -343,6 +357,8 @@ class TrainingJobDocument(Document):
     baselines: list[BaselineScore] = Field(default_factory=list)
     seasons: list[SeasonScore] = Field(default_factory=list)
     intervals: list[IntervalScore] = Field(default_factory=list)
+    # None for a job trained before forecasters were chosen: its network serves.
+    served_by: ServedBy | None = None
     history: list[EpochLoss] = Field(default_factory=list)
     checkpoint: Checkpoint | None = None
     # Epochs each execution of the training step ran itself, by lease token: a resumed step
@@ -442,6 +458,7 @@ __all__ = [
     "Progress",
     "ScoreFields",
     "SeasonScore",
+    "ServedBy",
     "TrainingChunkDocument",
     "TrainingConfig",
     "TrainingJobDocument",

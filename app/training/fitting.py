@@ -34,6 +34,7 @@ from app.training.documents import (
     IntervalScore,
     ScoreFields,
     SeasonScore,
+    ServedBy,
     TrainingConfig,
     TrainingJobDocument,
     TrainingMetrics,
@@ -206,6 +207,7 @@ async def _store_artifacts(
         "baselines": [score.model_dump() for score in baseline_scores(outcome)],
         "seasons": [SeasonScore(**vars(season)).model_dump() for season in outcome.seasons],
         "intervals": [IntervalScore(**vars(interval)).model_dump() for interval in outcome.intervals],
+        "served_by": _served_by(outcome, metrics),
         "history": {"loss": outcome.fit.loss, "valLoss": outcome.fit.val_loss},
         # Epochs restored from a checkpoint of an earlier execution of the step that died.
         "resumedFromEpoch": outcome.fit.resumed_from,
@@ -243,6 +245,7 @@ def completion_values(
         "baselines": [score.model_dump() for score in baseline_scores(outcome)],
         "seasons": [SeasonScore(**vars(season)).model_dump() for season in outcome.seasons],
         "intervals": [IntervalScore(**vars(interval)).model_dump() for interval in outcome.intervals],
+        "served_by": _served_by(outcome, metrics),
         "history": loss_history(outcome.fit.loss, outcome.fit.val_loss),
         "artifacts": [a.model_dump() for a in artifacts],
         "summary.train_windows": windows.train,
@@ -268,6 +271,25 @@ def _metrics(outcome: TrainingOutcome) -> TrainingMetrics:
         best_train_loss=fit.best_train_loss,
         best_val_loss=fit.best_val_loss,
     )
+
+
+def _served_by(outcome: TrainingOutcome, metrics: TrainingMetrics) -> dict[str, Any] | None:
+    """The chosen forecaster with its test scores: the network's own, or its baseline's."""
+    served = outcome.served
+    if served is None:
+        return None
+    scores: ScoreFields = metrics
+    for baseline in baseline_scores(outcome):
+        if baseline.name == served.name:
+            scores = baseline
+    test = {name: getattr(scores, name) for name in ScoreFields.model_fields}
+    return ServedBy(
+        name=served.name,
+        period=served.period,
+        reason=served.reason,
+        validation_rmse=served.validation_rmse,
+        **test,
+    ).model_dump()
 
 
 def _skill(rmse: object, best: float | None) -> float | None:

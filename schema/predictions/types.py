@@ -44,6 +44,9 @@ class Prediction:
         description="The lookback window it started from, oldest first."
     )
     points: list[ForecastPoint] = strawberry.field(description="The forecast, one point per step.")
+    served_by: str = strawberry.field(
+        description="The forecaster that made it: `network` or a baseline (see `TrainingJob.servedBy`)."
+    )
     interval_level: float | None = strawberry.field(
         description=(
             "Level of the points' `lower` and `upper` (a conformal interval calibrated on the job's "
@@ -70,6 +73,7 @@ class Prediction:
                 for p in forecast.points
             ],
             interval_level=forecast.interval_level,
+            served_by=forecast.served_by,
         )
 
 

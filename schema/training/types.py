@@ -143,6 +143,12 @@ class PredictionInterval:
     pass
 
 
+@strawberry.type(description="The forecaster that serves a job, chosen on the validation split.")
+@output_fields(documents.ServedBy)
+class ServedBy:
+    pass
+
+
 @strawberry.type(description="A seasonal period of the series, confirmed by its autocorrelation.")
 @output_fields(documents.SeasonScore)
 class Season:
@@ -233,6 +239,13 @@ class TrainingJob:
             "half-width per step) with their test coverage; empty until COMPLETED."
         )
     )
+    served_by: ServedBy | None = strawberry.field(
+        description=(
+            "What serves `predict` and recurring forecasts (the network or a baseline, whichever did "
+            "best on the validation split), with its test scores; null until COMPLETED, and for jobs "
+            "trained before the choice existed (their network serves)."
+        )
+    )
     history: list[EpochLoss] = strawberry.field(description="Loss and validation loss of every epoch run.")
     artifacts: list[Artifact] = strawberry.field(description="Stored files; empty until COMPLETED.")
     error: JobError | None = strawberry.field(description="Why it failed; null otherwise.")
@@ -302,6 +315,7 @@ class TrainingJob:
             baselines=[Baseline(**score.model_dump()) for score in doc.baselines],
             seasons=[Season(**season.model_dump()) for season in doc.seasons],
             intervals=[PredictionInterval(**interval.model_dump()) for interval in doc.intervals],
+            served_by=ServedBy(**doc.served_by.model_dump()) if doc.served_by else None,
             history=[EpochLoss(**entry.model_dump()) for entry in doc.history],
             artifacts=[
                 Artifact(
@@ -350,6 +364,7 @@ __all__ = [
     "PhaseTimes",
     "PredictionInterval",
     "Season",
+    "ServedBy",
     "TrainingData",
     "TrainingJob",
     "TrainingJobConnection",

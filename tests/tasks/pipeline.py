@@ -26,6 +26,7 @@ JOB_FIELDS = """
   baselines { name period rmse mae mase smape theilU points }
   seasons { name period strength }
   intervals { level halfWidths coverage }
+  servedBy { name period reason validationRmse rmse mae theilU points }
   history { epoch loss valLoss }
   artifacts { name sizeBytes contentType checksum }
   error { code message }

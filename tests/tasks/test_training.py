@@ -77,6 +77,12 @@ async def test_a_tiny_model_trains_to_completed_with_metrics_and_artifacts(
     assert metrics["bestBaseline"] == "persistence" and done["seasons"] == []
     assert metrics["theilU"] == pytest.approx(metrics["rmse"] / persistence["rmse"])
     assert metrics["skill"] == pytest.approx(1 - metrics["rmse"] / persistence["rmse"])
+    # The forecaster to serve was chosen on the validation split; its test scores are the network's
+    # or its baseline's, on the same pairs.
+    served = done["servedBy"]
+    assert served["name"] in {"network", "persistence"} and "lowest validation RMSE" in served["reason"]
+    own = metrics if served["name"] == "network" else persistence
+    assert (served["rmse"], served["points"]) == (own["rmse"], own["points"])
     # Intervals at the model's default levels, a width per step, with their test coverage.
     assert [interval["level"] for interval in done["intervals"]] == [0.8, 0.95]
     for interval in done["intervals"]:

@@ -18,6 +18,7 @@ from pymongo import AsyncMongoClient
 from app.settings import Settings
 from fiware.sandbox.faults import Fault
 from fiware.sandbox.runner import Sandbox
+from ml.baselines import baseline_forecast
 from ml.pipeline import forecast_input, forecast_values
 from ml.preprocess import Scaler
 from tests.support import GraphQL, WorkerProcess
@@ -26,12 +27,15 @@ from tests.tasks.pipeline import CANCEL, create_model, seed_series, start, wait_
 PREDICT = """
 query($id: ID!, $level: Float) {
   predict(trainingJobId: $id, intervalLevel: $level) {
-    modelId trainingJobId generatedAt horizon intervalLevel
+    modelId trainingJobId generatedAt horizon intervalLevel servedBy
     contextWindow { timestamp value }
     points { step value targetTimestamp lower upper }
   }
 }"""
-JOB_INTERVALS = "query($id: ID!) { trainingJob(id: $id) { intervals { level halfWidths coverage } } }"
+JOB_INTERVALS = """
+query($id: ID!) {
+  trainingJob(id: $id) { intervals { level halfWidths coverage } servedBy { name period rmse } }
+}"""
 
 
 async def trained(gql: GraphQL, entity: str, **changes: Any) -> dict[str, Any]:
@@ -74,14 +78,20 @@ async def test_a_forecast_equals_the_trained_network_on_the_same_context(
     assert [p["step"] for p in forecast["points"]] == [1, 2]
     assert targets == [times[-1] + timedelta(minutes=step) for step in (1, 2)]
 
-    # The same context through the Keras network gives the same numbers.
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "model.keras"
-        path.write_bytes(await artifact(mongo, test_settings, job["id"], "model.keras"))
-        model = keras.saving.load_model(path)
-    scaler = Scaler.from_json(json.loads(await artifact(mongo, test_settings, job["id"], "scaler.json")))
-    x, last = forecast_input([p["value"] for p in context], scaler, lookback=8, delta=True)
-    expected = forecast_values(model.predict(x, verbose=0), last, scaler, True)[0]
+    # The same context through the forecaster that serves the job gives the same numbers: the Keras
+    # network, or the baseline that beat it on the validation split.
+    served_by = (await gql.ok(JOB_INTERVALS, {"id": job["id"]}))["trainingJob"]["servedBy"]
+    assert forecast["servedBy"] == served_by["name"]
+    if served_by["name"] == "network":
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "model.keras"
+            path.write_bytes(await artifact(mongo, test_settings, job["id"], "model.keras"))
+            model = keras.saving.load_model(path)
+        scaler = Scaler.from_json(json.loads(await artifact(mongo, test_settings, job["id"], "scaler.json")))
+        x, last = forecast_input([p["value"] for p in context], scaler, lookback=8, delta=True)
+        expected = forecast_values(model.predict(x, verbose=0), last, scaler, True)[0]
+    else:
+        expected = baseline_forecast([p["value"] for p in context], 2, served_by["period"])
     np.testing.assert_allclose([p["value"] for p in forecast["points"]], expected, rtol=1e-5, atol=1e-5)
 
     # A second call is served by the cached session, and writes nothing.
