@@ -45,6 +45,7 @@ from schema import build_schema
 from schema.context import Context
 from schema.limits import QueryLimits
 from schema.shared_execution import RESULTS, compact_json
+from schema.valid_text import has_lone_surrogate
 
 log = structlog.get_logger("chronos.api")
 
@@ -192,6 +193,9 @@ class ChronosGraphQL(GraphQL[Context, None]):
                 raise HTTPException(
                     400, "The GraphQL operation's `operationName` must be a string or null, if provided."
                 )
+            if has_lone_surrogate(item.get("operationName")):
+                # Strawberry echoes an unknown name in its error, which then cannot be encoded: a 500.
+                raise HTTPException(400, "The GraphQL operation's `operationName` must be valid Unicode.")
         return parsed
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:

@@ -9,6 +9,7 @@ Cluster-wide series are the same from every API process: aggregate them with ``m
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Final
@@ -44,6 +45,8 @@ from app.training.hub import HubStats
 MAX_OPERATION_NAMES: Final = 200
 ANONYMOUS: Final = "anonymous"
 OTHER: Final = "other"
+# The GraphQL spec's Name: what an operation in a document can be called.
+GRAPHQL_NAME: Final = re.compile(r"[_A-Za-z][_0-9A-Za-z]*")
 LATENCY_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -81,6 +84,10 @@ class ProcessMetrics:
             return ANONYMOUS
         if name in self._names:
             return name
+        if not GRAPHQL_NAME.fullmatch(name):
+            # Not a name any document can declare (a client's stray operationName): one label for
+            # all, and never text the exposition cannot encode.
+            return OTHER
         if len(self._names) >= MAX_OPERATION_NAMES:
             return OTHER
         self._names.add(name)

@@ -961,6 +961,15 @@ def test_a_non_string_operation_name_is_refused_cleanly(world: World, body: dict
     check_answer(world.post(json.dumps(body).encode(), world.api.headers), require_json=False)
 
 
+def test_an_operation_name_with_a_lone_surrogate_is_refused_cleanly(world: World) -> None:
+    """Found by the body fuzzer (a 500: the unknown name echoed in the error could not be encoded);
+    minimal reproducer: ``{"query": "{ __typename }", "operationName": "\\ud800"}``."""
+    body = json.dumps({"query": "{ __typename }", "operationName": "\ud800"}).encode()
+    response = world.post(body, world.api.headers)
+    check_answer(response, require_json=False)
+    assert response.status_code == 400 and "valid Unicode" in response.text
+
+
 # --- Hostile Authorization headers ----------------------------------------------------------------
 
 HEADER_TEXT = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=80)

@@ -8,6 +8,7 @@ import httpx
 import redis.asyncio as aioredis
 from gql import Client, GraphQLRequest
 from gql.transport.websockets import WebsocketsTransport
+from prometheus_client import generate_latest
 
 from app.metrics import cluster
 from app.metrics.exposition import MAX_OPERATION_NAMES, OTHER, ProcessMetrics
@@ -66,6 +67,15 @@ def test_client_invented_operation_names_cannot_grow_the_label_set() -> None:
     labels = {metrics.operation_label(f"Op{n}") for n in range(MAX_OPERATION_NAMES + 50)}
     assert len(labels) == MAX_OPERATION_NAMES + 1 and OTHER in labels
     assert metrics.operation_label("Op0") == "Op0" and metrics.operation_label(None) == "anonymous"
+
+
+def test_a_name_no_document_can_declare_is_other_and_the_exposition_still_renders() -> None:
+    # A client's operationName with a lone surrogate once made /metrics answer 500 until a restart.
+    metrics = ProcessMetrics()
+    for name in ("\ud800", "not a name", "1st", "Ünïcode"):
+        assert metrics.operation_label(name) == OTHER
+        metrics.observe_operation(name=name, kind="query", outcome="error", seconds=0.01)
+    assert generate_latest(metrics.registry).decode().count('operation="other"') >= 1
 
 
 async def test_missed_forecast_slots_are_exported_for_every_reason_and_only_those(
