@@ -204,10 +204,7 @@ async def _store_artifacts(
         "samplingIntervalSeconds": summary.interval_seconds,
         "targetMode": job.config.target_mode.value,
         "metrics": metrics.model_dump(),
-        "baselines": [score.model_dump() for score in baseline_scores(outcome)],
-        "seasons": [SeasonScore(**vars(season)).model_dump() for season in outcome.seasons],
-        "intervals": [IntervalScore(**vars(interval)).model_dump() for interval in outcome.intervals],
-        "served_by": _served_by(outcome, metrics),
+        **scores_of(outcome, metrics),
         "history": {"loss": outcome.fit.loss, "valLoss": outcome.fit.val_loss},
         # Epochs restored from a checkpoint of an earlier execution of the step that died.
         "resumedFromEpoch": outcome.fit.resumed_from,
@@ -235,6 +232,17 @@ def loss_history(loss: Sequence[float | None], val_loss: Sequence[float | None])
     ]
 
 
+def scores_of(outcome: TrainingOutcome, metrics: TrainingMetrics) -> dict[str, Any]:
+    """What the job and its metadata.json record beside the metrics: baselines, seasons, intervals
+    and the forecaster that serves."""
+    return {
+        "baselines": [score.model_dump() for score in baseline_scores(outcome)],
+        "seasons": [SeasonScore(**vars(season)).model_dump() for season in outcome.seasons],
+        "intervals": [IntervalScore(**vars(interval)).model_dump() for interval in outcome.intervals],
+        "served_by": _served_by(outcome, metrics),
+    }
+
+
 def completion_values(
     outcome: TrainingOutcome, metrics: TrainingMetrics, artifacts: list[Artifact]
 ) -> dict[str, Any]:
@@ -242,10 +250,7 @@ def completion_values(
     windows = outcome.summary.windows
     return {
         "metrics": metrics.model_dump(),
-        "baselines": [score.model_dump() for score in baseline_scores(outcome)],
-        "seasons": [SeasonScore(**vars(season)).model_dump() for season in outcome.seasons],
-        "intervals": [IntervalScore(**vars(interval)).model_dump() for interval in outcome.intervals],
-        "served_by": _served_by(outcome, metrics),
+        **scores_of(outcome, metrics),
         "history": loss_history(outcome.fit.loss, outcome.fit.val_loss),
         "artifacts": [a.model_dump() for a in artifacts],
         "summary.train_windows": windows.train,
@@ -459,4 +464,12 @@ async def _complete(
     )
 
 
-__all__ = ["Runner", "baseline_scores", "completion_values", "loss_history", "pipeline_config", "train_job"]
+__all__ = [
+    "Runner",
+    "baseline_scores",
+    "completion_values",
+    "loss_history",
+    "pipeline_config",
+    "scores_of",
+    "train_job",
+]
