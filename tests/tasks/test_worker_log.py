@@ -5,7 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from app.queues import COLLECT_DATA_CHUNK, ORCHESTRATE_TRAINING, PROCESS_COLLECTED_DATA, TRAIN_MODEL
+from app.queues import (
+    COLLECT_DATA_CHUNK,
+    ORCHESTRATE_TRAINING,
+    PERIODIC,
+    PROCESS_COLLECTED_DATA,
+    TRAIN_MODEL,
+)
 from fiware.sandbox.runner import Sandbox
 from tests.support import GraphQL, WorkerProcess
 from tests.tasks.pipeline import create_model, seed_series, start, wait_for
@@ -34,7 +40,9 @@ async def test_a_training_logs_each_task_once_with_its_duration_and_no_noise(
     assert {ORCHESTRATE_TRAINING, COLLECT_DATA_CHUNK, PROCESS_COLLECTED_DATA, TRAIN_MODEL} <= names
     assert all(r["outcome"] and r["seconds"] >= 0 for r in finished)
     started = {r["task_id"] for r in lines if r.get("event") == "task.started"}
-    assert {r["task_id"] for r in finished} <= started
+    # A periodic task starts at DEBUG but a failed one ends at WARNING (other tests stop Redis and
+    # the broker under this worker), so only the others must show both ends.
+    assert {r["task_id"] for r in finished if r["task"] not in PERIODIC} <= started
     # Other tests share this worker: their failures may be logged, but nothing routine at INFO.
     noise = [
         r["event"]
