@@ -228,16 +228,18 @@ async def measure(args: argparse.Namespace) -> None:
                 for _ in range(args.calls)
             ]
             await sth_http.aclose()
-            forecaster = OnnxForecaster(outcome.onnx, outcome.scaler, lookback=LOOKBACK, delta=True)
+            forecaster = OnnxForecaster(
+                outcome.onnx, outcome.scaler, lookback=LOOKBACK, delta=True, channels=outcome.channels
+            )
             window = recent_window(
                 timestamps, values, interval=regular.interval, lookback=LOOKBACK, max_gap_steps=3
-            ).values
+            )
             for _ in range(50):
-                forecaster.forecast(window)
+                forecaster.forecast(window.values, window.timestamps)
             bare = []
             for _ in range(args.calls):
                 started = time.perf_counter()
-                forecaster.forecast(window)
+                forecaster.forecast(window.values, window.timestamps)
                 bare.append(time.perf_counter() - started)
         finally:
             stack.stop()

@@ -25,9 +25,9 @@ def keras_bytes(model: keras.Model) -> bytes:
         return path.read_bytes()
 
 
-def onnx_bytes(model: keras.Model, *, lookback: int) -> bytes:
+def onnx_bytes(model: keras.Model, *, lookback: int, channels: int = 1) -> bytes:
     # Keras exports only a model that has run once (its input signature is fixed by that call).
-    model.predict(np.zeros((1, lookback, 1), dtype=np.float32), verbose=0)
+    model.predict(np.zeros((1, lookback, channels), dtype=np.float32), verbose=0)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "model.onnx"
         model.export(str(path), format="onnx", verbose=False)

@@ -38,12 +38,14 @@ class NetworkSpec:
     horizon: int
     recurrent: tuple[RecurrentLayer, ...] = (RecurrentLayer(32),)
     dense: tuple[DenseLayer, ...] = ()
+    channels: int = 1
+    """Input channels per step: the value, then any calendar channels."""
 
 
 def build_network(spec: NetworkSpec, *, learning_rate: float, jit_compile: bool = True) -> keras.Model:
     import keras
 
-    inputs = keras.Input(shape=(spec.lookback, 1), name="window")
+    inputs = keras.Input(shape=(spec.lookback, spec.channels), name="window")
     layer_type = keras.layers.LSTM if spec.cell == "LSTM" else keras.layers.GRU
     x = inputs
     for i, rnn in enumerate(spec.recurrent):

@@ -22,8 +22,9 @@ from ml.baselines import (
     seasonal_naive_forecasts,
     targets_at,
 )
+from ml.calendar import calendar_features
 from ml.export import keras_bytes, onnx_bytes
-from ml.intervals import DEFAULT_LEVELS, Interval, calibrate
+from ml.intervals import DEFAULT_LEVELS, Interval, calibrate_online
 from ml.metrics import ForecastMetrics, forecast_metrics, seasonal_naive_scale
 from ml.network import NetworkSpec
 from ml.preprocess import Prepared, Scaler, prepare
@@ -60,6 +61,8 @@ class TrainingConfig:
     validation_ratio: float = 0.15
     test_ratio: float = 0.15
     interval_levels: tuple[float, ...] = DEFAULT_LEVELS
+    calendar: bool = True
+    """Feed the network the calendar channels the interval allows (see :mod:`ml.calendar`)."""
 
 
 @dataclass(frozen=True)
@@ -124,10 +127,12 @@ class TrainingOutcome:
     seasons: tuple[Season, ...] = ()
     """Seasonal periods the series before the test split confirms, strongest first."""
     intervals: tuple[Interval, ...] = ()
-    """Conformal intervals of the served forecaster, calibrated on the validation split, with their
-    test coverage."""
+    """Conformal intervals of the served forecaster, as serving will use them (calibrated online on
+    the newest errors through the test split), with the coverage they reached there."""
     served: Served | None = None
     """The forecaster that serves the job, chosen on the validation split; ``None`` when cancelled."""
+    channels: tuple[str, ...] = ()
+    """Calendar channels the network reads after the value, in order; serving must feed the same."""
 
     @property
     def cancelled(self) -> bool:
@@ -135,13 +140,21 @@ class TrainingOutcome:
 
 
 def forecast_input(
-    recent: npt.ArrayLike, scaler: Scaler, *, lookback: int, delta: bool
+    recent: npt.ArrayLike,
+    scaler: Scaler,
+    *,
+    lookback: int,
+    delta: bool,
+    timestamps: npt.ArrayLike | None = None,
+    channels: tuple[str, ...] = (),
 ) -> tuple[Float32Array, Float32Array]:
     """The network input for one forecast from the latest values (original units, oldest first).
 
-    Returns ``x`` of shape ``(1, lookback, 1)`` and ``last`` of shape ``(1,)``, computed as
-    :func:`ml.windows.make_windows` computes a window (differences in float64, one rounding to
-    float32), so a served forecast sees the inputs the model was scored on.
+    Returns ``x`` of shape ``(1, lookback, 1 + len(channels))`` and ``last`` of shape ``(1,)``,
+    computed as :func:`ml.windows.make_windows` computes a window (differences in float64, one
+    rounding to float32), so a served forecast sees the inputs the model was scored on. With
+    ``channels``, ``timestamps`` (epoch seconds, aligned with ``recent``) place each step in the
+    calendar.
     """
     values = np.asarray(recent, dtype=np.float64).ravel()
     if values.size < lookback:
@@ -151,7 +164,15 @@ def forecast_input(
         raise ValueError(f"the latest {lookback} values must all be finite")
     z = scaler.transform(window)
     last64 = z[-1]
-    x = (z - last64 if delta else z).astype(np.float32).reshape(1, lookback, 1)
+    x = np.empty((1, lookback, 1 + len(channels)), dtype=np.float32)
+    x[0, :, 0] = z - last64 if delta else z
+    if channels:
+        if timestamps is None:
+            raise ValueError(f"a network with calendar channels {channels} needs the window's timestamps")
+        times = np.asarray(timestamps, dtype=np.float64).ravel()
+        if times.size != values.size:
+            raise ValueError(f"got {times.size} timestamps for {values.size} values")
+        x[0, :, 1:] = calendar_features(times[times.size - lookback :], channels)
     return x, np.array([last64], dtype=np.float32)
 
 
@@ -185,15 +206,16 @@ def train_regular(
     neither scored nor exported. ``resume`` must come from a fit of the same series and config
     (preparing is deterministic, so the windows are the ones it was trained on).
     """
-    spec = config.network
     prepared = prepare(
         regular,
-        lookback=spec.lookback,
-        horizon=spec.horizon,
+        lookback=config.network.lookback,
+        horizon=config.network.horizon,
         validation_ratio=config.validation_ratio,
         test_ratio=config.test_ratio,
         delta=config.delta,
+        calendar=config.calendar,
     )
+    spec = dataclasses.replace(config.network, channels=1 + len(prepared.channels))
     summary = DataSummary.of(prepared)
     model, result = fit(
         spec,
@@ -206,13 +228,15 @@ def train_regular(
         resume=resume,
     )
     if result.cancelled:
-        return TrainingOutcome(result, None, prepared.scaler, summary, keras=None, onnx=None)
+        return TrainingOutcome(
+            result, None, prepared.scaler, summary, keras=None, onnx=None, channels=prepared.channels
+        )
 
     scores = _scores(prepared, _held_out_forecasts(model, prepared), config.interval_levels)
     keras_archive = onnx_graph = None
     if export:
         keras_archive = keras_bytes(model)
-        onnx_graph = onnx_bytes(model, lookback=spec.lookback)
+        onnx_graph = onnx_bytes(model, lookback=spec.lookback, channels=spec.channels)
     return TrainingOutcome(
         result,
         scores.metrics,
@@ -224,6 +248,7 @@ def train_regular(
         seasons=scores.seasons,
         intervals=scores.intervals,
         served=scores.served,
+        channels=prepared.channels,
     )
 
 
@@ -261,7 +286,8 @@ def origins_of(prepared: Prepared, split: Literal["validation", "test"]) -> npt.
 def _scores(prepared: Prepared, forecasts: dict[str, FloatArray], levels: tuple[float, ...]) -> _Scores:
     """The network and the baselines on the same test pairs, against the raw values (a zero must
     stay zero for MAPE, not come back from the scaling as 1e-6); seasons from the data before them;
-    the forecaster to serve chosen on the validation pairs, and its intervals calibrated there."""
+    the forecaster to serve chosen on the validation pairs, and its intervals calibrated online from
+    there through the test pairs (each test pair scored with the widths known at its origin)."""
     values, split, horizon = prepared.regular.values, prepared.split, prepared.horizon
     seasons = tuple(detect_seasons(values[: split.train + split.validation], prepared.regular.interval))
     # MASE's scale is the dominant season's naive error on the training split (the previous value's
@@ -278,7 +304,13 @@ def _scores(prepared: Prepared, forecasts: dict[str, FloatArray], levels: tuple[
     served, chosen = choose(
         _candidates(values, (validation, test), horizon, calendar, forecasts), calibration
     )
-    intervals = calibrate((calibration, chosen.validation), (truth, chosen.test), levels)
+    intervals = calibrate_online(
+        np.vstack([calibration, truth]),
+        np.vstack([chosen.validation, chosen.test]),
+        np.concatenate([validation, test]),
+        len(validation),
+        levels,
+    )
     return _Scores(metrics, tuple(baselines), seasons, tuple(intervals), served)
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from ml.calendar import calendar_channels, calendar_features
 from ml.series import InsufficientSeries, Regular
 from ml.windows import SplitSizes, make_windows, minimum_points, split_sizes
 
@@ -87,7 +88,7 @@ class Windows:
     """Supervised windows of one split, as :func:`ml.windows.make_windows` returns them."""
 
     x: Float32Array
-    """``(n, lookback, 1)`` inputs."""
+    """``(n, lookback, channels)`` inputs: the value, then each calendar channel."""
     y: Float32Array
     """``(n, horizon)`` targets (relative to ``last`` with delta targets)."""
     last: Float32Array
@@ -113,6 +114,8 @@ class Prepared:
     delta: bool
     split: SplitSizes
     """Points (grid slots) per split."""
+    channels: tuple[str, ...] = ()
+    """Calendar channels after the value in every input step (see :mod:`ml.calendar`)."""
 
     @property
     def windows(self) -> SplitSizes:
@@ -162,8 +165,10 @@ def prepare(
     validation_ratio: float,
     test_ratio: float,
     delta: bool,
+    calendar: bool = False,
 ) -> Prepared:
-    """Split, scale and window ``regular``.
+    """Split, scale and window ``regular``; with ``calendar``, every input step also carries the
+    calendar channels its interval allows.
 
     Raises :class:`InsufficientSeries` when any split yields no window, and ``ValueError`` for
     invalid window sizes or ratios (both ratios must be > 0: an empty split never holds a window).
@@ -175,10 +180,25 @@ def prepare(
     split = split_sizes(len(values), validation_ratio, test_ratio)
     bounds = np.cumsum([0, split.train, split.validation, split.test])
     parts = [values[bounds[i] : bounds[i + 1]] for i in range(3)]
+    channels = (
+        calendar_channels(regular.interval, training_seconds=split.train * regular.interval)
+        if calendar
+        else ()
+    )
+    features = calendar_features(regular.start + regular.interval * np.arange(len(values)), channels)
     # Every split holds a window, so the train split holds finite values to fit the scaler on.
     scaler = Scaler.fit(parts[0])
     train, validation, test = (
-        Windows(*make_windows(scaler.transform(part), lookback, horizon, delta=delta)) for part in parts
+        Windows(
+            *make_windows(
+                scaler.transform(parts[i]),
+                lookback,
+                horizon,
+                delta=delta,
+                covariates=features[bounds[i] : bounds[i + 1]] if channels else None,
+            )
+        )
+        for i in range(3)
     )
     return Prepared(
         regular=regular,
@@ -190,4 +210,5 @@ def prepare(
         horizon=horizon,
         delta=delta,
         split=split,
+        channels=channels,
     )

@@ -77,7 +77,9 @@ def recent_window(
 class OnnxForecaster:
     """A loaded ONNX network with its scaler: one forecast per call, thread-safe (ORT sessions are)."""
 
-    def __init__(self, onnx: bytes, scaler: Scaler, *, lookback: int, delta: bool) -> None:
+    def __init__(
+        self, onnx: bytes, scaler: Scaler, *, lookback: int, delta: bool, channels: tuple[str, ...] = ()
+    ) -> None:
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
@@ -89,10 +91,19 @@ class OnnxForecaster:
         self.scaler = scaler
         self.lookback = lookback
         self.delta = delta
+        self.channels = channels
 
-    def forecast(self, recent: npt.ArrayLike) -> FloatArray:
-        """Every horizon step, in original units, from the latest ``lookback`` values."""
-        x, last = forecast_input(recent, self.scaler, lookback=self.lookback, delta=self.delta)
+    def forecast(self, recent: npt.ArrayLike, timestamps: npt.ArrayLike | None = None) -> FloatArray:
+        """Every horizon step, in original units, from the latest ``lookback`` values (and their
+        epoch-seconds timestamps, which a network with calendar channels needs)."""
+        x, last = forecast_input(
+            recent,
+            self.scaler,
+            lookback=self.lookback,
+            delta=self.delta,
+            timestamps=timestamps,
+            channels=self.channels,
+        )
         output = self._session.run(None, {self._input: x})[0]
         forecast: FloatArray = forecast_values(output, last, self.scaler, self.delta)[0]
         return forecast

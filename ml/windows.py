@@ -157,11 +157,16 @@ def window_starts(z: npt.ArrayLike, lookback: int, horizon: int) -> npt.NDArray[
 
 
 def make_windows(
-    z: npt.ArrayLike, lookback: int, horizon: int, *, delta: bool
+    z: npt.ArrayLike,
+    lookback: int,
+    horizon: int,
+    *,
+    delta: bool,
+    covariates: npt.ArrayLike | None = None,
 ) -> tuple[Float32Array, Float32Array, Float32Array]:
     """Supervised windows of one split of a scaled series.
 
-    Returns ``X`` of shape ``(n, lookback, 1)``, ``Y`` of shape ``(n, horizon)`` and ``last`` of
+    Returns ``X`` of shape ``(n, lookback, 1 + k)``, ``Y`` of shape ``(n, horizon)`` and ``last`` of
     shape ``(n,)`` (the value at the last input step), all float32, for every window whose
     ``lookback + horizon`` points are all finite, in chronological order. With ``delta`` the
     window and its targets are taken relative to ``last``; a forecast is then ``last + model(X)``.
@@ -169,15 +174,19 @@ def make_windows(
     package; LSTM-32, L = 48, 70/15/15) the same network scored Theil's U2 0.972 at H = 1 and
     0.983 at H = 12 with delta targets, against 1.852 and 2.383 on raw levels: only the delta
     form beats persistence (``bench/ml_quality.py`` measures it).
+
+    ``covariates`` ``(len(z), k)``, finite, are extra input channels after the value (the calendar
+    features of each slot): taken as they are, never relative to ``last``.
     """
     _check_window(lookback, horizon)
     series = np.asarray(z, dtype=np.float64)
     if series.ndim != 1:
         raise ValueError(f"z must be a 1-D series, got shape {series.shape}")
+    extra = _covariates(covariates, series.size)
     span = lookback + horizon
     if series.size < span:
         return (
-            np.empty((0, lookback, 1), dtype=np.float32),
+            np.empty((0, lookback, 1 + extra.shape[1]), dtype=np.float32),
             np.empty((0, horizon), dtype=np.float32),
             np.empty((0,), dtype=np.float32),
         )
@@ -189,7 +198,7 @@ def make_windows(
 
     # Differences are taken in float64 and rounded once, on the way into the float32 outputs.
     last64 = windows[:, lookback - 1]
-    x = np.empty((windows.shape[0], lookback, 1), dtype=np.float32)
+    x = np.empty((windows.shape[0], lookback, 1 + extra.shape[1]), dtype=np.float32)
     y = np.empty((windows.shape[0], horizon), dtype=np.float32)
     if delta:
         np.subtract(windows[:, :lookback], last64[:, None], out=x[:, :, 0])
@@ -197,4 +206,18 @@ def make_windows(
     else:
         x[:, :, 0] = windows[:, :lookback]
         y[:] = windows[:, lookback:]
+    if extra.shape[1]:
+        starts = np.flatnonzero(valid)
+        x[:, :, 1:] = extra[starts[:, None] + np.arange(lookback)]
     return x, y, last64.astype(np.float32)
+
+
+def _covariates(covariates: npt.ArrayLike | None, n: int) -> npt.NDArray[np.float64]:
+    if covariates is None:
+        return np.empty((n, 0), dtype=np.float64)
+    extra = np.asarray(covariates, dtype=np.float64)
+    if extra.ndim != 2 or extra.shape[0] != n:
+        raise ValueError(f"covariates must be ({n}, k), one row per point, got shape {extra.shape}")
+    if not np.isfinite(extra).all():
+        raise ValueError("covariates must be finite")
+    return extra

@@ -96,7 +96,9 @@ _INT_BOUNDS = {
 
 def _training(spec: ModelSpec, root: FieldPath) -> Problems:
     for name, high in _INT_BOUNDS.items():
-        yield from _int_range(_at(root, name), getattr(spec, name), 1, high)
+        value = getattr(spec, name)
+        if value is not None:  # an unset lookback is chosen from the data
+            yield from _int_range(_at(root, name), value, 1, high)
     if not 0.0 < spec.learning_rate <= 1.0:
         yield _problem(
             _at(root, "learning_rate"), f"must be above 0 and at most 1 (got {spec.learning_rate})"

@@ -69,6 +69,7 @@ async def _load(job: TrainingJobDocument) -> OnnxForecaster:
         scaler,
         lookback=job.config.lookback_window,
         delta=job.config.target_mode is TargetMode.DELTA,
+        channels=tuple(job.input_channels),
     )
 
 

@@ -129,7 +129,10 @@ async def forecast(
     window = await _window(job, sth=sth, steps=steps, interval=interval, max_gap_steps=max_gap_steps)
     if served.name == NETWORK:
         forecaster = await forecasters.get(job)
-        values = await asyncio.to_thread(forecaster.forecast, window.values[-config.lookback_window :])
+        lookback = config.lookback_window
+        values = await asyncio.to_thread(
+            forecaster.forecast, window.values[-lookback:], window.timestamps[-lookback:]
+        )
     else:
         values = baseline_forecast(window.values, config.forecast_horizon, served.period)
     last = float(window.timestamps[-1])

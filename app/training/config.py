@@ -7,13 +7,23 @@ from app.models.documents import ModelDocument
 from app.training.documents import TrainingConfig
 from fiware.http import Tenant
 from fiware.sth import Series
+from ml.lookback import BASE_LOOKBACK
 from ml.windows import minimum_points
 
 
 def snapshot(model: ModelDocument) -> TrainingConfig:
-    """Every configuration field of ``model``, with the patience it would train with."""
+    """Every configuration field of ``model``, with the patience it would train with; an unset
+    lookback is admitted at the base value and chosen from the data in preprocessing."""
     fields = model.model_dump(include=set(TrainingConfig.model_fields))
-    return TrainingConfig.model_validate({**fields, "early_stopping_patience": model.effective_patience})
+    chosen = model.lookback_window is None
+    return TrainingConfig.model_validate(
+        {
+            **fields,
+            "early_stopping_patience": model.effective_patience,
+            "lookback_window": BASE_LOOKBACK if chosen else model.lookback_window,
+            "lookback_chosen": chosen,
+        }
+    )
 
 
 def required_points(config: TrainingConfig) -> int:

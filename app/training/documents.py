@@ -68,6 +68,11 @@ class TrainingConfig(ModelConfig):
 
     # The effective value: the default a model leaves unset is fixed at admission.
     early_stopping_patience: int
+    # The lookback the job trains with: the model's, or, when the model leaves it unset, the base
+    # value at admission that preprocessing replaces with the one the data calls for.
+    lookback_window: int
+    lookback_chosen: bool = False
+    lookback_reason: str | None = None
 
 
 class PhaseTimes(BaseModel):
@@ -359,6 +364,9 @@ class TrainingJobDocument(Document):
     intervals: list[IntervalScore] = Field(default_factory=list)
     # None for a job trained before forecasters were chosen: its network serves.
     served_by: ServedBy | None = None
+    # Calendar channels the network reads after the value (ml.calendar); empty for a job trained
+    # without them, or before they existed: serving feeds exactly these.
+    input_channels: list[str] = Field(default_factory=list)
     history: list[EpochLoss] = Field(default_factory=list)
     checkpoint: Checkpoint | None = None
     # Epochs each execution of the training step ran itself, by lease token: a resumed step

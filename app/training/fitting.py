@@ -83,6 +83,7 @@ def pipeline_config(config: TrainingConfig) -> PipelineConfig:
         validation_ratio=config.validation_ratio,
         test_ratio=config.test_ratio,
         interval_levels=tuple(config.interval_levels),
+        calendar=config.calendar_features,
     )
 
 
@@ -240,6 +241,7 @@ def scores_of(outcome: TrainingOutcome, metrics: TrainingMetrics) -> dict[str, A
         "seasons": [SeasonScore(**vars(season)).model_dump() for season in outcome.seasons],
         "intervals": [IntervalScore(**vars(interval)).model_dump() for interval in outcome.intervals],
         "served_by": _served_by(outcome, metrics),
+        "input_channels": list(outcome.channels),
     }
 
 

@@ -24,6 +24,7 @@ from app.training.documents import (
 from app.training.failures import StepFailed, TaskIdentity
 from app.training.repository import chunks as chunk_store
 from app.training.repository import lifecycle
+from ml.lookback import choose_lookback
 from ml.preprocess import check_windows
 from ml.series import FloatArray, InsufficientSeries, Regular, regularize
 
@@ -66,12 +67,27 @@ def joined(packed: Sequence[tuple[bytes | None, bytes | None]]) -> tuple[FloatAr
     return timestamps, values
 
 
+def with_lookback(config: TrainingConfig, regular: Regular) -> TrainingConfig:
+    """``config`` with the lookback it trains with: the model's, or the one ``regular`` calls for."""
+    if not config.lookback_chosen:
+        return config
+    choice = choose_lookback(
+        regular,
+        horizon=config.forecast_horizon,
+        validation_ratio=config.validation_ratio,
+        test_ratio=config.test_ratio,
+    )
+    return config.model_copy(update={"lookback_window": choice.steps, "lookback_reason": choice.reason})
+
+
 def regularized(
     config: TrainingConfig, timestamps: FloatArray, values: FloatArray, *, max_gap_steps: int
-) -> tuple[Regular, DataSummary]:
-    """The regular series and its summary, windows counted; ``StepFailed`` when it cannot train."""
+) -> tuple[Regular, DataSummary, TrainingConfig]:
+    """The regular series, its summary (windows counted) and the configuration it trains with;
+    ``StepFailed`` when it cannot train."""
     try:
         regular = regularize(timestamps, values, max_gap_steps=max_gap_steps)
+        config = with_lookback(config, regular)
         # Windows are counted now, before a training process loads TensorFlow for nothing.
         windows = check_windows(
             regular,
@@ -91,7 +107,7 @@ def regularized(
             "test_windows": windows.test,
         }
     )
-    return regular, summary
+    return regular, summary, config
 
 
 async def preprocess(*, job_id: UUID, me: TaskIdentity, max_gap_steps: int) -> str | None:
@@ -115,8 +131,8 @@ async def preprocess(*, job_id: UUID, me: TaskIdentity, max_gap_steps: int) -> s
         return claim.run
     chunks = await TrainingChunkDocument.find(TrainingChunkDocument.job_id == job_id).sort("+index").to_list()
     timestamps, values = joined([(chunk.timestamps, chunk.values) for chunk in chunks])
-    regular, summary = regularized(claim.job.config, timestamps, values, max_gap_steps=max_gap_steps)
-    return await _store(job_id=job_id, run=claim.run, regular=regular, summary=summary)
+    regular, summary, config = regularized(claim.job.config, timestamps, values, max_gap_steps=max_gap_steps)
+    return await _store(job_id=job_id, run=claim.run, regular=regular, summary=summary, config=config)
 
 
 async def _fired_early(job_id: UUID) -> bool:
@@ -136,14 +152,22 @@ async def _fired_early(job_id: UUID) -> bool:
     return True
 
 
-async def _store(*, job_id: UUID, run: str, regular: Regular, summary: DataSummary) -> str | None:
-    """Store the series for training and drop the chunks; None when the job left this run."""
+async def _store(
+    *, job_id: UUID, run: str, regular: Regular, summary: DataSummary, config: TrainingConfig
+) -> str | None:
+    """Store the series for training, with the lookback it trains with, and drop the chunks; None
+    when the job left this run."""
     file_id = await storage.store_series(job_id=job_id, run=run, values=regular.values)
     kept = await lifecycle.heartbeat(
         job_id=job_id,
         status=TrainingStatus.PREPROCESSING,
         run=run,
-        values={"series_file_id": file_id, "summary": summary.model_dump()},
+        values={
+            "series_file_id": file_id,
+            "summary": summary.model_dump(),
+            "config.lookback_window": config.lookback_window,
+            "config.lookback_reason": config.lookback_reason,
+        },
     )
     if not kept:
         # Cancelled, failed or taken over meanwhile: this run's series is nobody's.
@@ -156,6 +180,7 @@ async def _store(*, job_id: UUID, run: str, regular: Regular, summary: DataSumma
         job_id=str(job_id),
         slots=summary.slots,
         interval=summary.sampling_interval_seconds,
+        lookback=config.lookback_window,
         filled=summary.filled,
         gaps=summary.gaps,
     )

@@ -235,8 +235,9 @@ class TrainingJob:
     )
     intervals: list[PredictionInterval] = strawberry.field(
         description=(
-            "The network's prediction intervals at the model's `intervalLevels` (split conformal, one "
-            "half-width per step) with their test coverage; empty until COMPLETED."
+            "The served forecaster's prediction intervals at the model's `intervalLevels` (conformal, one "
+            "half-width per step, calibrated online on its newest errors as they became known through the "
+            "validation and test splits), with the test coverage that reached; empty until COMPLETED."
         )
     )
     served_by: ServedBy | None = strawberry.field(
@@ -244,6 +245,22 @@ class TrainingJob:
             "What serves `predict` and recurring forecasts (the network or a baseline, whichever did "
             "best on the validation split), with its test scores; null until COMPLETED, and for jobs "
             "trained before the choice existed (their network serves)."
+        )
+    )
+    lookback_window: int = strawberry.field(
+        description=(
+            "Past points the network reads per forecast: the model's `lookbackWindow`, or, when the "
+            "model leaves it unset, the one chosen when the data was in (48 until then)."
+        )
+    )
+    lookback_reason: str | None = strawberry.field(
+        description="Why this lookback was chosen from the data; null when the model set it."
+    )
+    input_channels: list[str] = strawberry.field(
+        description=(
+            "Calendar channels the network reads after the value at every input step "
+            "(`time_of_day_sin`, `time_of_day_cos`, `day_of_week_sin`, `day_of_week_cos`), as its "
+            "model's `calendarFeatures` and the sampling interval allow; empty until COMPLETED."
         )
     )
     history: list[EpochLoss] = strawberry.field(description="Loss and validation loss of every epoch run.")
@@ -316,6 +333,9 @@ class TrainingJob:
             seasons=[Season(**season.model_dump()) for season in doc.seasons],
             intervals=[PredictionInterval(**interval.model_dump()) for interval in doc.intervals],
             served_by=ServedBy(**doc.served_by.model_dump()) if doc.served_by else None,
+            lookback_window=doc.config.lookback_window,
+            lookback_reason=doc.config.lookback_reason,
+            input_channels=list(doc.input_channels),
             history=[EpochLoss(**entry.model_dump()) for entry in doc.history],
             artifacts=[
                 Artifact(

@@ -10,6 +10,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
+from ml.calendar import calendar_channels, calendar_features
 from ml.metrics import forecast_metrics
 from ml.network import Cell, NetworkSpec, RecurrentLayer
 from ml.pipeline import TrainingConfig, forecast_input, forecast_values, train_regular
@@ -70,8 +71,16 @@ def test_a_tiny_network_trains_scores_and_exports(cell: Cell, tmp_path: Path) ->
     archive = tmp_path / "model.keras"
     archive.write_bytes(outcome.keras)
     model = keras.saving.load_model(archive)
+    # 35 hours of training data hold no three days: no calendar channel (tests/ml/test_serving.py
+    # compares Keras and ONNX with them).
+    assert outcome.channels == ()
     test = prepare(
-        regular, lookback=LOOKBACK, horizon=HORIZON, validation_ratio=0.15, test_ratio=0.15, delta=True
+        regular,
+        lookback=LOOKBACK,
+        horizon=HORIZON,
+        validation_ratio=0.15,
+        test_ratio=0.15,
+        delta=True,
     ).test
     session = ort.InferenceSession(outcome.onnx, providers=["CPUExecutionProvider"])
     [onnx_out] = session.run(None, {session.get_inputs()[0].name: test.x})
@@ -119,6 +128,21 @@ def test_forecast_input_matches_the_last_window_of_the_series() -> None:
         forecast_input(values[:5], scaler, lookback=LOOKBACK, delta=True)
     with pytest.raises(ValueError, match="finite"):
         forecast_input(np.append(values, np.nan), scaler, lookback=LOOKBACK, delta=True)
+
+
+def test_forecast_input_places_calendar_channels_as_the_training_windows_do() -> None:
+    values = 20.0 + np.sin(np.arange(40) / 3.0)
+    times = T0 + 1800.0 * np.arange(40)
+    channels = calendar_channels(1800.0)
+    scaler = Scaler.fit(values)
+    features = calendar_features(times, channels)
+    wx, _, _ = make_windows(scaler.transform(values), LOOKBACK, 1, delta=True, covariates=features)
+    x, _ = forecast_input(
+        values[:-1], scaler, lookback=LOOKBACK, delta=True, timestamps=times[:-1], channels=channels
+    )
+    np.testing.assert_array_equal(x, wx[-1:])
+    with pytest.raises(ValueError, match="timestamps"):
+        forecast_input(values, scaler, lookback=LOOKBACK, delta=True, channels=channels)
 
 
 def test_forecast_values_adds_the_last_value_back_only_for_delta_targets() -> None:

@@ -54,7 +54,7 @@ def test_the_onnx_forecast_equals_the_keras_forecast_on_the_same_window() -> Non
     rng = np.random.default_rng(0)
     n = 300
     values = 20 + 3 * np.sin(np.arange(n) / 9) + rng.normal(0, 0.1, n)
-    regular = regularize(60.0 * np.arange(n), values)
+    regular = regularize(1800.0 * np.arange(n), values)
     config = TrainingConfig(
         network=NetworkSpec("LSTM", lookback=12, horizon=4, recurrent=(RecurrentLayer(6),)),
         fit=FitSettings(batch_size=32, epochs=2, patience=0, jit_compile=False),
@@ -65,9 +65,22 @@ def test_the_onnx_forecast_equals_the_keras_forecast_on_the_same_window() -> Non
         path = Path(folder) / "model.keras"
         path.write_bytes(outcome.keras)
         model = keras.saving.load_model(path)
-    recent = values[-12:]
-    x, last = forecast_input(recent, outcome.scaler, lookback=12, delta=True)
+    # Four days of half-hours to train on: the network reads the time of day beside the value, and
+    # Keras and ONNX are given the same three-channel window and must agree.
+    assert outcome.channels == ("time_of_day_sin", "time_of_day_cos")
+    recent, times = values[-12:], 1800.0 * np.arange(n)[-12:]
+    x, last = forecast_input(
+        recent, outcome.scaler, lookback=12, delta=True, timestamps=times, channels=outcome.channels
+    )
+    assert x.shape == (1, 12, 3)
     expected = forecast_values(model.predict(x, verbose=0), last, outcome.scaler, True)[0]
-    served = OnnxForecaster(outcome.onnx, outcome.scaler, lookback=12, delta=True).forecast(recent)
+    forecaster = OnnxForecaster(
+        outcome.onnx, outcome.scaler, lookback=12, delta=True, channels=outcome.channels
+    )
+    served = forecaster.forecast(recent, times)
     assert served.shape == (4,)
     np.testing.assert_allclose(served, expected, rtol=1e-5, atol=1e-5)
+    # The calendar moves the forecast: the same values half a day later are another input.
+    assert not np.allclose(forecaster.forecast(recent, times + 43_200.0), served, atol=1e-7)
+    with pytest.raises(ValueError, match="timestamps"):
+        forecaster.forecast(recent)

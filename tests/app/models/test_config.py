@@ -26,7 +26,8 @@ def test_every_declared_field_is_described(declaration: type[BaseModel]) -> None
 def test_documents_and_snapshots_carry_every_declared_field() -> None:
     declared = set(ModelConfig.model_fields)
     assert declared <= set(ModelDocument.model_fields)
-    assert set(TrainingConfig.model_fields) == declared
+    # A job also records whether its lookback was chosen from the data, and why.
+    assert set(TrainingConfig.model_fields) == declared | {"lookback_chosen", "lookback_reason"}
     assert set(ModelSpec.model_fields) == declared | {"name", "description"}
 
 
@@ -46,7 +47,7 @@ def test_defaults_are_declared_once() -> None:
 
 
 @pytest.mark.parametrize(
-    ("epochs", "patience", "expected"), [(1, None, 1), (3, None, 3), (50, None, 5), (50, 0, 0), (50, 7, 7)]
+    ("epochs", "patience", "expected"), [(1, None, 1), (3, None, 3), (50, None, 8), (50, 0, 0), (50, 7, 7)]
 )
 def test_effective_patience(epochs: int, patience: int | None, expected: int) -> None:
     assert spec(epochs=epochs, early_stopping_patience=patience).effective_patience == expected
@@ -61,4 +62,4 @@ def test_replace_leaves_the_original_alone() -> None:
     original = spec()
     changed = original.replace(epochs=7, name="x")
     assert (changed.epochs, changed.name) == (7, "x")
-    assert (original.epochs, original.name) == (50, None)
+    assert (original.epochs, original.name) == (100, None)

@@ -36,8 +36,15 @@ def test_defaults_are_valid_and_documented() -> None:
     assert validate_spec(model) == []
     assert model.rnn_layers == [RnnLayer(units=32)]
     assert model.dense_layers == []
-    assert (model.lookback_window, model.forecast_horizon, model.batch_size, model.epochs) == (48, 12, 64, 50)
-    assert model.effective_patience == 5
+    # An unset lookback is chosen per job from the data (tests/ml/test_lookback.py).
+    assert (model.lookback_window, model.forecast_horizon, model.batch_size, model.epochs) == (
+        None,
+        12,
+        64,
+        100,
+    )
+    assert model.calendar_features is True
+    assert model.effective_patience == 8
     assert model.default_name == "LSTM - temperature"
 
 
@@ -58,7 +65,7 @@ def test_defaults_are_valid_and_documented() -> None:
         ({"validation_ratio": 1.0}, ("input", "validationRatio")),
         ({"test_ratio": 0.0}, ("input", "testRatio")),
         ({"test_ratio": 0.5, "validation_ratio": 0.5}, ("input", "testRatio")),
-        ({"early_stopping_patience": 51}, ("input", "earlyStoppingPatience")),
+        ({"early_stopping_patience": 101}, ("input", "earlyStoppingPatience")),
         ({"early_stopping_patience": -1}, ("input", "earlyStoppingPatience")),
         ({"interval_levels": [0.8, 1.0]}, ("input", "intervalLevels", "1")),
         ({"interval_levels": [0.0]}, ("input", "intervalLevels", "0")),
@@ -134,8 +141,8 @@ def test_every_problem_is_reported_together() -> None:
     ]
 
 
-@pytest.mark.parametrize(("epochs", "expected"), [(1, 1), (3, 3), (5, 5), (50, 5)])
+@pytest.mark.parametrize(("epochs", "expected"), [(1, 1), (3, 3), (8, 8), (50, 8)])
 def test_default_patience_never_exceeds_epochs(epochs: int, expected: int) -> None:
-    # The default patience (5) must not refuse epochs < 5 sent without one: we take the smaller.
+    # The default patience (8) must not refuse epochs < 8 sent without one: we take the smaller.
     assert validate_spec(spec(epochs=epochs)) == []
     assert spec(epochs=epochs).effective_patience == expected

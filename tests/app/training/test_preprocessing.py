@@ -38,7 +38,7 @@ def test_chunks_join_in_the_order_given_and_no_chunks_make_an_empty_series() -> 
 def test_a_regular_series_is_summarised_with_its_windows() -> None:
     timestamps = minutes(np.arange(200))
     values = np.sin(np.arange(200, dtype=np.float64) / 10.0)
-    regular, summary = regularized(CONFIG, timestamps, values, max_gap_steps=3)
+    regular, summary, _ = regularized(CONFIG, timestamps, values, max_gap_steps=3)
     assert summary.slots == len(regular.values) == 200
     assert summary.sampling_interval_seconds == 60.0
     assert summary.series_start.timestamp() == START
@@ -49,7 +49,7 @@ def test_a_regular_series_is_summarised_with_its_windows() -> None:
 
 def test_the_summary_gives_back_the_series_it_describes() -> None:
     timestamps = minutes(np.delete(np.arange(100), [40, 41]))
-    regular, summary = regularized(CONFIG, timestamps, np.arange(98.0), max_gap_steps=3)
+    regular, summary, _ = regularized(CONFIG, timestamps, np.arange(98.0), max_gap_steps=3)
     again = regular_from(summary, regular.values)
     assert (again.start, again.interval, again.filled, again.gaps) == (
         regular.start,
@@ -64,3 +64,16 @@ def test_a_series_too_short_for_the_windows_fails_the_job_as_insufficient() -> N
     with pytest.raises(StepFailed) as failed:
         regularized(CONFIG, minutes(np.arange(12)), np.arange(12.0), max_gap_steps=3)
     assert failed.value.code == "INSUFFICIENT_DATA"
+
+
+def test_an_unset_lookback_is_chosen_from_the_data_and_an_explicit_one_kept() -> None:
+    hours: FloatArray = START + 3600.0 * np.arange(24 * 7 * 16, dtype=np.float64)
+    t = hours - START
+    values: FloatArray = np.sin(2 * np.pi * t / 86_400.0) + 2.0 * (np.floor(t / 86_400.0) % 7 >= 5)
+    chosen = CONFIG.model_copy(update={"lookback_window": 48, "lookback_chosen": True})
+    _, summary, config = regularized(chosen, hours, values, max_gap_steps=3)
+    assert config.lookback_window == 168 and config.lookback_reason and "weekly" in config.lookback_reason
+    # The windows counted are those of the lookback chosen.
+    assert summary.test_windows == summary.slots * 15 // 100 - 168 - 2 + 1
+    _, _, kept = regularized(CONFIG, hours, values, max_gap_steps=3)
+    assert kept.lookback_window == 8 and kept.lookback_reason is None

@@ -30,13 +30,14 @@ async def test_create_applies_documented_defaults(gql: GraphQL) -> None:
     assert model["status"] == "DRAFT"
     assert model["rnnLayers"] == [{"units": 32, "dropout": 0.0, "recurrentDropout": 0.0}]
     assert model["denseLayers"] == []
+    # An unset lookback is chosen per training job from its data.
     assert (model["lookbackWindow"], model["forecastHorizon"], model["batchSize"], model["epochs"]) == (
-        48,
+        None,
         12,
         64,
-        50,
+        100,
     )
-    assert (model["targetMode"], model["learningRate"], model["earlyStoppingPatience"]) == ("DELTA", 0.001, 5)
+    assert (model["targetMode"], model["learningRate"], model["earlyStoppingPatience"]) == ("DELTA", 0.001, 8)
     assert (model["validationRatio"], model["testRatio"]) == (0.15, 0.15)
     assert (model["fiwareService"], model["fiwareServicePath"]) == ("smart", "/")
     assert model["createdAt"].endswith("+00:00") and model["createdAt"] == model["updatedAt"]
@@ -148,14 +149,14 @@ async def test_update_reports_null_and_merged_problems_together(gql: GraphQL) ->
     model = await create(gql, earlyStoppingPatience=10)
     changes = {
         "epochs": 4,
-        "lookbackWindow": None,
+        "forecastHorizon": None,
         "rnnLayers": [{"units": 16}, {"units": 0}],
         "denseLayers": [{"units": 4, "dropout": 1}],
     }
     payload = (await gql.ok(UPDATE, {"id": model["id"], "input": changes}))["updateModel"]
     assert payload["model"] is None
     assert {tuple(e["field"]) for e in payload["errors"]} == {
-        ("input", "lookbackWindow"),
+        ("input", "forecastHorizon"),
         ("input", "earlyStoppingPatience"),
         ("input", "rnnLayers", "1", "units"),
         ("input", "denseLayers", "0", "dropout"),
@@ -163,7 +164,7 @@ async def test_update_reports_null_and_merged_problems_together(gql: GraphQL) ->
     patience = next(e for e in payload["errors"] if e["field"][-1] == "earlyStoppingPatience")
     assert "epochs = 4" in patience["message"] and "got 10" in patience["message"]
     unchanged = (await gql.ok(GET, {"id": model["id"]}))["model"]
-    assert unchanged["epochs"] == 50 and unchanged["updatedAt"] == model["updatedAt"]
+    assert unchanged["epochs"] == 100 and unchanged["updatedAt"] == model["updatedAt"]
 
 
 @pytest.mark.parametrize(
@@ -232,3 +233,10 @@ async def test_delete_removes_the_model(gql: GraphQL) -> None:
     assert (await gql.ok(GET, {"id": model["id"]}))["model"] is None
     again = (await gql.ok(DELETE, {"id": model["id"]}))["deleteModel"]
     assert [e["code"] for e in again["errors"]] == ["NOT_FOUND"]
+
+
+async def test_a_null_lookback_hands_the_choice_back_to_the_data(gql: GraphQL) -> None:
+    model = await create(gql, lookbackWindow=24)
+    assert model["lookbackWindow"] == 24
+    payload = (await gql.ok(UPDATE, {"id": model["id"], "input": {"lookbackWindow": None}}))["updateModel"]
+    assert payload["errors"] == [] and payload["model"]["lookbackWindow"] is None

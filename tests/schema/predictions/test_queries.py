@@ -34,7 +34,9 @@ query($id: ID!, $level: Float) {
 }"""
 JOB_INTERVALS = """
 query($id: ID!) {
-  trainingJob(id: $id) { intervals { level halfWidths coverage } servedBy { name period rmse } }
+  trainingJob(id: $id) {
+    intervals { level halfWidths coverage } servedBy { name period rmse } inputChannels
+  }
 }"""
 
 
@@ -58,37 +60,54 @@ async def artifact(
     return data
 
 
+# Five minute-hours hold no day to learn a time of day from; six days of half-hours hold four in
+# training, so that network also reads each step's time of day, fed from the context's timestamps.
+CALENDARS = {1: (), 30: ("time_of_day_sin", "time_of_day_cos")}
+
+
+@pytest.mark.parametrize("minutes", sorted(CALENDARS))
 async def test_a_forecast_equals_the_trained_network_on_the_same_context(
     gql: GraphQL,
     worker: WorkerProcess,
     fiware_sandbox: Sandbox,
     mongo: AsyncMongoClient[dict[str, Any]],
     test_settings: Settings,
+    minutes: int,
 ) -> None:
     import keras
 
-    job = await trained(gql, seed_series(fiware_sandbox, points=300))
+    job = await trained(gql, seed_series(fiware_sandbox, points=300, interval=timedelta(minutes=minutes)))
     forecast = (await gql.ok(PREDICT, {"id": job["id"]}))["predict"]
     assert forecast["trainingJobId"] == job["id"] and forecast["horizon"] == 2
     context = forecast["contextWindow"]
     assert len(context) == 8  # the model's lookback
     times = [datetime.fromisoformat(p["timestamp"]) for p in context]
-    assert all(b - a == timedelta(minutes=1) for a, b in itertools.pairwise(times))
+    assert all(b - a == timedelta(minutes=minutes) for a, b in itertools.pairwise(times))
     targets = [datetime.fromisoformat(p["targetTimestamp"]) for p in forecast["points"]]
     assert [p["step"] for p in forecast["points"]] == [1, 2]
-    assert targets == [times[-1] + timedelta(minutes=step) for step in (1, 2)]
+    assert targets == [times[-1] + timedelta(minutes=minutes * step) for step in (1, 2)]
 
     # The same context through the forecaster that serves the job gives the same numbers: the Keras
     # network, or the baseline that beat it on the validation split.
-    served_by = (await gql.ok(JOB_INTERVALS, {"id": job["id"]}))["trainingJob"]["servedBy"]
+    served_job = (await gql.ok(JOB_INTERVALS, {"id": job["id"]}))["trainingJob"]
+    served_by = served_job["servedBy"]
     assert forecast["servedBy"] == served_by["name"]
+    channels = tuple(served_job["inputChannels"])
+    assert channels == CALENDARS[minutes]
     if served_by["name"] == "network":
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "model.keras"
             path.write_bytes(await artifact(mongo, test_settings, job["id"], "model.keras"))
             model = keras.saving.load_model(path)
         scaler = Scaler.from_json(json.loads(await artifact(mongo, test_settings, job["id"], "scaler.json")))
-        x, last = forecast_input([p["value"] for p in context], scaler, lookback=8, delta=True)
+        x, last = forecast_input(
+            [p["value"] for p in context],
+            scaler,
+            lookback=8,
+            delta=True,
+            timestamps=[t.timestamp() for t in times],
+            channels=channels,
+        )
         expected = forecast_values(model.predict(x, verbose=0), last, scaler, True)[0]
     else:
         expected = baseline_forecast([p["value"] for p in context], 2, served_by["period"])
