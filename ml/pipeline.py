@@ -23,6 +23,7 @@ from ml.baselines import (
     targets_at,
 )
 from ml.calendar import calendar_features
+from ml.ets import ETS, EtsModel, ets_forecasts, fit_ets
 from ml.export import keras_bytes, onnx_bytes
 from ml.intervals import DEFAULT_LEVELS, Interval, calibrate_online
 from ml.metrics import ForecastMetrics, forecast_metrics, seasonal_naive_scale
@@ -133,6 +134,9 @@ class TrainingOutcome:
     """The forecaster that serves the job, chosen on the validation split; ``None`` when cancelled."""
     channels: tuple[str, ...] = ()
     """Calendar channels the network reads after the value, in order; serving must feed the same."""
+    ets: EtsModel | None = None
+    """The statistical baseline as fitted on the training split; ``None`` when cancelled or when no
+    form could be fitted."""
 
     @property
     def cancelled(self) -> bool:
@@ -237,18 +241,15 @@ def train_regular(
     if export:
         keras_archive = keras_bytes(model)
         onnx_graph = onnx_bytes(model, lookback=spec.lookback, channels=spec.channels)
+    # Every field of the scores is a field of the outcome, under the same name.
     return TrainingOutcome(
-        result,
-        scores.metrics,
-        prepared.scaler,
-        summary,
+        fit=result,
+        scaler=prepared.scaler,
+        summary=summary,
         keras=keras_archive,
         onnx=onnx_graph,
-        baselines=scores.baselines,
-        seasons=scores.seasons,
-        intervals=scores.intervals,
-        served=scores.served,
         channels=prepared.channels,
+        **vars(scores),
     )
 
 
@@ -272,6 +273,7 @@ class _Scores:
     seasons: tuple[Season, ...]
     intervals: tuple[Interval, ...]
     served: Served
+    ets: EtsModel | None
 
 
 def origins_of(prepared: Prepared, split: Literal["validation", "test"]) -> npt.NDArray[np.int64]:
@@ -300,10 +302,14 @@ def _scores(prepared: Prepared, forecasts: dict[str, FloatArray], levels: tuple[
         (f"seasonal_naive_{name}", period) for name, period in calendar_periods(prepared.regular.interval)
     ]
     baselines = score_baselines(values, test, horizon, calendar, mase_scale=scale)
+    candidates = _candidates(values, (validation, test), horizon, calendar, forecasts)
+    ets = _ets(values, split.train, seasons, (validation, test), horizon)
+    if ets is not None:
+        candidates.append(ets[1])
+        ets_metrics = forecast_metrics(truth, ets[1].test, values[test], mase_scale=scale)
+        baselines.append(Baseline(ETS, ets[0].period, ets_metrics))
     calibration = targets_at(values, validation, horizon)
-    served, chosen = choose(
-        _candidates(values, (validation, test), horizon, calendar, forecasts), calibration
-    )
+    served, chosen = choose(candidates, calibration)
     intervals = calibrate_online(
         np.vstack([calibration, truth]),
         np.vstack([chosen.validation, chosen.test]),
@@ -311,7 +317,24 @@ def _scores(prepared: Prepared, forecasts: dict[str, FloatArray], levels: tuple[
         len(validation),
         levels,
     )
-    return _Scores(metrics, tuple(baselines), seasons, tuple(intervals), served)
+    return _Scores(metrics, tuple(baselines), seasons, tuple(intervals), served, ets[0] if ets else None)
+
+
+def _ets(
+    values: FloatArray,
+    train: int,
+    seasons: tuple[Season, ...],
+    origins: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]],
+    horizon: int,
+) -> tuple[EtsModel, Candidate] | None:
+    """AutoETS fitted on the training split with the strongest season's period, with its validation
+    and test forecasts; ``None`` when no form fits (too few values): the other baselines still stand."""
+    try:
+        model = fit_ets(values[:train], period=seasons[0].period if seasons else None)
+        forecasts = [ets_forecasts(model, values, at, horizon) for at in origins]
+    except ValueError:
+        return None
+    return model, Candidate(ETS, model.period, *forecasts)
 
 
 def _candidates(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID
 
 from app.auth.tenancy import TenantScope
@@ -23,8 +24,9 @@ from app.upstream import translate
 from fiware.errors import FiwareError
 from fiware.sth import SthClient
 from ml.baselines import baseline_forecast
+from ml.ets import ETS, forecast_from_state
 from ml.selection import NETWORK
-from ml.series import InsufficientSeries
+from ml.series import FloatArray, InsufficientSeries
 from ml.serving import RecentWindow, recent_window
 
 # Points read beyond the window, so a few missing or doubled readings still fill it.
@@ -123,18 +125,11 @@ async def forecast(
     level, widths = interval_widths(job, interval_level)
     config = job.config
     served = job.served_by or ServedBy(name=NETWORK, reason="trained before forecasters were chosen")
-    # A seasonal naive forecaster reads a season back, which may be more than the network's window.
-    steps = max(config.lookback_window, served.period or 1)
     interval = job.summary.sampling_interval_seconds
-    window = await _window(job, sth=sth, steps=steps, interval=interval, max_gap_steps=max_gap_steps)
-    if served.name == NETWORK:
-        forecaster = await forecasters.get(job)
-        lookback = config.lookback_window
-        values = await asyncio.to_thread(
-            forecaster.forecast, window.values[-lookback:], window.timestamps[-lookback:]
-        )
-    else:
-        values = baseline_forecast(window.values, config.forecast_horizon, served.period)
+    window = await _window(
+        job, sth=sth, steps=_context_steps(job, served), interval=interval, max_gap_steps=max_gap_steps
+    )
+    values = await _served_values(job, served, window, forecasters=forecasters)
     last = float(window.timestamps[-1])
     return Forecast(
         model_id=job.model_id,
@@ -154,6 +149,40 @@ async def forecast(
         interval_level=level,
         served_by=served.name,
     )
+
+
+def _context_steps(job: TrainingJobDocument, served: ServedBy) -> int:
+    """Readings the served forecaster reads: the network its lookback, a seasonal naive forecast a
+    season back, the statistical model its warm-up."""
+    if served.name == ETS:
+        return int(_ets_state(job)["model"]["warmup"])
+    return max(job.config.lookback_window, served.period or 1)
+
+
+def _ets_state(job: TrainingJobDocument) -> dict[str, Any]:
+    if job.ets is None:
+        raise Conflict(
+            f"training job {job.id} is served by {ETS} but stored no ETS model", field=("trainingJobId",)
+        )
+    return job.ets
+
+
+async def _served_values(
+    job: TrainingJobDocument, served: ServedBy, window: RecentWindow, *, forecasters: Forecasters
+) -> FloatArray:
+    horizon = job.config.forecast_horizon
+    if served.name == NETWORK:
+        forecaster = await forecasters.get(job)
+        lookback = job.config.lookback_window
+        return await asyncio.to_thread(
+            forecaster.forecast, window.values[-lookback:], window.timestamps[-lookback:]
+        )
+    if served.name == ETS:
+        # A warm-up of up to 2,048 values is a few milliseconds of numpy: off the event loop.
+        return await asyncio.to_thread(
+            forecast_from_state, _ets_state(job), window.timestamps, window.values, horizon
+        )
+    return baseline_forecast(window.values, horizon, served.period)
 
 
 async def _window(

@@ -367,6 +367,9 @@ class TrainingJobDocument(Document):
     # Calendar channels the network reads after the value (ml.calendar); empty for a job trained
     # without them, or before they existed: serving feeds exactly these.
     input_channels: list[str] = Field(default_factory=list)
+    # The statistical baseline as ml.ets.ets_state stores it (model, slot-0 time, interval): what
+    # serving needs when it is the forecaster chosen; None when none could be fitted.
+    ets: dict[str, Any] | None = None
     history: list[EpochLoss] = Field(default_factory=list)
     checkpoint: Checkpoint | None = None
     # Epochs each execution of the training step ran itself, by lease token: a resumed step

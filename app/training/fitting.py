@@ -43,6 +43,7 @@ from app.training.documents import (
 from app.training.failures import StepFailed, TaskIdentity
 from app.training.preprocessing import regular_from
 from app.training.repository import lifecycle
+from ml.ets import ets_state
 from ml.network import DenseLayer, NetworkSpec, RecurrentLayer
 from ml.pipeline import TrainingConfig as PipelineConfig
 from ml.pipeline import TrainingOutcome, train_regular
@@ -242,6 +243,11 @@ def scores_of(outcome: TrainingOutcome, metrics: TrainingMetrics) -> dict[str, A
         "intervals": [IntervalScore(**vars(interval)).model_dump() for interval in outcome.intervals],
         "served_by": _served_by(outcome, metrics),
         "input_channels": list(outcome.channels),
+        "ets": (
+            ets_state(outcome.ets, start=outcome.summary.start, interval=outcome.summary.interval_seconds)
+            if outcome.ets
+            else None
+        ),
     }
 
 

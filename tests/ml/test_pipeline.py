@@ -10,11 +10,13 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
+from ml.baselines import targets_at
 from ml.calendar import calendar_channels, calendar_features
+from ml.ets import ets_forecasts
 from ml.metrics import forecast_metrics
 from ml.network import Cell, NetworkSpec, RecurrentLayer
-from ml.pipeline import TrainingConfig, forecast_input, forecast_values, train_regular
-from ml.preprocess import Scaler, prepare
+from ml.pipeline import TrainingConfig, forecast_input, forecast_values, origins_of, train_regular
+from ml.preprocess import Prepared, Scaler, prepare
 from ml.series import Regular, regularize
 from ml.training import FitSettings, ProgressEvent
 from ml.windows import make_windows, windows_per_split
@@ -153,6 +155,12 @@ def test_forecast_values_adds_the_last_value_back_only_for_delta_targets() -> No
     np.testing.assert_allclose(forecast_values(raw, last, scaler, delta=False), [[11.0, 12.0], [8.0, 10.0]])
 
 
+def prepare_like(regular: Regular) -> Prepared:
+    return prepare(
+        regular, lookback=LOOKBACK, horizon=HORIZON, validation_ratio=0.15, test_ratio=0.15, delta=True
+    )
+
+
 def test_baselines_are_scored_on_the_networks_own_test_pairs_against_raw_values() -> None:
     # Two weeks of hourly counts with a daily cycle and exact zeros every night.
     hours = np.arange(24 * 14)
@@ -165,9 +173,19 @@ def test_baselines_are_scored_on_the_networks_own_test_pairs_against_raw_values(
     assert [s.name for s in outcome.seasons] == ["daily"] and outcome.seasons[0].period == 24
     names = [b.name for b in outcome.baselines]
     # Weekly is scored too: the history before the test split holds a week, though no weekly season.
-    assert names == ["persistence", "seasonal_naive_daily", "seasonal_naive_weekly"]
-    persistence, daily, _ = outcome.baselines
-    assert persistence.metrics.points == daily.metrics.points == metrics.points
+    # AutoETS last, fitted on the training split with the daily period.
+    assert names == ["persistence", "seasonal_naive_daily", "seasonal_naive_weekly", "ets"]
+    persistence, daily, _, ets = outcome.baselines
+    assert persistence.metrics.points == daily.metrics.points == ets.metrics.points == metrics.points
+    assert outcome.ets is not None and ets.period == outcome.ets.period == 24
+    # Its reported scores are those of its own filter on the same origins.
+    test = origins_of(prepare_like(regular), "test")
+    rescored = forecast_metrics(
+        targets_at(regular.values, test, HORIZON),
+        ets_forecasts(outcome.ets, regular.values, test, HORIZON),
+        regular.values[test],
+    )
+    assert rescored.rmse == pytest.approx(ets.metrics.rmse, rel=1e-12)
     # Theil's U2 is the network's RMSE over the persistence baseline's, on the same pairs.
     assert metrics.rmse is not None and persistence.metrics.rmse is not None
     assert metrics.theil_u == pytest.approx(metrics.rmse / persistence.metrics.rmse)
@@ -177,7 +195,7 @@ def test_baselines_are_scored_on_the_networks_own_test_pairs_against_raw_values(
     # Zeros are zeros (not 1e-6 after scaling), so MAPE stays a percentage of the non-zero counts.
     assert metrics.mape is not None and metrics.mape < 1_000
     assert metrics.smape is not None and 0 <= metrics.smape <= 200
-    # Intervals calibrated on the validation split, each with its test coverage, one width a step.
+    # Intervals calibrated online from the validation split on, each with its test coverage.
     assert [i.level for i in outcome.intervals] == [0.8, 0.95]
     for interval in outcome.intervals:
         assert len(interval.half_widths) == HORIZON and all(w >= 0 for w in interval.half_widths)
@@ -199,3 +217,19 @@ def test_a_baseline_that_beats_the_network_on_validation_serves_with_its_own_int
     assert outcome.intervals and all(
         w == pytest.approx(0.0, abs=1e-9) for i in outcome.intervals for w in i.half_widths
     )
+
+
+def test_calendar_channels_stay_off_where_the_grid_or_the_data_cannot_carry_them() -> None:
+    rng = np.random.default_rng(0)
+    # Readings at random moments (exponential gaps, mean 10 min): the grid found (476 s) divides
+    # neither a day nor a week, so the job trains on the value alone.
+    times = T0 + np.cumsum(rng.exponential(600.0, 400))
+    irregular = regularize(times, np.sin(times / 5000.0) + rng.normal(0.0, 0.1, 400))
+    assert train_regular(irregular, config(), export=False).channels == ()
+    # Half-hours over 2.5 days: a day is a whole number of steps, but the training split spans
+    # fewer than three, so the time of day would be a clock the network extrapolates.
+    short = regularize(T0 + 1800.0 * np.arange(120), np.sin(np.arange(120) / 8.0))
+    outcome = train_regular(short, config(), export=False)
+    assert outcome.channels == () and outcome.seasons == ()
+    # A week is longer than the data: no weekly seasonal-naive baseline; a day back is still scored.
+    assert [b.name for b in outcome.baselines if b.name.startswith("seasonal")] == ["seasonal_naive_daily"]
