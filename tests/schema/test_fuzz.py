@@ -42,6 +42,7 @@ from hypothesis import strategies as st
 from pymongo import MongoClient
 from pymongo.database import Database
 
+from app.models.config import ModelConfig
 from app.settings import Settings
 from app.training.documents import DataSummary, PredictionConfig, Progress, TrainingConfig
 from schema import schema as chronos_schema
@@ -499,8 +500,9 @@ class Snapshot:
 def _job(model: Mapping[str, Any], job_id: uuid.UUID, status: str) -> dict[str, Any]:
     """A finished job of ``model`` as the workers would have stored it (no artifacts needed here)."""
     now = datetime.now(UTC).replace(microsecond=0)
+    declared = {name: model[name] for name in ModelConfig.model_fields}
     config = TrainingConfig.model_validate(
-        {**{name: model[name] for name in TrainingConfig.model_fields}, "early_stopping_patience": 5}
+        {**declared, "early_stopping_patience": 5, "lookback_window": model["lookback_window"] or 48}
     )
     summary = DataSummary(
         raw_points=1000,

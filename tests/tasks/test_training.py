@@ -69,19 +69,31 @@ async def test_a_tiny_model_trains_to_completed_with_metrics_and_artifacts(
         assert isinstance(metrics[name], float), name
     assert len(metrics["rmsePerStep"]) == 2
     assert metrics["points"] == 2 * done["data"]["testWindows"]
-    # A day is 1,440 steps at 60 s, more than the history: persistence is the one baseline, scored
-    # on the same pairs, and Theil's U2 and the skill both compare with it.
-    [persistence] = done["baselines"]
-    assert (persistence["name"], persistence["period"]) == ("persistence", None)
-    assert persistence["points"] == metrics["points"] and persistence["theilU"] == 1.0
-    assert metrics["bestBaseline"] == "persistence" and done["seasons"] == []
+    # A day is 1,440 steps at 60 s, more than the history: no seasonal baseline, only persistence
+    # and AutoETS (without a season), scored on the same pairs; Theil's U2 compares with persistence,
+    # the skill with the better of the two.
+    persistence, ets = done["baselines"]
+    assert (persistence["name"], persistence["period"], ets["name"], ets["period"]) == (
+        "persistence",
+        None,
+        "ets",
+        None,
+    )
+    assert persistence["points"] == ets["points"] == metrics["points"] and persistence["theilU"] == 1.0
+    assert done["seasons"] == []
+    best = min((persistence, ets), key=lambda baseline: baseline["rmse"])
+    assert metrics["bestBaseline"] == best["name"]
     assert metrics["theilU"] == pytest.approx(metrics["rmse"] / persistence["rmse"])
-    assert metrics["skill"] == pytest.approx(1 - metrics["rmse"] / persistence["rmse"])
+    assert metrics["skill"] == pytest.approx(1 - metrics["rmse"] / best["rmse"])
     # The forecaster to serve was chosen on the validation split; its test scores are the network's
     # or its baseline's, on the same pairs.
     served = done["servedBy"]
-    assert served["name"] in {"network", "persistence"} and "lowest validation RMSE" in served["reason"]
-    own = metrics if served["name"] == "network" else persistence
+    assert (
+        served["name"] in {"network", "persistence", "ets"} and "lowest validation RMSE" in served["reason"]
+    )
+    own = (
+        metrics if served["name"] == "network" else {b["name"]: b for b in (persistence, ets)}[served["name"]]
+    )
     assert (served["rmse"], served["points"]) == (own["rmse"], own["points"])
     # Intervals at the model's default levels, a width per step, with their test coverage.
     assert [interval["level"] for interval in done["intervals"]] == [0.8, 0.95]
