@@ -31,6 +31,10 @@ class ModelDocument(ModelConfig, Document):
     # When the lock was taken: the watchdog frees a lock whose job is missing only once it is old,
     # since admission takes the lock a moment before it stores the job.
     active_since: datetime | None = None
+    # The champion: the COMPLETED job whose forecasts the model stands for (promoteTrainingJob).
+    # Distinct from active_job_id, the training lock; the first job to complete takes it when empty.
+    champion_job_id: UUID | None = None
+    champion_since: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     # Bumped by every edit: the optimistic-concurrency version (timestamps can tie).

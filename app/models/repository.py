@@ -78,11 +78,39 @@ async def reserve_for_training(*, model: ModelDocument, job_id: UUID) -> bool:
     return raw is not None
 
 
+async def crown_first(*, model_id: UUID, job_id: UUID) -> None:
+    """``job_id`` (just COMPLETED) becomes the model's champion when it has none (idempotent)."""
+    await _models().update_one(
+        {"_id": model_id, "champion_job_id": None},
+        {"$set": {"champion_job_id": job_id, "champion_since": utcnow()}},
+    )
+
+
+async def promote(*, model_id: UUID, job_id: UUID) -> ModelDocument | None:
+    """``job_id`` becomes the model's champion; the model after, or None when it is gone."""
+    raw = await _models().find_one_and_update(
+        {"_id": model_id},
+        {"$set": {"champion_job_id": job_id, "champion_since": utcnow()}},
+        return_document=ReturnDocument.AFTER,
+    )
+    return None if raw is None else ModelDocument.model_validate(raw)
+
+
+async def uncrown(*, model_id: UUID, job_id: UUID) -> None:
+    """Clear the champion if it is still ``job_id`` (a promotion that lost a race with a delete)."""
+    await _models().update_one(
+        {"_id": model_id, "champion_job_id": job_id},
+        {"$set": {"champion_job_id": None, "champion_since": None}},
+    )
+
+
 async def release_model(*, model_id: UUID, job_id: UUID, completed: bool) -> None:
-    """Give the model back: TRAINED once any job completed, else DRAFT. Only the holder can."""
+    """Give the model back: TRAINED once any job completed, else DRAFT. Only the holder can. A
+    completed job becomes the champion of a model that has none."""
     models = _models()
     held = {"_id": model_id, "active_job_id": job_id}
     if completed:
+        await crown_first(model_id=model_id, job_id=job_id)
         await models.update_one(
             held,
             {
@@ -125,11 +153,14 @@ async def locks_older_than(threshold: datetime) -> AsyncIterator[tuple[UUID, UUI
 
 
 __all__ = [
+    "crown_first",
     "delete_idle_model",
     "insert_model",
     "locks_older_than",
+    "promote",
     "release_model",
     "reserve_for_training",
     "settle_after_job_removal",
+    "uncrown",
     "update_draft",
 ]

@@ -11,6 +11,7 @@ from uuid import UUID
 from app.auth.tenancy import TenantScope
 from app.errors import Conflict, NotFound
 from app.models import repository as models
+from app.models.documents import ModelDocument
 from app.models.service import parse_id
 from app.pagination import NEWEST_FIRST, Edge, Page, Position, after_position, page_of, position_of
 from app.training import storage
@@ -153,6 +154,7 @@ async def delete_job(
     on_job_removed: Callable[[TrainingJobDocument], Awaitable[None]] | None = None,
 ) -> UUID:
     key = parse_id(job_id, field="jobId")
+    await _refuse_champion(key, job_id=job_id, scope=scope)
     removed = await jobs.delete_finished_job(
         query=scope.restrict(
             {"_id": key, "status": {"$in": sorted(status.value for status in FINISHED_STATUSES)}},
@@ -171,6 +173,20 @@ async def delete_job(
         await on_job_removed(removed)
     await models.settle_after_job_removal(model_id=removed.model_id)
     return key
+
+
+async def _refuse_champion(key: UUID, *, job_id: str, scope: TenantScope) -> None:
+    """A model's champion stays until another is promoted or the model is deleted."""
+    job = visible(await TrainingJobDocument.get(key), scope)
+    if job is None:
+        return
+    model = await ModelDocument.get(job.model_id)
+    if model is not None and model.champion_job_id == key:
+        raise JobConflict(
+            f"training job {job_id} is the active version of model {model.id}: promote another job "
+            "first, or delete the model",
+            job=job,
+        )
 
 
 __all__ = [

@@ -10,6 +10,7 @@ import strawberry
 
 from app.errors import ChronosError
 from app.models import service as model_service
+from app.models import versions
 from app.models.documents import ModelDocument
 from app.predictions import recurring
 from schema.context import Info
@@ -69,6 +70,25 @@ class ModelMutations:
             lambda: model_service.update_model(
                 model_id=id, changes=changes, rejected=rejected, scope=info.context.scope
             ),
+            ok=_model_payload,
+            failed=_model_failed,
+        )
+
+    @strawberry.mutation(
+        description=(
+            "Make a COMPLETED training job its model's active version (`Model.activeTrainingJob`); "
+            "promoting an earlier job is a rollback. Another status is CONFLICT; nothing is written then."
+        )
+    )
+    async def promote_training_job(
+        self,
+        info: Info,
+        training_job_id: Annotated[
+            strawberry.ID, strawberry.argument(description="UUID of the COMPLETED training job.")
+        ],
+    ) -> ModelPayload:
+        return await payload_of(
+            lambda: versions.promote_job(job_id=training_job_id, scope=info.context.scope),
             ok=_model_payload,
             failed=_model_failed,
         )

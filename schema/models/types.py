@@ -103,6 +103,22 @@ class Model:
     status: ModelStatus = strawberry.field(description="Life-cycle status.")
     created_at: datetime = strawberry.field(description="Creation time, UTC.")
     updated_at: datetime = strawberry.field(description="Last change, UTC.")
+    active_training_job_id: strawberry.ID | None = strawberry.field(
+        description=(
+            "The active version: the COMPLETED training job the model stands for (the first to complete, "
+            "until `promoteTrainingJob` names another); null before any completed."
+        )
+    )
+    active_since: datetime | None = strawberry.field(
+        description="When the active version became active, UTC; null when there is none."
+    )
+
+    @strawberry.field(description="The active version's training job; null when there is none.")
+    async def active_training_job(self, info: Info) -> TrainingJob | None:
+        if self.active_training_job_id is None:
+            return None
+        document = await training.get_job(job_id=str(self.active_training_job_id), scope=info.context.scope)
+        return TrainingJob.from_document(document) if document else None
 
     @strawberry.field(description="Training jobs of this model, newest first, in pages of at most 100.")
     async def training_jobs(
@@ -143,6 +159,8 @@ class Model:
             status=doc.status,
             created_at=doc.created_at,
             updated_at=doc.updated_at,
+            active_training_job_id=strawberry.ID(str(doc.champion_job_id)) if doc.champion_job_id else None,
+            active_since=doc.champion_since,
             **{**fields, "early_stopping_patience": doc.effective_patience},
         )
 

@@ -84,6 +84,16 @@ CALLS: dict[str, Call] = {
            prediction { enabled } errors { code } } }""",
         "not_found",
     ),
+    "promoteTrainingJob": Call(
+        """mutation($job: ID!) { promoteTrainingJob(trainingJobId: $job) {
+           model { id } errors { code } } }""",
+        "not_found",
+    ),
+    "compareTrainingJobs": Call(
+        """query($job: ID!) { compareTrainingJobs(ids: [$job, "00000000-0000-4000-8000-000000000000"]) {
+           jobs { id } } }""",
+        "not_found",
+    ),
     "healthUpdates": Call("subscription { healthUpdates(intervalSeconds: 1) { status } }", "open"),
     "trainingProgress": Call(
         "subscription($job: ID!) { trainingProgress(jobId: $job) { seq } }", "not_found"
