@@ -53,10 +53,12 @@ def forecast_series(
     points: Sequence[ForecastPoint],
     interval_level: float | None = None,
     served_by: str | None = None,
+    training_job_id: str | None = None,
 ) -> dict[str, Any]:
     """The ``forecastSeries`` StructuredValue with ``TimeInstant`` metadata; points carry ``lower``
-    and ``upper`` at ``intervalLevel`` when the forecast has an interval, and ``servedBy`` names the
-    forecaster that made it.
+    and ``upper`` at ``intervalLevel`` when the forecast has an interval, ``servedBy`` names the
+    forecaster that made it and ``trainingJobId`` the version (a model's entity is fed by whichever
+    version is active).
 
     STH-Comet stores a notified value at its ``TimeInstant`` (``lib/utils/sthUtils.js``
     ``getAttributeTimestamp``), so that is the generation time.
@@ -67,6 +69,8 @@ def forecast_series(
         value["intervalLevel"] = interval_level
     if served_by is not None:
         value["servedBy"] = served_by
+    if training_job_id is not None:
+        value["trainingJobId"] = training_job_id
     return {
         "type": "StructuredValue",
         "value": value,
@@ -81,6 +85,7 @@ def forecast_attributes(
     points: Sequence[ForecastPoint],
     interval_level: float | None = None,
     served_by: str | None = None,
+    training_job_id: str | None = None,
 ) -> dict[str, Any]:
     """The attribute update that publishes one forecast."""
     series = forecast_series(
@@ -89,6 +94,7 @@ def forecast_attributes(
         points=points,
         interval_level=interval_level,
         served_by=served_by,
+        training_job_id=training_job_id,
     )
     return {FORECAST_ATTRIBUTE: series}
 

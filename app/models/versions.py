@@ -2,7 +2,8 @@
 
 The first job to complete becomes the champion of a model that has none
 (``app.models.repository.crown_first``, called as the job ends); ``promote_job`` makes any COMPLETED
-job of the model the champion, so a rollback is promoting an earlier one. ``compare_jobs`` puts
+job of the model the champion, so a rollback is promoting an earlier one, and the model's recurring
+forecasts move with it (``app.predictions.model_forecasts``). ``compare_jobs`` puts
 versions side by side with the configuration fields in which they differ.
 """
 
@@ -20,6 +21,7 @@ from app.errors import Conflict, ErrorCode, FieldError, NotFound, ValidationFail
 from app.models import repository
 from app.models.documents import ModelDocument
 from app.models.service import parse_id
+from app.predictions import model_forecasts
 from app.training import service as training
 from app.training.documents import TrainingJobDocument, TrainingStatus
 
@@ -51,6 +53,11 @@ async def promote_job(*, job_id: str, scope: TenantScope) -> ModelDocument:
             f"training job {job_id} is {job.status.value}; only a COMPLETED job can be promoted",
             field=("trainingJobId",),
         )
+    current = await ModelDocument.get(job.model_id)
+    if current is None:
+        raise NotFound(f"the model of training job {job_id} no longer exists", field=("trainingJobId",))
+    # The model's forecasts follow its active version: the schedule moves before the crown does.
+    await model_forecasts.hand_over(model=current, successor=job)
     model = await repository.promote(model_id=job.model_id, job_id=key)
     if model is None:
         raise NotFound(f"the model of training job {job_id} no longer exists", field=("trainingJobId",))

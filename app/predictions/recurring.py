@@ -10,13 +10,14 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Awaitable, Mapping
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import structlog
 
 from app.auth.tenancy import TenantScope
-from app.errors import ErrorCode, FieldError, NotFound, UpstreamError, ValidationFailed
+from app.errors import Conflict, ErrorCode, FieldError, NotFound, UpstreamError, ValidationFailed
 from app.models.service import parse_id
 from app.predictions import service
 from app.settings import Settings
@@ -36,6 +37,7 @@ from fiware.orion import FORECAST_ATTRIBUTE, OrionClient, forecast_entity, forec
 log = structlog.get_logger(__name__)
 
 ENTITY_PREFIX = "urn:ngsi-ld:Chronos:Prediction:"
+MODEL_ENTITY_PREFIX = "urn:ngsi-ld:Chronos:Forecast:"
 DEVICE_PREFIX = "chronos-forecast-"
 # Attributes Chronos writes itself: a static attribute may not take their place.
 RESERVED = frozenset({FORECAST_ATTRIBUTE, "sourceEntity", "feature", "TimeInstant", "id", "type"})
@@ -48,6 +50,15 @@ def entity_id_of(job_id: UUID) -> str:
 
 def device_id_of(job_id: UUID) -> str:
     return f"{DEVICE_PREFIX}{job_id.hex}"
+
+
+def model_entity_id_of(model_id: UUID) -> str:
+    """The one entity a model publishes to, whichever version is active (setModelForecasting)."""
+    return f"{MODEL_ENTITY_PREFIX}{model_id.hex}"
+
+
+def model_device_id_of(model_id: UUID) -> str:
+    return f"{DEVICE_PREFIX}model-{model_id.hex}"
 
 
 def attribute_problems(attributes: Mapping[str, object]) -> list[FieldError]:
@@ -121,12 +132,39 @@ async def enable(
 ) -> TrainingJobDocument:
     """Provision the forecast device, entity and subscription, and schedule a first run now."""
     job = await service.completed_job(job_id, scope=scope)
+    _refuse_model_schedule(job)
+    return await provision_and_enable(
+        job, interval_seconds, attributes, fiware=fiware, settings=settings, first_slot=None
+    )
+
+
+async def provision_and_enable(
+    job: TrainingJobDocument,
+    interval_seconds: float | None,
+    attributes: Mapping[str, object],
+    *,
+    fiware: FiwareClients,
+    settings: Settings,
+    first_slot: datetime | None,
+) -> TrainingJobDocument:
+    """Validate, provision (for the job, or for its model when ``job.prediction_config.model_id``)
+    and switch the schedule on from ``first_slot`` (now when None)."""
     interval = _valid_interval(job, interval_seconds, attributes, settings)
     tenant = _tenant(job)
     schedule = await _provision(
         job, interval, dict(attributes), tenant=tenant, fiware=fiware, settings=settings
     )
-    return await _record(job_id, job, schedule, tenant=tenant, fiware=fiware)
+    return await _record(str(job.id), job, schedule, tenant=tenant, fiware=fiware, first_slot=first_slot)
+
+
+def _refuse_model_schedule(job: TrainingJobDocument) -> None:
+    owner = job.prediction_config.model_id
+    if owner is not None:
+        raise Conflict(
+            f"training job {job.id} publishes the forecasts of model {owner}: switch them with "
+            "setModelForecasting",
+            field=("trainingJobId",),
+        )
 
 
 def _valid_interval(
@@ -166,9 +204,12 @@ async def _provision(
     fiware: FiwareClients,
     settings: Settings,
 ) -> forecasting.ScheduleSettings:
-    """The IoT Agent group and device, the Orion entity, then its subscription unless it has one."""
-    entity_id, entity_type = entity_id_of(job.id), settings.forecast_entity_type
-    device_id = device_id_of(job.id)
+    """The IoT Agent group and device, the Orion entity, then its subscription unless it has one;
+    named after the job, or after its model when it publishes for the model."""
+    owner = job.prediction_config.model_id
+    entity_id = model_entity_id_of(owner) if owner else entity_id_of(job.id)
+    device_id = model_device_id_of(owner) if owner else device_id_of(job.id)
+    entity_type = settings.forecast_entity_type
     try:
         await _provision_device(fiware.iota, tenant, device_id, entity_id, entity_type, settings)
         await _provision_entity(fiware.orion, tenant, job, entity_id, entity_type, static)
@@ -250,9 +291,15 @@ async def _record(
     *,
     tenant: Tenant,
     fiware: FiwareClients,
+    first_slot: datetime | None = None,
 ) -> TrainingJobDocument:
     """Switch the schedule on; NOT_FOUND, with what was provisioned taken back, if the job is gone."""
-    enabled = await forecasting.enable_schedule(job_id=job.id, settings=schedule)
+    owner = job.prediction_config.model_id
+    enabled = await forecasting.enable_schedule(
+        job_id=job.id, settings=schedule, model_id=owner, first_slot=first_slot
+    )
+    if enabled is None and owner is not None:
+        raise Conflict(f"training job {job_id} is gone or publishes for itself", field=("trainingJobId",))
     if enabled is None:
         provisioned = {
             "entity_id": schedule.entity_id,
@@ -274,6 +321,13 @@ async def disable(*, job_id: str, scope: TenantScope, fiware: FiwareClients) -> 
     job = training.visible(await TrainingJobDocument.get(key), scope)
     if job is None:
         raise NotFound(f"training job {job_id} does not exist", field=("trainingJobId",))
+    _refuse_model_schedule(job)
+    return await unsubscribe_and_disable(job, fiware=fiware)
+
+
+async def unsubscribe_and_disable(job: TrainingJobDocument, *, fiware: FiwareClients) -> TrainingJobDocument:
+    """Delete the schedule's subscription and switch it off; the entity and device stay."""
+    job_id = str(job.id)
     subscription_id = job.prediction_config.subscription_id
     if subscription_id is not None:
         try:
@@ -282,7 +336,7 @@ async def disable(*, job_id: str, scope: TenantScope, fiware: FiwareClients) -> 
             pass  # already gone: the goal is reached
         except FiwareError as error:
             raise translate(error) from error
-    disabled = await forecasting.disable_schedule(job_id=key)
+    disabled = await forecasting.disable_schedule(job_id=job.id)
     if disabled is None:
         raise NotFound(f"training job {job_id} does not exist", field=("trainingJobId",))
     return disabled
@@ -308,19 +362,28 @@ async def remove_publication(*, config: Any, tenant: Tenant, fiware: FiwareClien
 
 
 async def remove_for_job(job: TrainingJobDocument, *, fiware: FiwareClients) -> None:
-    """Called when a job is deleted (alone or with its model)."""
-    await remove_publication(config=job.prediction_config, tenant=_tenant(job), fiware=fiware)
+    """Called when a job is deleted (alone or with its model). A model's publication is removed
+    with the job that holds it, never with one that handed it over (it is the model's, not theirs)."""
+    config = job.prediction_config
+    if config.model_id is not None and config.handed_over_at is not None:
+        return
+    await remove_publication(config=config, tenant=_tenant(job), fiware=fiware)
 
 
 __all__ = [
     "DEVICE_PREFIX",
     "ENTITY_PREFIX",
+    "MODEL_ENTITY_PREFIX",
     "attribute_problems",
     "device_id_of",
     "disable",
     "enable",
     "entity_id_of",
     "forecast_apikey",
+    "model_device_id_of",
+    "model_entity_id_of",
+    "provision_and_enable",
     "remove_for_job",
     "remove_publication",
+    "unsubscribe_and_disable",
 ]

@@ -247,6 +247,7 @@ async def _publish(
         ],
         interval_level=forecast.interval_level,
         served_by=forecast.served_by,
+        training_job_id=str(job.id),
     )
     try:
         # A hanging Orion holds this run until the FIWARE timeout or the next slot, whichever is first.

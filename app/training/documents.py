@@ -316,6 +316,12 @@ class PredictionConfig(BaseModel):
     """Recurring forecasts of a job, published to Orion in the model's tenant."""
 
     enabled: bool = False
+    # Set when the schedule publishes for the model (setModelForecasting): the entity, device and
+    # subscription are the model's, and pass to the next active version on promotion.
+    model_id: UUID | None = None
+    # When this job handed the model's schedule to the next active version: slots it had claimed
+    # before still run here (they publish to the same entity), later ones run there.
+    handed_over_at: datetime | None = None
     # What Chronos provisioned (and only that is ever deleted): entity, subscription, device.
     entity_id: str | None = None
     entity_type: str | None = None

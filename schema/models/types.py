@@ -17,6 +17,7 @@ from schema.derive import Nested, declared_values, output_fields
 from schema.enums import expose
 from schema.loaders import JobCount, JobsOfModel
 from schema.pagination import Connection, Edge, PageInfo
+from schema.predictions.types import PredictionSchedule
 from schema.training.types import TrainingJob, TrainingJobConnection, TrainingStatus
 
 ModelId = Annotated[strawberry.ID, strawberry.argument(description="UUID of the model.")]
@@ -119,6 +120,20 @@ class Model:
             return None
         document = await training.get_job(job_id=str(self.active_training_job_id), scope=info.context.scope)
         return TrainingJob.from_document(document) if document else None
+
+    @strawberry.field(
+        description=(
+            "The model's recurring forecasts (`setModelForecasting`) as its active version runs them; "
+            "null when they were never switched on for the model."
+        )
+    )
+    async def forecasting(self, info: Info) -> PredictionSchedule | None:
+        if self.active_training_job_id is None:
+            return None
+        document = await training.get_job(job_id=str(self.active_training_job_id), scope=info.context.scope)
+        if document is None or document.prediction_config.model_id != UUID(str(self.id)):
+            return None
+        return PredictionSchedule.from_document(document)
 
     @strawberry.field(description="Training jobs of this model, newest first, in pages of at most 100.")
     async def training_jobs(

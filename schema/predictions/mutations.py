@@ -7,7 +7,7 @@ from typing import Annotated
 import strawberry
 from strawberry.scalars import JSON
 
-from app.predictions import recurring
+from app.predictions import model_forecasts, recurring
 from app.training.documents import TrainingJobDocument
 from schema.context import Info
 from schema.errors import UserError, payload_of, user_errors
@@ -79,6 +79,43 @@ class PredictionMutations:
 
         return await payload_of(
             toggle,
+            ok=lambda job: PredictionTogglePayload(
+                prediction=PredictionSchedule.from_document(job), errors=[]
+            ),
+            failed=lambda error: PredictionTogglePayload(prediction=None, errors=user_errors(error)),
+        )
+
+    @strawberry.mutation(
+        description=(
+            "Switch a model's recurring forecasts on or off. They publish to one entity per model, "
+            "`urn:ngsi-ld:Chronos:Forecast:<model uuid hex>` (an IoT Agent device and a subscription "
+            "named after the model), always from the model's active version: promoting another job moves "
+            "the schedule there at the next slot, with the same entity, no gap and no slot twice. "
+            "CONFLICT when the model has no active version, or when that version publishes its own "
+            "forecasts (`togglePrediction`)."
+        )
+    )
+    async def set_model_forecasting(
+        self,
+        info: Info,
+        model_id: Annotated[strawberry.ID, strawberry.argument(description="UUID of the model.")],
+        enabled: Annotated[bool, strawberry.argument(description="Run forecasts on schedule, or stop.")],
+        input: Annotated[  # noqa: A002
+            PredictionToggleInput | None, strawberry.argument(description="Used when enabling.")
+        ] = None,
+    ) -> PredictionTogglePayload:
+        resources = info.context.resources
+        given = input or PredictionToggleInput()
+        return await payload_of(
+            lambda: model_forecasts.set_model_forecasting(
+                model_id=model_id,
+                enabled=enabled,
+                interval_seconds=given.interval_seconds,
+                attributes={a.name: a.value for a in given.attributes or []},
+                scope=info.context.scope,
+                fiware=resources.fiware,
+                settings=resources.settings,
+            ),
             ok=lambda job: PredictionTogglePayload(
                 prediction=PredictionSchedule.from_document(job), errors=[]
             ),

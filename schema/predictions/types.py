@@ -112,7 +112,10 @@ class MissedSlot:
 class PredictionSchedule:
     training_job_id: strawberry.ID = strawberry.field(description="UUID of the training job.")
     entity_id: str | None = strawberry.field(
-        description="Orion entity the forecasts go to (`urn:ngsi-ld:Chronos:Prediction:<job>`), once enabled."
+        description=(
+            "Orion entity the forecasts go to, once enabled: `urn:ngsi-ld:Chronos:Prediction:<job>` for "
+            "a job's own forecasts, `urn:ngsi-ld:Chronos:Forecast:<model>` for its model's."
+        )
     )
     entity_type: str | None = strawberry.field(description="Its entity type.")
     enabled: bool = strawberry.field(description="Whether forecasts run on schedule.")

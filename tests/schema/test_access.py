@@ -94,6 +94,11 @@ CALLS: dict[str, Call] = {
            jobs { id } } }""",
         "not_found",
     ),
+    "setModelForecasting": Call(
+        """mutation($model: ID!) { setModelForecasting(modelId: $model, enabled: false) {
+           prediction { enabled } errors { code } } }""",
+        "not_found",
+    ),
     "healthUpdates": Call("subscription { healthUpdates(intervalSeconds: 1) { status } }", "open"),
     "trainingProgress": Call(
         "subscription($job: ID!) { trainingProgress(jobId: $job) { seq } }", "not_found"

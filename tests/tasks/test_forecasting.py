@@ -25,6 +25,9 @@ mutation($id: ID!, $enabled: Boolean!, $input: PredictionToggleInput) {
   }
 }"""
 
+MODEL_OF = "query($id: ID!) { trainingJob(id: $id) { modelId } }"
+DELETE_MODEL = "mutation($id: ID!) { deleteModel(id: $id) { deletedId errors { code message } } }"
+
 SCHEDULE = """
 query($id: ID!) {
   trainingJob(id: $id) {
@@ -163,8 +166,12 @@ async def test_enabling_provisions_fiware_and_forecasts_reach_orion_and_sth(
         entity_id in str(vars(s)) for s in fiware_sandbox.orion.tenant("smart").subscriptions.values()
     )
 
-    # Deleting the job removes the entity and the device Chronos created.
-    deleted = (await gql.ok(DELETE_JOB, {"id": job_id}))["deleteTrainingJob"]
+    # The job is its model's active version, so it goes with its model: that removes the entity and
+    # the device Chronos created.
+    refused = (await gql.ok(DELETE_JOB, {"id": job_id}))["deleteTrainingJob"]
+    assert [e["code"] for e in refused["errors"]] == ["CONFLICT"]
+    model_id = (await gql.ok(MODEL_OF, {"id": job_id}))["trainingJob"]["modelId"]
+    deleted = (await gql.ok(DELETE_MODEL, {"id": model_id}))["deleteModel"]
     assert deleted["errors"] == []
     assert fiware_sandbox.orion.entity(service="smart", entity_id=entity_id) is None
     devices = fiware_sandbox.iota.devices(service="smart", service_path="/")

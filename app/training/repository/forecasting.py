@@ -52,21 +52,35 @@ class ScheduleSettings:
     attributes: dict[str, object]
 
 
-async def enable_schedule(*, job_id: UUID, settings: ScheduleSettings) -> TrainingJobDocument | None:
-    """Switch forecasts on for a COMPLETED job, first slot now; None when no such job is left."""
+async def enable_schedule(
+    *,
+    job_id: UUID,
+    settings: ScheduleSettings,
+    model_id: UUID | None = None,
+    first_slot: datetime | None = None,
+) -> TrainingJobDocument | None:
+    """Switch forecasts on for a COMPLETED job, first slot ``first_slot`` (default now), for its
+    model when ``model_id`` is given; None when no such job is left. A job publishing for itself is
+    never turned into the model's publisher here (the caller refuses that with a reason)."""
+    guard: dict[str, Any] = {"_id": job_id, "status": TrainingStatus.COMPLETED.value}
+    if model_id is not None:
+        guard["$or"] = [{"prediction_config.enabled": False}, {"prediction_config.model_id": model_id}]
     raw = await _jobs().find_one_and_update(
-        {"_id": job_id, "status": TrainingStatus.COMPLETED.value},
+        guard,
         {
             "$set": {
                 "prediction_config.enabled": True,
+                "prediction_config.model_id": model_id,
+                "prediction_config.handed_over_at": None,
                 "prediction_config.entity_id": settings.entity_id,
                 "prediction_config.entity_type": settings.entity_type,
                 "prediction_config.device_id": settings.device_id,
                 "prediction_config.subscription_id": settings.subscription_id,
                 "prediction_config.interval_seconds": settings.interval_seconds,
                 "prediction_config.attributes": settings.attributes,
-                # The first forecast runs at the scheduler's next tick; this anchors the slot grid.
-                "prediction_config.next_prediction_at": utcnow(),
+                # The first forecast runs at the scheduler's next tick (or at the slot a handover
+                # continues from); this anchors the slot grid.
+                "prediction_config.next_prediction_at": first_slot or utcnow(),
                 "prediction_config.last_error": None,
                 "prediction_config.failure_streak": None,
             }
@@ -84,6 +98,22 @@ async def disable_schedule(*, job_id: UUID) -> TrainingJobDocument | None:
         return_document=ReturnDocument.AFTER,
     )
     return None if raw is None else TrainingJobDocument.model_validate(raw)
+
+
+async def hand_over(*, job_id: UUID, model_id: UUID, due: datetime | None) -> bool:
+    """Stop the model's schedule on ``job_id`` if its next slot is still ``due`` (False when a beat
+    claimed meanwhile: read again); the slots it claimed before still run here."""
+    moved = await _jobs().update_one(
+        {"_id": job_id, "prediction_config.model_id": model_id, "prediction_config.next_prediction_at": due},
+        {
+            "$set": {
+                "prediction_config.enabled": False,
+                "prediction_config.subscription_id": None,
+                "prediction_config.handed_over_at": utcnow(),
+            }
+        },
+    )
+    return bool(moved.matched_count)
 
 
 async def stop_schedule(*, job_id: UUID, reason: str) -> None:
@@ -153,12 +183,22 @@ async def claim_slot(
 async def claim_run(*, job_id: UUID, slot: datetime, retrying: bool) -> float | None:
     """Mark ``slot`` as the job's running slot; its interval, or None when it is not this run's."""
     ran_before = {"$lte": slot} if retrying else {"$lt": slot}
+    # A schedule handed to the model's next version still runs the slots it claimed before.
+    still_ours = [
+        {"prediction_config.enabled": True},
+        {
+            "prediction_config.handed_over_at": {"$ne": None},
+            "prediction_config.next_prediction_at": {"$gt": slot},
+        },
+    ]
     raw = await _jobs().find_one_and_update(
         {
             "_id": job_id,
-            "prediction_config.enabled": True,
             "prediction_config.settled_slots": {"$ne": slot},
-            "$or": [{"prediction_config.last_slot": None}, {"prediction_config.last_slot": ran_before}],
+            "$and": [
+                {"$or": still_ours},
+                {"$or": [{"prediction_config.last_slot": None}, {"prediction_config.last_slot": ran_before}]},
+            ],
         },
         {"$set": {"prediction_config.last_slot": slot}},
         projection={"prediction_config.interval_seconds": 1},
@@ -266,6 +306,7 @@ __all__ = [
     "due_schedules",
     "enable_schedule",
     "extend_streak",
+    "hand_over",
     "schedule_of",
     "settle_missed",
     "settle_published",

@@ -152,17 +152,23 @@ async def test_cancel_and_delete_follow_the_job_status(
     job_id = (await start(gql, model["id"]))["trainingJob"]["id"]
     running = (await gql.ok(DELETE_JOB, {"id": job_id}))["deleteTrainingJob"]
     assert codes(running) in ([("CONFLICT", ["jobId"])], [])
-    if running["errors"]:
-        done = await wait_for(gql, job_id)
-        assert done["status"] == "COMPLETED", done["error"]
-        assert await model_status(gql, model["id"], "TRAINED") == "TRAINED"
-        deleted = (await gql.ok(DELETE_JOB, {"id": job_id}))["deleteTrainingJob"]
-        assert deleted == {"deletedId": job_id, "errors": []}
+    if not running["errors"]:
+        # It finished before the delete: the model has nothing trained, so it is a DRAFT again.
+        assert await model_status(gql, model["id"], "DRAFT") == "DRAFT"
+        return
+    done = await wait_for(gql, job_id)
+    assert done["status"] == "COMPLETED", done["error"]
+    assert await model_status(gql, model["id"], "TRAINED") == "TRAINED"
+    # The model's first completed job is its active version: it stays until another is promoted.
+    active = (await gql.ok(DELETE_JOB, {"id": job_id}))["deleteTrainingJob"]
+    assert codes(active) == [("CONFLICT", ["jobId"])]
+    second = (await wait_for(gql, (await start(gql, model["id"]))["trainingJob"]["id"]))["id"]
+    deleted = (await gql.ok(DELETE_JOB, {"id": second}))["deleteTrainingJob"]
+    assert deleted == {"deletedId": second, "errors": []}
     database = mongo[test_settings.mongo_database]
-    assert await database["model_artifacts.files"].count_documents({"metadata.job_id": job_id}) == 0
-    # With its only completed job gone, the model has nothing trained left.
-    assert await model_status(gql, model["id"], "DRAFT") == "DRAFT"
-    gone = (await gql.ok(DELETE_JOB, {"id": job_id}))["deleteTrainingJob"]
+    assert await database["model_artifacts.files"].count_documents({"metadata.job_id": second}) == 0
+    assert await model_status(gql, model["id"], "TRAINED") == "TRAINED"
+    gone = (await gql.ok(DELETE_JOB, {"id": second}))["deleteTrainingJob"]
     assert codes(gone) == [("NOT_FOUND", ["jobId"])]
 
 
