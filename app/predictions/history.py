@@ -82,7 +82,7 @@ def _optional_time(value: object) -> datetime | None:
         return None
 
 
-def _run(recorded_at: datetime, value: object) -> Run | None:
+def parse_run(recorded_at: datetime, value: object) -> Run | None:
     """One stored forecast; STH may hand back the object itself or its JSON text."""
     if isinstance(value, str):
         try:
@@ -192,10 +192,10 @@ async def history(
     runs = []
     for entry in reversed(page.entries if page else []):
         recorded = _optional_time(entry.recv_time)
-        run = _run(recorded, entry.attr_value) if recorded is not None else None
+        run = parse_run(recorded, entry.attr_value) if recorded is not None else None
         if run is not None:
             runs.append(run)
     return HistoryPage(runs, has_next_page=offset > 0, total=total)
 
 
-__all__ = ["MAX_PAGE", "HistoryPage", "Run", "RunPoint", "history"]
+__all__ = ["MAX_PAGE", "HistoryPage", "Run", "RunPoint", "history", "parse_run"]

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 import strawberry
 
 from app.predictions import history, service
 from app.predictions.slots import RECENT_MISSES
 from app.training.documents import MissReason, TrainingJobDocument
+from ml import accuracy
 from schema.enums import expose
 from schema.pagination import Connection, Edge, PageInfo
 
@@ -220,3 +221,54 @@ class PredictionHistoryConnection(Connection[PredictionRun]):
 
 
 __all__ += ["HistoryPoint", "PredictionHistoryConnection", "PredictionRun"]
+
+
+@strawberry.type(description="Live accuracy of one horizon step over a window.")
+class StepAccuracy:
+    step: int = strawberry.field(description="Horizon step, from 1.")
+    pairs: int = strawberry.field(description="Published forecasts of this step whose reading arrived.")
+    mae: float | None = strawberry.field(description="Mean absolute error; null without pairs.")
+    rmse: float | None = strawberry.field(description="Root mean squared error; null without pairs.")
+    u2: float | None = strawberry.field(
+        description="RMSE over persistence's (the origin's reading repeated) on the same pairs; null when "
+        "persistence is exact or there are no pairs."
+    )
+    coverage: float | None = strawberry.field(
+        description="Share of readings inside the published interval; null without bounds."
+    )
+    bias: float | None = strawberry.field(description="Mean of forecast minus reading (above 0: too high).")
+
+
+@strawberry.type(
+    description=(
+        "How the published forecasts did against the readings that arrived: every run stored in the "
+        "history store whose target falls in the window, joined with the sensor's reading within half an "
+        "interval of it."
+    )
+)
+class LiveAccuracy:
+    window_seconds: float = strawberry.field(description="The window, seconds back from `end`.")
+    start: datetime = strawberry.field(description="Start of the window (exclusive), UTC.")
+    end: datetime = strawberry.field(description="End of the window (inclusive): when it was computed, UTC.")
+    forecasts: int = strawberry.field(description="Published forecasts with at least one pair.")
+    pairs: int = strawberry.field(description="(forecast, step) pairs with a reading, all steps together.")
+    mae: float | None = strawberry.field(description="Mean absolute error over every pair.")
+    rmse: float | None = strawberry.field(description="Root mean squared error over every pair.")
+    u2: float | None = strawberry.field(description="Theil's U2 against persistence over every pair.")
+    coverage: float | None = strawberry.field(description="Interval coverage over every bounded pair.")
+    bias: float | None = strawberry.field(description="Mean of forecast minus reading over every pair.")
+    steps: list[StepAccuracy] = strawberry.field(description="The same per horizon step.")
+
+    @classmethod
+    def of(cls, found: accuracy.LiveAccuracy) -> LiveAccuracy:
+        scores = {
+            name: getattr(found, name)
+            for name in ("forecasts", "pairs", "mae", "rmse", "u2", "coverage", "bias")
+        }
+        return cls(
+            window_seconds=found.window_seconds,
+            start=datetime.fromtimestamp(found.start, tz=UTC),
+            end=datetime.fromtimestamp(found.end, tz=UTC),
+            steps=[StepAccuracy(**vars(step)) for step in found.steps],
+            **scores,
+        )

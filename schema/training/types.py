@@ -8,6 +8,7 @@ from uuid import UUID
 
 import strawberry
 
+from app.predictions.accuracy import job_live_accuracy
 from app.timeutil import utcnow
 from app.training import documents, progress, service
 from schema.context import Info
@@ -15,7 +16,7 @@ from schema.derive import output_fields
 from schema.enums import expose
 from schema.loaders import JobCount
 from schema.pagination import Connection, Edge, PageInfo
-from schema.predictions.types import PredictionSchedule
+from schema.predictions.types import LiveAccuracy, PredictionSchedule
 
 if TYPE_CHECKING:
     from schema.models.types import Model
@@ -300,6 +301,28 @@ class TrainingJob:
     def stalled(self, info: Info) -> bool:
         age = self.heartbeat_age_seconds()
         return age is not None and age > info.context.resources.settings.job_stale_seconds
+
+    @strawberry.field(
+        description=(
+            "How this job's published forecasts did against the readings that arrived since, per window: "
+            "read from the history store on demand. Empty figures (0 pairs) before any target is due."
+        )
+    )
+    async def live_accuracy(
+        self,
+        info: Info,
+        windows_seconds: Annotated[
+            list[float],
+            strawberry.argument(description="Windows, seconds back from now (1 to 4, each at most 7 days)."),
+        ] = (86_400.0,),  # type: ignore[assignment]
+    ) -> list[LiveAccuracy]:
+        found = await job_live_accuracy(
+            job_id=str(self.id),
+            windows=windows_seconds,
+            scope=info.context.scope,
+            sth=info.context.resources.fiware.sth,
+        )
+        return [LiveAccuracy.of(window) for window in found]
 
     @strawberry.field(description="The model this job trains; null if it was deleted meanwhile.")
     async def model(self, info: Info) -> Annotated[Model, strawberry.lazy("schema.models.types")] | None:
