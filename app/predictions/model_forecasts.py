@@ -13,6 +13,7 @@ appears, and nothing in FIWARE is re-provisioned (the published forecast is neve
 from __future__ import annotations
 
 from collections.abc import Mapping
+from uuid import UUID
 
 import structlog
 
@@ -69,6 +70,16 @@ async def set_model_forecasting(
     )
     log.info("prediction.model_enabled", model_id=str(model.id), job_id=str(job.id))
     return enabled_job
+
+
+async def publisher(*, model_id: UUID, scope: TenantScope) -> TrainingJobDocument | None:
+    """The active version when it holds the model's forecasts (on or off); None when the model's
+    forecasts were never switched on, or the model is not visible."""
+    model = await get_model(model_id=str(model_id), scope=scope)
+    if model is None or model.champion_job_id is None:
+        return None
+    job = await TrainingJobDocument.get(model.champion_job_id)
+    return job if job is not None and job.prediction_config.model_id == model.id else None
 
 
 def _refuse_unable_successor(successor: TrainingJobDocument) -> None:
@@ -128,4 +139,4 @@ async def _continue_on(
     log.info("prediction.handed_over", model_id=str(model.id), job_id=str(successor.id))
 
 
-__all__ = ["HANDOVER_ATTEMPTS", "hand_over", "set_model_forecasting"]
+__all__ = ["HANDOVER_ATTEMPTS", "hand_over", "publisher", "set_model_forecasting"]

@@ -11,13 +11,15 @@ import strawberry
 
 from app import models
 from app.models import service as model_service
+from app.predictions import model_forecasts
+from app.predictions.accuracy import job_live_accuracy
 from app.training import service as training
 from schema.context import Info
 from schema.derive import Nested, declared_values, output_fields
 from schema.enums import expose
 from schema.loaders import JobCount, JobsOfModel
 from schema.pagination import Connection, Edge, PageInfo
-from schema.predictions.types import PredictionSchedule
+from schema.predictions.types import LiveAccuracy, PredictionSchedule
 from schema.training.types import TrainingJob, TrainingJobConnection, TrainingStatus
 
 ModelId = Annotated[strawberry.ID, strawberry.argument(description="UUID of the model.")]
@@ -128,12 +130,34 @@ class Model:
         )
     )
     async def forecasting(self, info: Info) -> PredictionSchedule | None:
-        if self.active_training_job_id is None:
-            return None
-        document = await training.get_job(job_id=str(self.active_training_job_id), scope=info.context.scope)
-        if document is None or document.prediction_config.model_id != UUID(str(self.id)):
-            return None
-        return PredictionSchedule.from_document(document)
+        publisher = await model_forecasts.publisher(model_id=UUID(str(self.id)), scope=info.context.scope)
+        return PredictionSchedule.from_document(publisher) if publisher else None
+
+    @strawberry.field(
+        description=(
+            "How the model's published forecasts (`setModelForecasting`, from every version that was "
+            "active) did against the readings that arrived since, per window; empty when the model's "
+            "forecasts were never switched on."
+        )
+    )
+    async def live_accuracy(
+        self,
+        info: Info,
+        windows_seconds: Annotated[
+            list[float],
+            strawberry.argument(description="Windows, seconds back from now (1 to 4, each at most 7 days)."),
+        ] = (86_400.0,),  # type: ignore[assignment]
+    ) -> list[LiveAccuracy]:
+        publisher = await model_forecasts.publisher(model_id=UUID(str(self.id)), scope=info.context.scope)
+        if publisher is None:
+            return []
+        found = await job_live_accuracy(
+            job_id=str(publisher.id),
+            windows=windows_seconds,
+            scope=info.context.scope,
+            sth=info.context.resources.fiware.sth,
+        )
+        return [LiveAccuracy.of(window) for window in found]
 
     @strawberry.field(description="Training jobs of this model, newest first, in pages of at most 100.")
     async def training_jobs(

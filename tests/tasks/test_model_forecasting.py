@@ -29,6 +29,7 @@ FORECASTING = """
 query($model: ID!) {
   model(id: $model) { forecasting { trainingJobId entityId enabled runCount missedCount lastError } }
 }"""
+LIVE = "query($model: ID!) { model(id: $model) { liveAccuracy { windowSeconds forecasts pairs rmse } } }"
 SCHEDULE = """
 query($id: ID!) {
   trainingJob(id: $id) { prediction { enabled runCount missedCount lastError recentMisses { slot reason } } }
@@ -118,6 +119,13 @@ async def test_promotion_moves_the_models_forecasts_with_the_entity_unchanged(
     assert old["missedCount"] + new["missedCount"] <= 1, (old, new)
     assert all(miss["reason"] in {"LATE", "NO_WORKER"} for miss in misses), (old, new)
     assert old["runCount"] >= 1 and new["runCount"] >= 2
+
+    # The model's live accuracy reads every version's runs from its one entity: no reading has arrived
+    # for their targets yet (the series stops at the newest context), so nothing is paired.
+    [live] = (await gql.ok(LIVE, {"model": model}))["model"]["liveAccuracy"]
+    assert (live["windowSeconds"], live["forecasts"], live["pairs"], live["rmse"]) == (86400.0, 0, 0, None)
+    untouched = (await create_model(gql, seed_series(fiware_sandbox, points=300)))["id"]
+    assert (await gql.ok(LIVE, {"model": untouched}))["model"]["liveAccuracy"] == []
 
     # Deleting the version that handed over keeps the model's entity; switching off stops the runs.
     assert (await gql.ok(DELETE_JOB, {"id": first}))["deleteTrainingJob"]["errors"] == []
