@@ -157,15 +157,18 @@ class TrainingMetrics(ScoreFields):
 
 
 class BaselineScore(ScoreFields):
-    """A trivial forecaster scored on exactly the network's test pairs."""
+    """A baseline forecaster scored on exactly the network's test pairs."""
 
     name: str = Field(
         description=(
-            "`persistence` (the last value, repeated), or `seasonal_naive_daily` / "
-            "`seasonal_naive_weekly` (the value one season earlier)."
+            "`persistence` (the last value, repeated), `seasonal_naive_daily` / "
+            "`seasonal_naive_weekly` (the value one season earlier), or `ets` (AutoETS, the statistical "
+            "model, fitted on the training split)."
         )
     )
-    period: int | None = Field(None, description="Season length in steps; null for persistence.")
+    period: int | None = Field(
+        None, description="Season length in steps; null for persistence and a non-seasonal AutoETS."
+    )
 
 
 class ServedBy(ScoreFields):

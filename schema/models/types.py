@@ -12,14 +12,19 @@ import strawberry
 from app import models
 from app.models import service as model_service
 from app.predictions import model_forecasts
-from app.predictions.accuracy import job_live_accuracy
 from app.training import service as training
 from schema.context import Info
 from schema.derive import Nested, declared_values, output_fields
 from schema.enums import expose
 from schema.loaders import JobCount, JobsOfModel
 from schema.pagination import Connection, Edge, PageInfo
-from schema.predictions.types import LiveAccuracy, PredictionSchedule
+from schema.predictions.types import (
+    DAY_WINDOW,
+    LiveAccuracy,
+    PredictionSchedule,
+    WindowsSeconds,
+    live_accuracy_of,
+)
 from schema.training.types import TrainingJob, TrainingJobConnection, TrainingStatus
 
 ModelId = Annotated[strawberry.ID, strawberry.argument(description="UUID of the model.")]
@@ -141,23 +146,12 @@ class Model:
         )
     )
     async def live_accuracy(
-        self,
-        info: Info,
-        windows_seconds: Annotated[
-            list[float],
-            strawberry.argument(description="Windows, seconds back from now (1 to 4, each at most 7 days)."),
-        ] = (86_400.0,),  # type: ignore[assignment]
+        self, info: Info, windows_seconds: WindowsSeconds = DAY_WINDOW
     ) -> list[LiveAccuracy]:
         publisher = await model_forecasts.publisher(model_id=UUID(str(self.id)), scope=info.context.scope)
         if publisher is None:
             return []
-        found = await job_live_accuracy(
-            job_id=str(publisher.id),
-            windows=windows_seconds,
-            scope=info.context.scope,
-            sth=info.context.resources.fiware.sth,
-        )
-        return [LiveAccuracy.of(window) for window in found]
+        return await live_accuracy_of(info, job_id=str(publisher.id), windows=windows_seconds)
 
     @strawberry.field(description="Training jobs of this model, newest first, in pages of at most 100.")
     async def training_jobs(

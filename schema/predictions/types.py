@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Annotated
 
 import strawberry
 
 from app.predictions import history, service
+from app.predictions.accuracy import job_live_accuracy
 from app.predictions.slots import RECENT_MISSES
 from app.training.documents import MissReason, TrainingJobDocument
 from ml import accuracy
+from schema.context import Info
 from schema.enums import expose
 from schema.pagination import Connection, Edge, PageInfo
 
@@ -272,3 +275,18 @@ class LiveAccuracy:
             steps=[StepAccuracy(**vars(step)) for step in found.steps],
             **scores,
         )
+
+
+WindowsSeconds = Annotated[
+    list[float],
+    strawberry.argument(description="Windows, seconds back from now (1 to 4, each at most 7 days)."),
+]
+DAY_WINDOW: list[float] = [86_400.0]
+
+
+async def live_accuracy_of(info: Info, *, job_id: str, windows: list[float]) -> list[LiveAccuracy]:
+    """``TrainingJob.liveAccuracy`` and ``Model.liveAccuracy``: the windows of one publishing job."""
+    found = await job_live_accuracy(
+        job_id=job_id, windows=windows, scope=info.context.scope, sth=info.context.resources.fiware.sth
+    )
+    return [LiveAccuracy.of(window) for window in found]

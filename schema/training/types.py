@@ -8,7 +8,6 @@ from uuid import UUID
 
 import strawberry
 
-from app.predictions.accuracy import job_live_accuracy
 from app.timeutil import utcnow
 from app.training import documents, progress, service
 from schema.context import Info
@@ -16,7 +15,13 @@ from schema.derive import output_fields
 from schema.enums import expose
 from schema.loaders import JobCount
 from schema.pagination import Connection, Edge, PageInfo
-from schema.predictions.types import LiveAccuracy, PredictionSchedule
+from schema.predictions.types import (
+    DAY_WINDOW,
+    LiveAccuracy,
+    PredictionSchedule,
+    WindowsSeconds,
+    live_accuracy_of,
+)
 
 if TYPE_CHECKING:
     from schema.models.types import Model
@@ -309,20 +314,9 @@ class TrainingJob:
         )
     )
     async def live_accuracy(
-        self,
-        info: Info,
-        windows_seconds: Annotated[
-            list[float],
-            strawberry.argument(description="Windows, seconds back from now (1 to 4, each at most 7 days)."),
-        ] = (86_400.0,),  # type: ignore[assignment]
+        self, info: Info, windows_seconds: WindowsSeconds = DAY_WINDOW
     ) -> list[LiveAccuracy]:
-        found = await job_live_accuracy(
-            job_id=str(self.id),
-            windows=windows_seconds,
-            scope=info.context.scope,
-            sth=info.context.resources.fiware.sth,
-        )
-        return [LiveAccuracy.of(window) for window in found]
+        return await live_accuracy_of(info, job_id=str(self.id), windows=windows_seconds)
 
     @strawberry.field(description="The model this job trains; null if it was deleted meanwhile.")
     async def model(self, info: Info) -> Annotated[Model, strawberry.lazy("schema.models.types")] | None:
