@@ -42,6 +42,10 @@ class PredictionTogglePayload:
     errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
 
 
+Enabled = Annotated[bool, strawberry.argument(description="Run forecasts on schedule, or stop.")]
+WhenEnabling = Annotated[PredictionToggleInput | None, strawberry.argument(description="Used when enabling.")]
+
+
 @strawberry.type
 class PredictionMutations:
     @strawberry.mutation(
@@ -55,10 +59,8 @@ class PredictionMutations:
         self,
         info: Info,
         training_job_id: TrainingJobId,
-        enabled: Annotated[bool, strawberry.argument(description="Run forecasts on schedule, or stop.")],
-        input: Annotated[  # noqa: A002
-            PredictionToggleInput | None, strawberry.argument(description="Used when enabling.")
-        ] = None,
+        enabled: Enabled,
+        input: WhenEnabling = None,  # noqa: A002
     ) -> PredictionTogglePayload:
         resources = info.context.resources
         given = input or PredictionToggleInput()
@@ -99,10 +101,8 @@ class PredictionMutations:
         self,
         info: Info,
         model_id: Annotated[strawberry.ID, strawberry.argument(description="UUID of the model.")],
-        enabled: Annotated[bool, strawberry.argument(description="Run forecasts on schedule, or stop.")],
-        input: Annotated[  # noqa: A002
-            PredictionToggleInput | None, strawberry.argument(description="Used when enabling.")
-        ] = None,
+        enabled: Enabled,
+        input: WhenEnabling = None,  # noqa: A002
     ) -> PredictionTogglePayload:
         resources = info.context.resources
         given = input or PredictionToggleInput()
