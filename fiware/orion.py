@@ -78,24 +78,8 @@ def forecast_series(
     }
 
 
-def forecast_attributes(
-    *,
-    generated_at: datetime,
-    horizon: int,
-    points: Sequence[ForecastPoint],
-    interval_level: float | None = None,
-    served_by: str | None = None,
-    training_job_id: str | None = None,
-) -> dict[str, Any]:
-    """The attribute update that publishes one forecast."""
-    series = forecast_series(
-        generated_at=generated_at,
-        horizon=horizon,
-        points=points,
-        interval_level=interval_level,
-        served_by=served_by,
-        training_job_id=training_job_id,
-    )
+def forecast_attributes(series: dict[str, Any]) -> dict[str, Any]:
+    """The attribute update that publishes one :func:`forecast_series`."""
     return {FORECAST_ATTRIBUTE: series}
 
 

@@ -34,7 +34,7 @@ from app.training.repository import forecasting
 from app.upstream import translate
 from fiware.clients import FiwareClients
 from fiware.errors import FiwareError
-from fiware.orion import ForecastPoint, OrionClient, forecast_attributes
+from fiware.orion import ForecastPoint, OrionClient, forecast_attributes, forecast_series
 
 log = structlog.get_logger(__name__)
 
@@ -239,7 +239,7 @@ async def _publish(
         raise SlotFailure(
             MissReason.JOB_UNUSABLE, "forecasts are on but no Orion entity was provisioned", disable=True
         )
-    attributes = forecast_attributes(
+    series = forecast_series(
         generated_at=forecast.generated_at,
         horizon=forecast.horizon,
         points=[
@@ -249,6 +249,7 @@ async def _publish(
         served_by=forecast.served_by,
         training_job_id=str(job.id),
     )
+    attributes = forecast_attributes(series)
     try:
         # A hanging Orion holds this run until the FIWARE timeout or the next slot, whichever is first.
         async with asyncio.timeout((deadline - utcnow()).total_seconds()):

@@ -76,7 +76,9 @@ def test_a_forecast_with_an_interval_carries_its_bounds_and_level() -> None:
 
 def test_forecast_attributes_publish_the_series_under_forecast_series() -> None:
     generated = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
-    update = forecast_attributes(generated_at=generated, horizon=1, points=[ForecastPoint(1, 3.5, None)])
+    update = forecast_attributes(
+        forecast_series(generated_at=generated, horizon=1, points=[ForecastPoint(1, 3.5, None)])
+    )
     assert update == {
         "forecastSeries": {
             "type": "StructuredValue",
