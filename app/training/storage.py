@@ -11,6 +11,7 @@ float64, checkpoints ``.npz`` read with ``allow_pickle=False``, and the rest is 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from typing import Any
 from uuid import UUID
@@ -86,8 +87,11 @@ async def _delete_files(bucket_name: str, query: dict[str, Any]) -> int:
     files = _database()[f"{bucket_name}.files"]
     deleted = 0
     async for entry in files.find(query, {"_id": 1}):
-        await bucket.delete(entry["_id"])
-        deleted += 1
+        # Two deleters may race for one file (a job deleted as its own step clears its working data):
+        # gone is the goal, whoever removed it.
+        with contextlib.suppress(NoFile):
+            await bucket.delete(entry["_id"])
+            deleted += 1
     return deleted
 
 
@@ -123,7 +127,8 @@ async def store_series(*, job_id: UUID, run: str, values: FloatArray) -> str:
 
 
 async def delete_series(*, file_id: str) -> None:
-    await _bucket(SERIES_BUCKET).delete(ObjectId(file_id))
+    with contextlib.suppress(NoFile):
+        await _bucket(SERIES_BUCKET).delete(ObjectId(file_id))
 
 
 async def read_series(*, file_id: str) -> FloatArray:

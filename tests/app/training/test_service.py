@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from uuid import uuid4
 
+import numpy as np
 import pytest
 
 from app.auth.tenancy import EVERY_TENANT
@@ -52,3 +54,16 @@ async def test_unknown_jobs_are_not_found(beanie_db: str) -> None:
         await service.cancel_job(job_id=str(uuid4()), scope=EVERY_TENANT)
     with pytest.raises(NotFound):
         await service.delete_job(job_id=str(uuid4()), scope=EVERY_TENANT)
+
+
+async def test_two_deleters_racing_for_a_jobs_files_both_succeed(beanie_db: str) -> None:
+    job_id, model_id = uuid4(), uuid4()
+    for name in ("model.onnx", "model.keras", "scaler.json"):
+        await storage.store_artifact(
+            job_id=job_id, model_id=model_id, run="r", name=name, data=b"x", content_type="application/json"
+        )
+    series = await storage.store_series(job_id=job_id, run="r", values=np.array([1.0, 2.0]))
+    # The job is deleted while its own step clears the same files: neither may fail.
+    await asyncio.gather(*(storage.delete_job_files(job_id=job_id) for _ in range(3)))
+    await storage.delete_series(file_id=series)
+    assert await storage.delete_artifacts(job_id=job_id) == 0
