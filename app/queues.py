@@ -22,9 +22,13 @@ CLEANUP_TRAINING_TASKS = "chronos.cleanup_training_tasks"
 WATCHDOG = "chronos.training_watchdog"
 SCHEDULE_FORECASTS = "chronos.schedule_forecasts"
 EXECUTE_FORECAST = "chronos.execute_forecast"
+RETRAINING_TICK = "chronos.retraining_tick"
+MONITORING_TICK = "chronos.monitoring_tick"
 
 # Tasks that run on every tick of a schedule: their start and end are logged at DEBUG, not INFO.
-PERIODIC = frozenset({WATCHDOG, SCHEDULE_FORECASTS, EXECUTE_FORECAST, CLEANUP_TRAINING_TASKS})
+PERIODIC = frozenset(
+    {WATCHDOG, SCHEDULE_FORECASTS, EXECUTE_FORECAST, CLEANUP_TRAINING_TASKS, RETRAINING_TICK, MONITORING_TICK}
+)
 
 # Cleanup runs once more after a job ends, for anything a step still wrote on its way out.
 CLEANUP_DELAY_SECONDS = 60
@@ -34,6 +38,8 @@ ROUTES: dict[str, Queue] = {
     PROCESS_COLLECTED_DATA: Queue.ORCHESTRATION,
     CLEANUP_TRAINING_TASKS: Queue.ORCHESTRATION,
     WATCHDOG: Queue.ORCHESTRATION,
+    RETRAINING_TICK: Queue.ORCHESTRATION,
+    MONITORING_TICK: Queue.ORCHESTRATION,
     COLLECT_DATA_CHUNK: Queue.DATA_COLLECTION,
     TRAIN_MODEL: Queue.MODEL_TRAINING,
     SCHEDULE_FORECASTS: Queue.FORECAST_SCHEDULING,
@@ -45,9 +51,11 @@ __all__ = [
     "CLEANUP_TRAINING_TASKS",
     "COLLECT_DATA_CHUNK",
     "EXECUTE_FORECAST",
+    "MONITORING_TICK",
     "ORCHESTRATE_TRAINING",
     "PERIODIC",
     "PROCESS_COLLECTED_DATA",
+    "RETRAINING_TICK",
     "ROUTES",
     "SCHEDULE_FORECASTS",
     "TRAIN_MODEL",

@@ -70,6 +70,15 @@ class Settings(BaseSettings):
     prediction_min_interval_seconds: float = Field(default=10.0, gt=0)
     forecast_scheduler_interval_seconds: float = Field(default=5.0, gt=0)
     forecast_batch_size: int = Field(default=100, ge=1, le=10_000)
+    # Beat's model ticks: scheduled retrainings and challenger decisions, and live-accuracy checks.
+    retraining_tick_seconds: float = Field(default=60.0, gt=0)
+    # The shortest retraining interval a policy may ask for (tests lower it).
+    retraining_min_interval_seconds: float = Field(default=60.0, gt=0)
+    monitor_interval_seconds: float = Field(default=300.0, gt=0)
+    # Rolling windows of the stored live accuracy (and the Prometheus gauges), besides each
+    # model's drift window; at most three, each at most seven days.
+    live_windows_seconds: list[float] = Field(default_factory=lambda: [86_400.0, 604_800.0], max_length=3)
+    models_tick_batch: int = Field(default=200, ge=1, le=10_000)
     iota_forecast_apikey: str = "chronos-forecast"
     iota_forecast_resource: str = "/iot/d"
 

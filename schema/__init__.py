@@ -24,9 +24,11 @@ from schema.extensions import (
     ParserCacheKeepingErrors,
     is_unexpected,
 )
+from schema.fleet.mutations import FleetMutations
 from schema.limits import QueryLimits, limit_extensions
 from schema.models.mutations import ModelMutations
 from schema.models.queries import ModelQueries
+from schema.models.subscriptions import ModelSubscriptions
 from schema.predictions.mutations import PredictionMutations
 from schema.predictions.queries import PredictionQueries
 from schema.shared_execution import SharingExecutor
@@ -46,7 +48,7 @@ class Query(SystemQueries, ModelQueries, TrainingQueries, PredictionQueries, Dev
 
 
 @strawberry.type(description="Write operations; expected failures are reported in each payload's `errors`.")
-class Mutation(ModelMutations, TrainingMutations, PredictionMutations):
+class Mutation(ModelMutations, TrainingMutations, PredictionMutations, FleetMutations):
     pass
 
 
@@ -56,7 +58,7 @@ class Mutation(ModelMutations, TrainingMutations, PredictionMutations):
         "(POST with `Accept: text/event-stream`)."
     )
 )
-class Subscription(SystemSubscriptions, TrainingSubscriptions):
+class Subscription(SystemSubscriptions, TrainingSubscriptions, ModelSubscriptions):
     pass
 
 

@@ -12,10 +12,10 @@ from celery import Celery
 from kombu.entity import Queue as KombuQueue
 
 from app.dispatch import producer
-from app.queues import SCHEDULE_FORECASTS, WATCHDOG, Queue
+from app.queues import MONITORING_TICK, RETRAINING_TICK, SCHEDULE_FORECASTS, WATCHDOG, Queue
 from app.settings import Settings
 
-TASK_MODULES = ["tasks.training", "tasks.maintenance", "tasks.forecasting"]
+TASK_MODULES = ["tasks.training", "tasks.maintenance", "tasks.forecasting", "tasks.models"]
 
 
 def _queue(queue: Queue) -> KombuQueue:
@@ -64,6 +64,17 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "task": SCHEDULE_FORECASTS,
             "schedule": settings.forecast_scheduler_interval_seconds,
             "options": {"expires": settings.forecast_scheduler_interval_seconds},
+        },
+        "model-retraining": {
+            "task": RETRAINING_TICK,
+            "schedule": settings.retraining_tick_seconds,
+            "options": {"expires": settings.retraining_tick_seconds},
+        },
+        # Checks are due per model every monitor_interval_seconds; the tick looks a few times as often.
+        "model-monitoring": {
+            "task": MONITORING_TICK,
+            "schedule": settings.monitor_interval_seconds / 5,
+            "options": {"expires": settings.monitor_interval_seconds / 5},
         },
     }
 

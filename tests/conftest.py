@@ -80,6 +80,10 @@ def service_env(
             # Recurring forecasts every second or two, so tests see several runs.
             "CHRONOS_PREDICTION_MIN_INTERVAL_SECONDS": "1",
             "CHRONOS_FORECAST_SCHEDULER_INTERVAL_SECONDS": "0.5",
+            # Retraining schedules of a few seconds, and live-accuracy checks every two.
+            "CHRONOS_RETRAINING_MIN_INTERVAL_SECONDS": "1",
+            "CHRONOS_RETRAINING_TICK_SECONDS": "1",
+            "CHRONOS_MONITOR_INTERVAL_SECONDS": "2",
         }
     finally:
         stack.stop()

@@ -13,6 +13,7 @@ from pymongo import IndexModel
 
 from app.models.config import ModelConfig
 from app.models.enums import ModelStatus
+from app.models.policy import Monitoring, RetrainingPolicy, RetrainingState
 from app.timeutil import utcnow
 
 
@@ -35,6 +36,11 @@ class ModelDocument(ModelConfig, Document):
     # Distinct from active_job_id, the training lock; the first job to complete takes it when empty.
     champion_job_id: UUID | None = None
     champion_since: datetime | None = None
+    # Scheduled retraining and drift rule (setRetrainingPolicy); None: the defaults, no schedule.
+    retraining: RetrainingPolicy | None = None
+    retraining_state: RetrainingState = Field(default_factory=RetrainingState)
+    # Live accuracy of the model's published forecasts and the drift verdict, kept by beat's tick.
+    monitoring: Monitoring = Field(default_factory=Monitoring)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     # Bumped by every edit: the optimistic-concurrency version (timestamps can tie).
@@ -47,6 +53,9 @@ class ModelDocument(ModelConfig, Document):
             IndexModel([("model_type", pymongo.ASCENDING)], name="model_type"),
             IndexModel([("entity_id", pymongo.ASCENDING)], name="entity_id"),
             IndexModel([("feature", pymongo.ASCENDING)], name="feature"),
+            # Beat's ticks look for models due a retraining or a live-accuracy check.
+            IndexModel([("retraining_state.next_at", pymongo.ASCENDING)], name="retraining_due"),
+            IndexModel([("monitoring.next_check_at", pymongo.ASCENDING)], name="monitoring_due"),
             # Newest-first keyset pagination sorts on exactly this pair.
             IndexModel(
                 [("created_at", pymongo.DESCENDING), ("_id", pymongo.DESCENDING)],

@@ -16,6 +16,7 @@ from pymongo import ReturnDocument
 
 from app.models.documents import ModelDocument
 from app.models.enums import ModelStatus
+from app.models.policy import Monitoring, RetrainingPolicy
 from app.timeutil import utcnow
 from app.training.documents import TrainingJobDocument, TrainingStatus
 from app.training.repository import jobs
@@ -152,14 +153,164 @@ async def locks_older_than(threshold: datetime) -> AsyncIterator[tuple[UUID, UUI
         yield model["_id"], model["active_job_id"]
 
 
+async def set_retraining(
+    *, model_id: UUID, policy: RetrainingPolicy | None, next_at: datetime | None
+) -> ModelDocument | None:
+    """The model's retraining policy and its first scheduled time; None when the model is gone."""
+    raw = await _models().find_one_and_update(
+        {"_id": model_id},
+        {
+            "$set": {
+                "retraining": None if policy is None else policy.model_dump(mode="python"),
+                "retraining_state.next_at": next_at,
+                "updated_at": utcnow(),
+            },
+            # No revision bump: the policy is not what a training snapshots, so a training start
+            # racing this write stays valid.
+        },
+        return_document=ReturnDocument.AFTER,
+    )
+    return None if raw is None else ModelDocument.model_validate(raw)
+
+
+async def due_retrainings(*, now: datetime, batch: int) -> list[ModelDocument]:
+    """Models whose scheduled retraining time has come, the most overdue first."""
+    query = {"retraining.schedule": {"$ne": None}, "retraining_state.next_at": {"$lte": now}}
+    cursor = _models().find(query).sort("retraining_state.next_at", 1).limit(batch)
+    return [ModelDocument.model_validate(raw) async for raw in cursor]
+
+
+async def claim_retraining(*, model_id: UUID, due: datetime, next_at: datetime) -> bool:
+    """Move the schedule from ``due`` to ``next_at``: only one beat's tick wins a scheduled time."""
+    result = await _models().update_one(
+        {"_id": model_id, "retraining_state.next_at": due},
+        {"$set": {"retraining_state.next_at": next_at}},
+    )
+    return bool(result.modified_count)
+
+
+async def set_challenger(*, model_id: UUID, job_id: UUID, trigger: str) -> bool:
+    """Record the retraining in flight; False when another one holds the model already."""
+    result = await _models().update_one(
+        {"_id": model_id, "retraining_state.challenger_job_id": None},
+        {
+            "$set": {
+                "retraining_state.challenger_job_id": job_id,
+                "retraining_state.deciding_since": None,
+                "retraining_state.last_started_at": utcnow(),
+                "retraining_state.last_trigger": trigger,
+                "retraining_state.last_error": None,
+            }
+        },
+    )
+    return bool(result.modified_count)
+
+
+async def note_retraining(*, model_id: UUID, outcome: str, error: str | None) -> None:
+    """What became of the newest retraining attempt (started, skipped, failed, promoted, kept)."""
+    await _models().update_one(
+        {"_id": model_id},
+        {"$set": {"retraining_state.last_outcome": outcome, "retraining_state.last_error": error}},
+    )
+
+
+async def models_with_challengers(*, batch: int) -> list[ModelDocument]:
+    cursor = _models().find({"retraining_state.challenger_job_id": {"$ne": None}}).limit(batch)
+    return [ModelDocument.model_validate(raw) async for raw in cursor]
+
+
+async def claim_decision(*, model_id: UUID, job_id: UUID, now: datetime, stale_before: datetime) -> bool:
+    """One process decides a challenger at a time; a claim older than ``stale_before`` was lost."""
+    result = await _models().update_one(
+        {
+            "_id": model_id,
+            "retraining_state.challenger_job_id": job_id,
+            "$or": [
+                {"retraining_state.deciding_since": None},
+                {"retraining_state.deciding_since": {"$lt": stale_before}},
+            ],
+        },
+        {"$set": {"retraining_state.deciding_since": now}},
+    )
+    return bool(result.modified_count)
+
+
+async def end_challenge(*, model_id: UUID, job_id: UUID, outcome: str, error: str | None) -> None:
+    """The challenger is decided: the model may retrain again."""
+    await _models().update_one(
+        {"_id": model_id, "retraining_state.challenger_job_id": job_id},
+        {
+            "$set": {
+                "retraining_state.challenger_job_id": None,
+                "retraining_state.deciding_since": None,
+                "retraining_state.last_outcome": outcome,
+                "retraining_state.last_error": error,
+            }
+        },
+    )
+
+
+async def release_decision(*, model_id: UUID, job_id: UUID, error: str) -> None:
+    """A decision that could not be made now (STH down): the next tick tries again."""
+    await _models().update_one(
+        {"_id": model_id, "retraining_state.challenger_job_id": job_id},
+        {"$set": {"retraining_state.deciding_since": None, "retraining_state.last_error": error}},
+    )
+
+
+async def due_checks(*, now: datetime, batch: int) -> list[ModelDocument]:
+    """Models with an active version whose live-accuracy check is due (never checked first)."""
+    query = {
+        "champion_job_id": {"$ne": None},
+        "$or": [{"monitoring.next_check_at": None}, {"monitoring.next_check_at": {"$lte": now}}],
+    }
+    cursor = _models().find(query).sort("monitoring.next_check_at", 1).limit(batch)
+    return [ModelDocument.model_validate(raw) async for raw in cursor]
+
+
+async def claim_check(*, model_id: UUID, due: datetime | None, next_at: datetime) -> bool:
+    """Move the check from ``due`` to ``next_at``: one tick evaluates a model once per interval."""
+    result = await _models().update_one(
+        {"_id": model_id, "monitoring.next_check_at": due},
+        {"$set": {"monitoring.next_check_at": next_at}},
+    )
+    return bool(result.modified_count)
+
+
+async def record_monitoring(*, model_id: UUID, monitoring: Monitoring) -> None:
+    """The evaluation's outcome; the schedule (``next_check_at``) and the episode's retraining stay."""
+    values = monitoring.model_dump(mode="python", exclude={"next_check_at", "drift_job_id"})
+    await _models().update_one(
+        {"_id": model_id}, {"$set": {f"monitoring.{name}": value for name, value in values.items()}}
+    )
+
+
+async def set_drift_job(*, model_id: UUID, job_id: UUID | None) -> None:
+    """The drift episode's retraining (None when the episode ends)."""
+    await _models().update_one({"_id": model_id}, {"$set": {"monitoring.drift_job_id": job_id}})
+
+
 __all__ = [
+    "claim_check",
+    "claim_decision",
+    "claim_retraining",
     "crown_first",
     "delete_idle_model",
+    "due_checks",
+    "due_retrainings",
+    "end_challenge",
     "insert_model",
     "locks_older_than",
+    "models_with_challengers",
+    "note_retraining",
     "promote",
+    "record_monitoring",
+    "release_decision",
     "release_model",
     "reserve_for_training",
+    "set_challenger",
+    "set_drift_job",
+    "set_retraining",
     "settle_after_job_removal",
     "uncrown",
     "update_draft",

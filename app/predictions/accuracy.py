@@ -68,7 +68,7 @@ async def job_live_accuracy(
     series, tenant = series_of(job.config)
     try:
         runs = await _runs(job, tenant, sth=sth, since=since, until=moment)
-        readings = await _readings(
+        readings = await readings_between(
             series, tenant, sth=sth, since=since - timedelta(seconds=interval), until=moment
         )
     except FiwareError as error:
@@ -119,9 +119,11 @@ async def _runs(
     return runs
 
 
-async def _readings(
+async def readings_between(
     series: Series, tenant: Tenant, *, sth: SthClient, since: datetime, until: datetime
 ) -> tuple[np.ndarray, np.ndarray]:
+    """Every reading of ``series`` in ``[since, until]`` as (epoch seconds, values); empty when STH
+    holds none. FiwareError when STH fails."""
     try:
         total = await sth.count(series, tenant, date_from=since, date_to=until)
         collected = await sth.read_range(
@@ -157,4 +159,4 @@ def _published(run: Run, interval: float, times: np.ndarray, values: np.ndarray)
     )
 
 
-__all__ = ["MAX_WINDOWS", "MAX_WINDOW_SECONDS", "job_live_accuracy"]
+__all__ = ["MAX_WINDOWS", "MAX_WINDOW_SECONDS", "job_live_accuracy", "readings_between"]

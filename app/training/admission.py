@@ -37,7 +37,7 @@ from app.timeutil import safely_in_range
 from app.training import events
 from app.training import service as training_service
 from app.training.config import required_points, series_of, snapshot
-from app.training.documents import TrainingConfig, TrainingJobDocument, TrainingRequest
+from app.training.documents import Challenge, TrainingConfig, TrainingJobDocument, TrainingRequest
 from app.training.repository import jobs, lifecycle
 from app.upstream import translate
 from fiware.errors import FiwareError
@@ -199,6 +199,7 @@ class Admission:
     wanted: TrainingRequest
     fingerprint: str
     key: str | None
+    challenge: Challenge | None = None
 
 
 async def start_training(
@@ -209,15 +210,21 @@ async def start_training(
     sth: SthClient,
     dispatch: Dispatch,
     dispatch_timeout: float,
+    challenge: Challenge | None = None,
 ) -> TrainingJobDocument:
-    """Admit and queue a job, or raise the reason it cannot run (see the module docstring)."""
+    """Admit and queue a job, or raise the reason it cannot run (see the module docstring); a
+    retraining passes its ``challenge`` with the champion."""
     key_id = parse_id(model_id, field="modelId")
     model = models_service.visible(await ModelDocument.get(key_id), scope)
     if model is None:
         raise NotFound(f"model {model_id} does not exist", field=("modelId",))
     wanted = validate_request(request)
     admission = Admission(
-        model, wanted, fingerprint_of(key_id, wanted), idempotency_key(key_id, request.idempotency_key)
+        model,
+        wanted,
+        fingerprint_of(key_id, wanted),
+        idempotency_key(key_id, request.idempotency_key),
+        challenge,
     )
     if (earlier := await _earlier(admission, scope)) is not None:
         return earlier
@@ -251,6 +258,7 @@ async def _admit(admission: Admission, *, sth: SthClient) -> TrainingJobDocument
         points_available=available,
         points_requested=requested,
         progress_seq=1,
+        challenge=admission.challenge,
     )
 
 

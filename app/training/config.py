@@ -3,6 +3,7 @@ for every later step (the series and tenant to read, the fewest points the windo
 
 from __future__ import annotations
 
+from app.models.config import ModelConfig
 from app.models.documents import ModelDocument
 from app.training.documents import TrainingConfig
 from fiware.http import Tenant
@@ -32,7 +33,7 @@ def required_points(config: TrainingConfig) -> int:
     )
 
 
-def series_of(config: TrainingConfig) -> tuple[Series, Tenant]:
+def series_of(config: ModelConfig) -> tuple[Series, Tenant]:
     return (
         Series(entity_type=config.entity_type, entity_id=config.entity_id, attribute=config.feature),
         Tenant(service=config.fiware_service, service_path=config.fiware_service_path),

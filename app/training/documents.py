@@ -315,6 +315,23 @@ class FailureStreak(BaseModel):
     reported_at: datetime
 
 
+class Challenge(BaseModel):
+    """A retraining's contest with the champion, decided once the job ends (app.models.retraining)."""
+
+    trigger: str  # "schedule" or "drift"
+    champion_job_id: UUID | None = None
+    decided_at: datetime | None = None
+    promoted: bool | None = None
+    reason: str | None = None
+    # The holdout: targets after both jobs' training data, up to the decision.
+    holdout_start: datetime | None = None
+    holdout_end: datetime | None = None
+    pairs: int = 0
+    champion_rmse: float | None = None
+    challenger_rmse: float | None = None
+    margin: float = 0.0
+
+
 class PredictionConfig(BaseModel):
     """Recurring forecasts of a job, published to Orion in the model's tenant."""
 
@@ -389,6 +406,8 @@ class TrainingJobDocument(Document):
     error: JobError | None = None
     lease: Lease | None = None
     prediction_config: PredictionConfig = Field(default_factory=PredictionConfig)
+    # Set when a scheduled or drift retraining started the job: its contest with the champion.
+    challenge: Challenge | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     started_at: datetime | None = None

@@ -181,6 +181,18 @@ def use_sink(sink: EventSink | None) -> None:
 _outage = OutageLog("training.publish_failed")
 
 
+async def publish(channel: str, message: str, *, about: str) -> None:
+    """Best-effort PUBLISH of another aggregate's event (``about``: what it concerns, for the log)."""
+    if _sink is None:
+        return
+    try:
+        await _sink.publish(channel, message)
+    except (RedisError, OSError) as error:
+        _outage.failed(error, about=about)
+        return
+    _outage.succeeded()
+
+
 async def announce(job: TrainingJobDocument, *, status_changed: bool) -> None:
     if _sink is None:
         return
@@ -204,5 +216,6 @@ __all__ = [
     "announce",
     "event_of",
     "job_channel",
+    "publish",
     "use_sink",
 ]

@@ -49,7 +49,7 @@ async def follow_job(
             if isinstance(item, Resync):
                 current = await TrainingJobDocument.get(job_id)
                 event = event_of(current) if current is not None else None
-            else:
+            elif isinstance(item, ProgressEvent):  # a job channel carries nothing else
                 event = item
 
 
@@ -76,9 +76,11 @@ async def follow_jobs(
                     query = {"$and": [query, {"model_id": model_id}]}
                 query = scope.restrict(query, *service.TENANT_FIELDS)
                 found = [event_of(job) for job in await TrainingJobDocument.find(query).to_list()]
-            else:
+            elif isinstance(item, ProgressEvent):
                 wanted = model_id is None or item.model_id == model_id
                 found = [item] if wanted and scope.allows(item.service, item.service_path) else []
+            else:
+                found = []
             for event in sorted(found, key=lambda e: e.at):
                 if event.seq > seen.get(event.job_id, -1):
                     seen[event.job_id] = event.seq

@@ -23,6 +23,7 @@ import redis.asyncio as aioredis
 import structlog
 from redis.exceptions import RedisError
 
+from app.models.events import MODELS_CHANNEL, ModelEvent
 from app.training.events import ProgressEvent
 
 log = structlog.get_logger(__name__)
@@ -38,7 +39,7 @@ class Resync:
 
 
 RESYNC: Final = Resync()
-Item = ProgressEvent | Resync
+Item = ProgressEvent | ModelEvent | Resync
 
 
 class Listener:
@@ -198,7 +199,9 @@ class ProgressHub:
         if not group:
             return
         try:
-            event = ProgressEvent.from_json(data)
+            event: ProgressEvent | ModelEvent = (
+                ModelEvent.from_json(data) if channel == MODELS_CHANNEL else ProgressEvent.from_json(data)
+            )
         except (ValueError, KeyError, TypeError):
             log.warning("hub.bad_message", channel=channel)
             return

@@ -9,13 +9,14 @@ from uuid import UUID
 import strawberry
 
 from app.errors import ChronosError
+from app.models import retraining, versions
 from app.models import service as model_service
-from app.models import versions
 from app.models.documents import ModelDocument
 from app.predictions import recurring
 from schema.context import Info
 from schema.errors import UserError, payload_of, user_errors
 from schema.models.inputs import CreateModelInput, UpdateModelInput
+from schema.models.retraining import RetrainingPolicyInput
 from schema.models.types import Model, ModelId
 
 
@@ -89,6 +90,35 @@ class ModelMutations:
     ) -> ModelPayload:
         return await payload_of(
             lambda: versions.promote_job(job_id=training_job_id, scope=info.context.scope),
+            ok=_model_payload,
+            failed=_model_failed,
+        )
+
+    @strawberry.mutation(
+        description=(
+            "Set a model's retraining policy: a schedule (interval, or cron in an explicit time zone), the "
+            "data window, the promotion margin a challenger must beat the champion by on the same recent "
+            "holdout, and the drift rule. Checked against the model's history (a window longer than the "
+            "data, a cron expression that never fires: VALIDATION_ERROR, nothing written); null input "
+            "removes the policy."
+        )
+    )
+    async def set_retraining_policy(
+        self,
+        info: Info,
+        model_id: Annotated[strawberry.ID, strawberry.argument(description="UUID of the model.")],
+        input: Annotated[  # noqa: A002
+            RetrainingPolicyInput | None, strawberry.argument(description="The policy; null removes it.")
+        ],
+    ) -> ModelPayload:
+        return await payload_of(
+            lambda: retraining.set_policy(
+                model_id=model_id,
+                policy=input.to_policy() if input is not None else None,
+                scope=info.context.scope,
+                sth=info.context.resources.fiware.sth,
+                min_interval=info.context.settings.retraining_min_interval_seconds,
+            ),
             ok=_model_payload,
             failed=_model_failed,
         )

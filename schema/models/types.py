@@ -17,6 +17,7 @@ from schema.context import Info
 from schema.derive import Nested, declared_values, output_fields
 from schema.enums import expose
 from schema.loaders import JobCount, JobsOfModel
+from schema.models.retraining import ModelMonitoring, RetrainingPolicy, RetrainingStatus
 from schema.pagination import Connection, Edge, PageInfo
 from schema.predictions.types import (
     DAY_WINDOW,
@@ -120,6 +121,18 @@ class Model:
     active_since: datetime | None = strawberry.field(
         description="When the active version became active, UTC; null when there is none."
     )
+    retraining_policy: RetrainingPolicy | None = strawberry.field(
+        description="Its scheduled retraining and drift rule (`setRetrainingPolicy`); null: none set."
+    )
+    retraining: RetrainingStatus = strawberry.field(
+        description="What its scheduled and drift retrainings last did, and the one in flight."
+    )
+    monitoring: ModelMonitoring = strawberry.field(
+        description=(
+            "The newest periodic check of its published forecasts against the readings that arrived, "
+            "and the drift verdict (also exported as Prometheus gauges)."
+        )
+    )
 
     @strawberry.field(description="The active version's training job; null when there is none.")
     async def active_training_job(self, info: Info) -> TrainingJob | None:
@@ -194,6 +207,9 @@ class Model:
             updated_at=doc.updated_at,
             active_training_job_id=strawberry.ID(str(doc.champion_job_id)) if doc.champion_job_id else None,
             active_since=doc.champion_since,
+            retraining_policy=RetrainingPolicy.from_policy(doc.retraining) if doc.retraining else None,
+            retraining=RetrainingStatus.from_state(doc.retraining_state),
+            monitoring=ModelMonitoring.from_monitoring(doc.monitoring),
             **{**fields, "early_stopping_patience": doc.effective_patience},
         )
 

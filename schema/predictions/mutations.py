@@ -123,4 +123,11 @@ class PredictionMutations:
         )
 
 
-__all__ = ["PredictionMutations", "PredictionToggleInput", "PredictionTogglePayload", "StaticAttributeInput"]
+__all__ = [
+    "Enabled",
+    "PredictionMutations",
+    "PredictionToggleInput",
+    "PredictionTogglePayload",
+    "StaticAttributeInput",
+    "WhenEnabling",
+]

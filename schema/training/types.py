@@ -209,6 +209,40 @@ def _phase(times: documents.PhaseTimes) -> PhaseTimes:
     return PhaseTimes(started_at=times.started_at, ended_at=times.ended_at)
 
 
+@strawberry.type(
+    description=(
+        "A scheduled or drift retraining's contest with the champion (the model's active version at "
+        "the decision): both scored on the same recent holdout, the newest data neither trained on."
+    )
+)
+class Challenge:
+    trigger: str = strawberry.field(description="What started the retraining: `schedule` or `drift`.")
+    champion_job_id: strawberry.ID | None = strawberry.field(
+        description="The active version it was held against; null when the model had none."
+    )
+    decided_at: datetime | None = strawberry.field(description="When it was decided, UTC; null until then.")
+    promoted: bool | None = strawberry.field(
+        description="True when it became the active version; null until decided."
+    )
+    reason: str | None = strawberry.field(description="Why, with the scores; null until decided.")
+    holdout_start: datetime | None = strawberry.field(
+        description="Holdout targets are after this time (the newest data either version trained on)."
+    )
+    holdout_end: datetime | None = strawberry.field(description="And up to this one (the decision).")
+    pairs: int = strawberry.field(description="(Origin, step) pairs both versions were scored on.")
+    champion_rmse: float | None = strawberry.field(description="The champion's RMSE on those pairs.")
+    challenger_rmse: float | None = strawberry.field(description="This job's RMSE on those pairs.")
+    margin: float = strawberry.field(
+        description="The improvement asked for: promoted when challengerRmse ≤ (1 - margin) × championRmse."
+    )
+
+    @classmethod
+    def from_document(cls, challenge: documents.Challenge) -> Challenge:
+        values = challenge.model_dump()
+        champion = values.pop("champion_job_id")
+        return cls(**values, champion_job_id=strawberry.ID(str(champion)) if champion else None)
+
+
 @strawberry.type(description="One run of training of a model on a slice of its sensor's history.")
 class TrainingJob:
     id: strawberry.ID = strawberry.field(description="UUID of the job.")
@@ -273,6 +307,9 @@ class TrainingJob:
     artifacts: list[Artifact] = strawberry.field(description="Stored files; empty until COMPLETED.")
     error: JobError | None = strawberry.field(description="Why it failed; null otherwise.")
     prediction: PredictionSchedule = strawberry.field(description="Its recurring forecasts.")
+    challenge: Challenge | None = strawberry.field(
+        description="Set when a scheduled or drift retraining started it: its contest with the champion."
+    )
     created_at: datetime = strawberry.field(description="Admission time, UTC.")
     updated_at: datetime = strawberry.field(description="Last change of any kind, UTC.")
     started_at: datetime | None = strawberry.field(description="When a worker took it, UTC.")
@@ -362,6 +399,7 @@ class TrainingJob:
             ],
             error=JobError.from_document(doc.error) if doc.error else None,
             prediction=PredictionSchedule.from_document(doc),
+            challenge=Challenge.from_document(doc.challenge) if doc.challenge else None,
             created_at=doc.created_at,
             updated_at=doc.updated_at,
             started_at=doc.started_at,

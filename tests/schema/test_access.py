@@ -99,6 +99,27 @@ CALLS: dict[str, Call] = {
            prediction { enabled } errors { code } } }""",
         "not_found",
     ),
+    "setRetrainingPolicy": Call(
+        """mutation($model: ID!) { setRetrainingPolicy(modelId: $model, input: null) {
+           model { id } errors { code } } }""",
+        "not_found",
+    ),
+    "createFleetModels": Call(
+        """mutation { createFleetModels(input: {template: {feature: "t", fiwareService: "smart",
+           fiwareServicePath: "/"}, selection: {entityType: "Sensor", entityIds: ["urn:x"]}}) {
+           results { entityId } errors { code field } } }""",
+        "forbidden",
+    ),
+    "startFleetTrainings": Call(
+        """mutation($model: ID!) { startFleetTrainings(modelIds: [$model]) {
+           results { trainingJob { id } errors { code } } errors { code } } }""",
+        "not_found",
+    ),
+    "setFleetForecasting": Call(
+        """mutation($model: ID!) { setFleetForecasting(modelIds: [$model], enabled: false) {
+           results { prediction { enabled } errors { code } } errors { code } } }""",
+        "not_found",
+    ),
     "healthUpdates": Call("subscription { healthUpdates(intervalSeconds: 1) { status } }", "open"),
     "trainingProgress": Call(
         "subscription($job: ID!) { trainingProgress(jobId: $job) { seq } }", "not_found"
@@ -106,6 +127,7 @@ CALLS: dict[str, Call] = {
     "trainingJobUpdates": Call(
         "subscription($model: ID) { trainingJobUpdates(modelId: $model) { jobId } }", "empty"
     ),
+    "modelUpdates": Call("subscription($model: ID) { modelUpdates(modelId: $model) { kind } }", "not_found"),
 }
 
 
@@ -202,6 +224,8 @@ def codes(result: dict[str, Any], field: str) -> set[str]:
     payload = (result.get("data") or {}).get(field)
     if isinstance(payload, dict):
         found |= {e["code"] for e in payload.get("errors") or []}
+        # Bulk payloads report each item's failure in its result.
+        found |= {e["code"] for item in payload.get("results") or [] for e in item.get("errors") or []}
     return found
 
 

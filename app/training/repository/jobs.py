@@ -8,7 +8,7 @@ from typing import Any
 from uuid import UUID
 
 from app.training import storage
-from app.training.documents import TrainingJobDocument
+from app.training.documents import Challenge, TrainingJobDocument
 
 JobRemoved = Callable[[TrainingJobDocument], Awaitable[None]]
 
@@ -40,6 +40,15 @@ async def delete_jobs_of_model(*, model_id: UUID, on_job_removed: JobRemoved | N
     await TrainingJobDocument.find(TrainingJobDocument.model_id == model_id).delete()
 
 
+async def record_challenge(*, job_id: UUID, challenge: Challenge) -> bool:
+    """Store the contest's decision once: False when it was decided already (or the job is gone)."""
+    result = await _jobs().update_one(
+        {"_id": job_id, "challenge.decided_at": None},
+        {"$set": {"challenge": challenge.model_dump(mode="python")}},
+    )
+    return bool(result.modified_count)
+
+
 async def count_by(*, key: str, match: Mapping[str, Any] | None = None) -> dict[Any, int]:
     """How many jobs (among those ``match`` selects) hold each value of the field ``key``."""
     pipeline: list[dict[str, Any]] = [] if match is None else [{"$match": dict(match)}]
@@ -48,4 +57,11 @@ async def count_by(*, key: str, match: Mapping[str, Any] | None = None) -> dict[
     return {row["_id"]: int(row["n"]) async for row in cursor}
 
 
-__all__ = ["JobRemoved", "count_by", "delete_finished_job", "delete_jobs_of_model", "insert_job"]
+__all__ = [
+    "JobRemoved",
+    "count_by",
+    "delete_finished_job",
+    "delete_jobs_of_model",
+    "insert_job",
+    "record_challenge",
+]

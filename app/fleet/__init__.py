@@ -1,0 +1,1 @@
+"""Fleet bulk operations: many entities of one type, many models, one request each."""

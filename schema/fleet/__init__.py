@@ -1,0 +1,1 @@
+"""GraphQL side of fleet bulk operations (``app.fleet``)."""
