@@ -109,7 +109,7 @@ class ModelMutations:
         model_id: Annotated[strawberry.ID, strawberry.argument(description="UUID of the model.")],
         input: Annotated[  # noqa: A002
             RetrainingPolicyInput | None, strawberry.argument(description="The policy; null removes it.")
-        ],
+        ] = None,
     ) -> ModelPayload:
         return await payload_of(
             lambda: retraining.set_policy(
