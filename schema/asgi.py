@@ -342,7 +342,9 @@ async def metrics(request: Request) -> Response:
     refusal = await _admin_only(request, resources)
     if refusal is not None:
         return refusal
-    reading = await exposition.read_cluster(redis=resources.redis, hub=resources.hub.stats())
+    reading = await exposition.read_cluster(
+        redis=resources.redis, hub=resources.hub.stats(), workers=resources.workers
+    )
     return Response(exposition.render(resources.metrics, reading), media_type=exposition.CONTENT_TYPE)
 
 

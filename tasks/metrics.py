@@ -66,6 +66,16 @@ def count_forecast(outcome: str) -> None:
         log.debug("metrics.unrecorded", forecast=outcome, error=str(error))
 
 
+def count_retraining(outcome: str) -> None:
+    """One retraining's end (promoted, kept, failed, skipped); a start is not an outcome."""
+    if outcome not in cluster.RETRAINING_OUTCOMES:
+        return
+    try:
+        cluster.record_retraining(_redis(), outcome=outcome)
+    except (RedisError, OSError) as error:
+        log.debug("metrics.unrecorded", retraining=outcome, error=str(error))
+
+
 def connect(redis_url: str) -> None:
     """Report every task this process and its pool children run (idempotent)."""
     global _redis_url
@@ -74,4 +84,4 @@ def connect(redis_url: str) -> None:
     task_postrun.connect(_on_postrun, weak=False, dispatch_uid="chronos-metrics-postrun")
 
 
-__all__ = ["connect", "count_forecast"]
+__all__ = ["connect", "count_forecast", "count_retraining"]

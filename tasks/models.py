@@ -17,6 +17,7 @@ from app.models import monitoring, retraining
 from app.queues import MONITORING_TICK, RETRAINING_TICK
 from app.settings import get_settings
 from app.timeutil import utcnow
+from tasks import metrics
 from tasks.runtime import run, runtime
 from tasks.training import orchestrate_training
 
@@ -47,6 +48,8 @@ def retraining_tick() -> list[str]:
     batch = settings.models_tick_batch
     outcomes = run(retraining.decide_challengers(now=utcnow(), batch=batch, deps=deps))
     outcomes += run(retraining.run_schedules(now=utcnow(), batch=batch, deps=deps))
+    for outcome in outcomes:
+        metrics.count_retraining(outcome)
     return outcomes
 
 

@@ -2,17 +2,20 @@
 
 The process measures its GraphQL operations (latency by operation name, type and outcome) and
 its open subscriptions. At each scrape it also reads what belongs to the whole cluster: jobs by
-status (one MongoDB aggregation), task durations, forecast outcomes and missed forecast slots
-(Redis hashes the workers add to, see :mod:`app.metrics.cluster`) and its progress hub.
+status (one MongoDB aggregation), the live accuracy of the most recently evaluated models (one
+projection query, see :mod:`app.metrics.monitoring`), task durations, forecast outcomes, missed
+forecast slots, forecast lateness and retraining outcomes (Redis hashes the workers add to, see
+:mod:`app.metrics.cluster`), the live workers its heartbeat listener knows and its progress hub.
 Cluster-wide series are the same from every API process: aggregate them with ``max``, not ``sum``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, Protocol
 
 import redis.asyncio as aioredis
 from prometheus_client import (
@@ -30,12 +33,19 @@ from prometheus_client.registry import Collector
 
 from app.metrics.cluster import (
     FORECAST_RUNS_KEY,
+    LATENESS_KEY,
+    RETRAINING_OUTCOMES,
+    RETRAININGS_KEY,
     SLOTS_MISSED_KEY,
     TASK_SECONDS_KEY,
+    LatenessHistogram,
     TaskHistogram,
     forecast_runs,
+    lateness_histogram,
     task_histograms,
 )
+from app.metrics.monitoring import MonitoredModel, model_families, read_monitored
+from app.system.health import Finding
 from app.training import service as training_service
 from app.training.documents import MissReason
 from app.training.hub import HubStats
@@ -104,6 +114,12 @@ class ProcessMetrics:
         self.subscriptions.labels(self.operation_label(name), outcome).inc()
 
 
+class WorkerRoster(Protocol):
+    """What knows the live workers: the API's heartbeat listener (:class:`app.system.workers.WorkerWatch`)."""
+
+    async def probe(self) -> Finding: ...
+
+
 @dataclass(frozen=True)
 class ClusterReading:
     jobs_by_status: Mapping[str, int]
@@ -111,6 +127,10 @@ class ClusterReading:
     forecasts: Mapping[str, float]
     hub: HubStats
     slots_missed: Mapping[str, float] = field(default_factory=dict)
+    lateness: LatenessHistogram = field(default_factory=LatenessHistogram)
+    retrainings: Mapping[str, float] = field(default_factory=dict)
+    workers_alive: int = 0
+    models: Sequence[MonitoredModel] = ()
 
 
 class _Reading(Collector):
@@ -118,6 +138,12 @@ class _Reading(Collector):
         self.reading = reading
 
     def collect(self) -> Iterator[Metric]:
+        yield from self._jobs()
+        yield from self._forecasting()
+        yield from model_families(self.reading.models)
+        yield from self._hub()
+
+    def _jobs(self) -> Iterator[Metric]:
         jobs = GaugeMetricFamily("chronos_training_jobs", "Training jobs by status.", labels=["status"])
         for status, count in self.reading.jobs_by_status.items():
             jobs.add_metric([status], count)
@@ -130,6 +156,23 @@ class _Reading(Collector):
         for histogram in self.reading.tasks:
             tasks.add_metric([histogram.task, histogram.outcome], histogram.cumulative(), histogram.total)
         yield tasks
+        yield GaugeMetricFamily(
+            "chronos_workers_alive",
+            "Celery workers alive by their heartbeats, as this API process hears them; 0 also while "
+            "it cannot hear the broker.",
+            self.reading.workers_alive,
+        )
+        retrainings = CounterMetricFamily(
+            "chronos_model_retrainings",
+            f"Model retrainings across every worker, by outcome ({', '.join(RETRAINING_OUTCOMES)}).",
+            labels=["outcome"],
+        )
+        # Every outcome from the start, at 0, as for missed slots.
+        for outcome in RETRAINING_OUTCOMES:
+            retrainings.add_metric([outcome], self.reading.retrainings.get(outcome, 0.0))
+        yield retrainings
+
+    def _forecasting(self) -> Iterator[Metric]:
         runs = CounterMetricFamily(
             "chronos_forecast_runs",
             "Recurring forecast runs across every worker, by outcome (published, failed, "
@@ -140,6 +183,15 @@ class _Reading(Collector):
             runs.add_metric([outcome], total)
         yield runs
         yield self._slots_missed()
+        lateness = HistogramMetricFamily(
+            "chronos_forecast_lateness_seconds",
+            "Recurring forecasts' publication time minus their scheduled slot, across every worker.",
+        )
+        # Present from the start, at 0: alerts on its quantiles see a series before the first run.
+        lateness.add_metric([], self.reading.lateness.cumulative(), self.reading.lateness.total)
+        yield lateness
+
+    def _hub(self) -> Iterator[Metric]:
         hub = self.reading.hub
         yield GaugeMetricFamily(
             "chronos_progress_hub_connected", "1 when this process's Redis pub/sub link is up.", hub.connected
@@ -171,14 +223,30 @@ class _Reading(Collector):
         return missed
 
 
-async def read_cluster(*, redis: aioredis.Redis, hub: HubStats) -> ClusterReading:
-    counts = await training_service.count_by_status()
+async def _read_redis(redis: aioredis.Redis) -> list[Mapping[bytes | str, bytes | str]]:
+    async with redis.pipeline(transaction=False) as pipe:
+        for key in (TASK_SECONDS_KEY, FORECAST_RUNS_KEY, SLOTS_MISSED_KEY, LATENESS_KEY, RETRAININGS_KEY):
+            pipe.hgetall(key)
+        hashes: list[Mapping[bytes | str, bytes | str]] = await pipe.execute()
+    return hashes
+
+
+async def read_cluster(*, redis: aioredis.Redis, hub: HubStats, workers: WorkerRoster) -> ClusterReading:
+    # MongoDB, Redis and the roster (which may wait briefly right after it connects) at once.
+    counts, models, hashes, roster = await asyncio.gather(
+        training_service.count_by_status(), read_monitored(), _read_redis(redis), workers.probe()
+    )
+    tasks, runs, missed, lateness, retrainings = hashes
     return ClusterReading(
         jobs_by_status={status.value: count for status, count in counts.items()},
-        tasks=task_histograms(await redis.hgetall(TASK_SECONDS_KEY)),
-        forecasts=forecast_runs(await redis.hgetall(FORECAST_RUNS_KEY)),
+        tasks=task_histograms(tasks),
+        forecasts=forecast_runs(runs),
         hub=hub,
-        slots_missed=forecast_runs(await redis.hgetall(SLOTS_MISSED_KEY)),
+        slots_missed=forecast_runs(missed),
+        lateness=lateness_histogram(lateness),
+        retrainings=forecast_runs(retrainings),
+        workers_alive=roster.instances or 0,
+        models=models,
     )
 
 
@@ -190,4 +258,4 @@ def render(process: ProcessMetrics, reading: ClusterReading) -> bytes:
 
 CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
 
-__all__ = ["CONTENT_TYPE", "ClusterReading", "ProcessMetrics", "read_cluster", "render"]
+__all__ = ["CONTENT_TYPE", "ClusterReading", "ProcessMetrics", "WorkerRoster", "read_cluster", "render"]

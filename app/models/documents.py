@@ -56,6 +56,11 @@ class ModelDocument(ModelConfig, Document):
             # Beat's ticks look for models due a retraining or a live-accuracy check.
             IndexModel([("retraining_state.next_at", pymongo.ASCENDING)], name="retraining_due"),
             IndexModel([("monitoring.next_check_at", pymongo.ASCENDING)], name="monitoring_due"),
+            # The metrics scrape reads the most recently evaluated models first.
+            IndexModel(
+                [("monitoring.evaluated_at", pymongo.DESCENDING), ("_id", pymongo.DESCENDING)],
+                name="monitoring_evaluated",
+            ),
             # Newest-first keyset pagination sorts on exactly this pair.
             IndexModel(
                 [("created_at", pymongo.DESCENDING), ("_id", pymongo.DESCENDING)],

@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import httpx
+import redis
 import redis.asyncio as aioredis
 from gql import Client, GraphQLRequest
 from gql.transport.websockets import WebsocketsTransport
 from prometheus_client import generate_latest
 
+from app.devstack import free_port
+from app.dispatch import producer
 from app.metrics import cluster
-from app.metrics.exposition import MAX_OPERATION_NAMES, OTHER, ProcessMetrics
+from app.metrics.exposition import MAX_OPERATION_NAMES, OTHER, ProcessMetrics, read_cluster
 from app.settings import Settings
+from app.system.workers import WorkerWatch
+from app.timeutil import utcnow
 from app.training.documents import MissReason
-from tests.support import ApiServer, GraphQL, sample, scrape
+from tests.app.metrics.test_monitoring import IDLE_HUB, full_windows, model_document
+from tests.support import ApiServer, GraphQL, WorkerProcess, sample, scrape
 
 DURATION = "chronos_graphql_operation_duration_seconds_count"
 
@@ -100,3 +107,65 @@ async def test_missed_forecast_slots_are_exported_for_every_reason_and_only_thos
     text = httpx.get(f"{api.url}/metrics", headers=api.headers, timeout=10).text
     assert "# TYPE chronos_forecast_slots_missed_total counter" in text
     assert "missedCount in MongoDB is the durable record" in text
+
+
+async def test_lateness_and_retrainings_are_exported_from_the_start_and_add_up(
+    api: ApiServer, test_settings: Settings
+) -> None:
+    before = scrape(api)
+    buckets = {
+        dict(labels)["le"] for name, labels in before if name == "chronos_forecast_lateness_seconds_bucket"
+    }
+    assert buckets == {f"{bound:g}" for bound in cluster.LATENESS_BUCKETS} | {"+Inf"}
+    retrainings = "chronos_model_retrainings_total"
+    assert {dict(labels)["outcome"] for name, labels in before if name == retrainings} == set(
+        cluster.RETRAINING_OUTCOMES
+    )
+    client = redis.Redis.from_url(test_settings.redis_url)
+    try:
+        cluster.record_forecast_lateness(client, seconds=[0.2, 0.2, 0.2])
+        cluster.record_retraining(client, outcome="skipped")
+    finally:
+        client.close()
+    after = scrape(api)
+    # Workers running in the session may add their own meanwhile: at least ours.
+    lateness = "chronos_forecast_lateness_seconds_bucket"
+    assert sample(after, lateness, le="0.25") - sample(before, lateness, le="0.25") >= 3
+    assert (
+        sample(after, "chronos_forecast_lateness_seconds_count")
+        - sample(before, "chronos_forecast_lateness_seconds_count")
+        >= 3
+    )
+    assert sample(after, retrainings, outcome="skipped") - sample(before, retrainings, outcome="skipped") >= 1
+    text = httpx.get(f"{api.url}/metrics", headers=api.headers, timeout=10).text
+    assert "# TYPE chronos_forecast_lateness_seconds histogram" in text
+    assert "# TYPE chronos_workers_alive gauge" in text
+    assert "# HELP chronos_model_live_rmse" in text and "most recently evaluated models are exported" in text
+
+
+async def test_workers_alive_counts_the_workers_the_api_hears(api: ApiServer, worker: WorkerProcess) -> None:
+    deadline = time.monotonic() + 30
+    while (alive := sample(scrape(api), "chronos_workers_alive")) < 1 and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+    assert alive >= 1
+
+
+async def test_a_reading_gathers_the_models_and_no_worker_when_the_broker_is_unheard(
+    beanie_db: str, test_settings: Settings
+) -> None:
+    model = model_document(evaluated_at=utcnow(), windows=full_windows())
+    await model.insert()
+    broker = f"redis://127.0.0.1:{free_port()}/0"  # nobody listens there
+    watch = WorkerWatch(
+        broker_url=broker, celery=producer(Settings(_env_file=None, celery_broker_url=broker)), timeout=1.0
+    )
+    watch.start()
+    client = aioredis.Redis.from_url(test_settings.redis_url)
+    try:
+        reading = await read_cluster(redis=client, hub=IDLE_HUB, workers=watch)
+    finally:
+        await client.aclose()
+        await asyncio.to_thread(watch.stop)
+    assert reading.workers_alive == 0
+    assert [m.id for m in reading.models] == [model.id]
+    assert set(reading.retrainings) <= set(cluster.RETRAINING_OUTCOMES)
