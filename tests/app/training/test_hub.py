@@ -11,6 +11,7 @@ from uuid import UUID, uuid4
 import pytest
 import redis.asyncio as aioredis
 
+from app.models.events import ModelEvent
 from app.settings import Settings
 from app.training.documents import TrainingStatus
 from app.training.events import ProgressEvent, TrainingPhase, job_channel
@@ -43,6 +44,7 @@ async def drain(listener: Listener, until_seq: int) -> list[ProgressEvent | Resy
     received: list[ProgressEvent | Resync] = []
     while True:
         item = await asyncio.wait_for(listener.get(), 5)
+        assert not isinstance(item, ModelEvent)  # a job channel carries none
         received.append(item)
         if isinstance(item, ProgressEvent) and item.seq >= until_seq:
             return received
