@@ -22,12 +22,21 @@ CLEANUP_TRAINING_TASKS = "chronos.cleanup_training_tasks"
 WATCHDOG = "chronos.training_watchdog"
 SCHEDULE_FORECASTS = "chronos.schedule_forecasts"
 EXECUTE_FORECAST = "chronos.execute_forecast"
+EXECUTE_FORECAST_BATCH = "chronos.execute_forecast_batch"
 RETRAINING_TICK = "chronos.retraining_tick"
 MONITORING_TICK = "chronos.monitoring_tick"
 
 # Tasks that run on every tick of a schedule: their start and end are logged at DEBUG, not INFO.
 PERIODIC = frozenset(
-    {WATCHDOG, SCHEDULE_FORECASTS, EXECUTE_FORECAST, CLEANUP_TRAINING_TASKS, RETRAINING_TICK, MONITORING_TICK}
+    {
+        WATCHDOG,
+        SCHEDULE_FORECASTS,
+        EXECUTE_FORECAST,
+        EXECUTE_FORECAST_BATCH,
+        CLEANUP_TRAINING_TASKS,
+        RETRAINING_TICK,
+        MONITORING_TICK,
+    }
 )
 
 # Cleanup runs once more after a job ends, for anything a step still wrote on its way out.
@@ -44,6 +53,7 @@ ROUTES: dict[str, Queue] = {
     TRAIN_MODEL: Queue.MODEL_TRAINING,
     SCHEDULE_FORECASTS: Queue.FORECAST_SCHEDULING,
     EXECUTE_FORECAST: Queue.FORECAST_EXECUTION,
+    EXECUTE_FORECAST_BATCH: Queue.FORECAST_EXECUTION,
 }
 
 __all__ = [
@@ -51,6 +61,7 @@ __all__ = [
     "CLEANUP_TRAINING_TASKS",
     "COLLECT_DATA_CHUNK",
     "EXECUTE_FORECAST",
+    "EXECUTE_FORECAST_BATCH",
     "MONITORING_TICK",
     "ORCHESTRATE_TRAINING",
     "PERIODIC",

@@ -70,6 +70,15 @@ class Settings(BaseSettings):
     prediction_min_interval_seconds: float = Field(default=10.0, gt=0)
     forecast_scheduler_interval_seconds: float = Field(default=5.0, gt=0)
     forecast_batch_size: int = Field(default=100, ge=1, le=10_000)
+    # Recurring forecasts in batches (app.predictions.batch): each tick's claims go out as tasks of
+    # up to `forecast_task_batch_size` slots (spread over `worker_concurrency` tasks when fewer),
+    # each reading STH-Comet `forecast_read_concurrency` series at a time and publishing through
+    # Orion's batch update, `forecast_publish_batch_size` entities per request (Orion refuses
+    # requests over 1 MB by default: about 300 forecasts of 24 points). False: one task per slot.
+    forecast_batching: bool = True
+    forecast_task_batch_size: int = Field(default=500, ge=1, le=10_000)
+    forecast_read_concurrency: int = Field(default=8, ge=1, le=64)
+    forecast_publish_batch_size: int = Field(default=100, ge=1, le=1000)
     # Beat's model ticks: scheduled retrainings and challenger decisions, and live-accuracy checks.
     retraining_tick_seconds: float = Field(default=60.0, gt=0)
     # The shortest retraining interval a policy may ask for (tests lower it).

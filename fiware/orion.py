@@ -83,6 +83,14 @@ def forecast_attributes(series: dict[str, Any]) -> dict[str, Any]:
     return {FORECAST_ATTRIBUTE: series}
 
 
+def forecast_update(entity_id: str, entity_type: str | None, series: dict[str, Any]) -> Entity:
+    """One entity of a batch update (:meth:`OrionClient.update_entities`) that publishes ``series``."""
+    entity: Entity = {"id": entity_id, **forecast_attributes(series)}
+    if entity_type:
+        entity["type"] = entity_type
+    return entity
+
+
 def ngsi_attribute(value: object) -> dict[str, Any]:
     """A plain value as an NGSI v2 attribute, typed after its JSON type."""
     # bool before int: a bool is an int to Python, and would otherwise be published as a Number.
@@ -181,6 +189,28 @@ class OrionClient:
             json=dict(attributes),
         )
 
+    async def update_entities(
+        self, entities: Sequence[Mapping[str, Any]], tenant: Tenant, *, action: str = "update"
+    ) -> None:
+        """Many entities in one request (``POST /v2/op/update``), each ``{"id", "type", <attrs>}``.
+
+        ``update`` changes attributes of existing entities and creates nothing; ``append`` creates
+        what is missing. Orion answers 204 when every entity was done. When some do not exist, it
+        still updates the others and answers 422 ``PartialUpdate`` naming the missing ones
+        (``do not exist: <id>/<type> - [entity itself]``), or 404 when none exist; releases before
+        that report (telefonicaid/fiware-orion#3499, 2023) answered 404 for the whole batch with the
+        others updated all the same. So a caller that must know the fate of each entity sends the
+        batch's entities again one at a time (:meth:`update_attributes`): Orion notifies a change
+        only, so a value sent twice reaches subscribers once.
+        Raises FiwareNotFound (404), FiwareBadRequest (422, other 4xx) or FiwareUnavailable.
+        """
+        await self.client.request(
+            "POST",
+            "/v2/op/update",
+            tenant=tenant,
+            json={"actionType": action, "entities": [dict(entity) for entity in entities]},
+        )
+
     async def delete_entity(self, entity_id: str, tenant: Tenant, *, entity_type: str | None = None) -> None:
         params = {"type": entity_type} if entity_type else None
         await self.client.request(
@@ -218,6 +248,7 @@ __all__ = [
     "forecast_entity",
     "forecast_series",
     "forecast_subscription",
+    "forecast_update",
     "ngsi_attribute",
     "ngsi_time",
 ]

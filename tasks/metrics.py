@@ -59,11 +59,21 @@ def _on_postrun(task_id: str | None = None, task: Any = None, state: str | None 
         log.debug("metrics.unrecorded", task=task.name, error=str(error))
 
 
-def count_forecast(outcome: str) -> None:
+def count_forecast(outcome: str, count: int = 1) -> None:
     try:
-        cluster.record_forecast(_redis(), outcome=outcome)
+        cluster.record_forecast(_redis(), outcome=outcome, count=count)
     except (RedisError, OSError) as error:
         log.debug("metrics.unrecorded", forecast=outcome, error=str(error))
+
+
+def record_lateness(seconds: list[float]) -> None:
+    """Published forecasts' lateness (Orion's answer minus the slot), in one round trip."""
+    if not seconds:
+        return
+    try:
+        cluster.record_forecast_lateness(_redis(), seconds=seconds)
+    except (RedisError, OSError) as error:
+        log.debug("metrics.unrecorded", lateness=len(seconds), error=str(error))
 
 
 def count_retraining(outcome: str) -> None:
@@ -84,4 +94,4 @@ def connect(redis_url: str) -> None:
     task_postrun.connect(_on_postrun, weak=False, dispatch_uid="chronos-metrics-postrun")
 
 
-__all__ = ["connect", "count_forecast", "count_retraining"]
+__all__ = ["connect", "count_forecast", "count_retraining", "record_lateness"]

@@ -53,8 +53,8 @@ def record_task(client: redis.Redis, *, task: str, outcome: str, seconds: float)
     pipe.execute()
 
 
-def record_forecast(client: redis.Redis, *, outcome: str) -> None:
-    client.hincrby(FORECAST_RUNS_KEY, outcome, 1)
+def record_forecast(client: redis.Redis, *, outcome: str, count: int = 1) -> None:
+    client.hincrby(FORECAST_RUNS_KEY, outcome, count)
 
 
 def record_forecast_lateness(client: redis.Redis, *, seconds: float | Iterable[float]) -> None:

@@ -2,7 +2,8 @@
 
 Every settlement is one atomic update (:mod:`app.training.repository.forecasting`) guarded by the
 job's list of recently settled slots, so a duplicate run (two beats, a redelivered message, a retry
-racing its own slot) never counts a slot twice nor both ways. Misses are counted for good
+racing its own slot) never counts a slot twice nor both ways. A batch settles its published slots
+in one bulk write of those same guarded updates (:func:`settle_published_all`). Misses are counted for good
 (``missed_count``) and the newest are listed (``recent_misses``, bounded), so an outage of
 thousands of slots adds a count, not a document.
 
@@ -15,6 +16,7 @@ so however many worker processes and hosts run the job's slots, each line is wri
 
 from __future__ import annotations
 
+from collections.abc import Sequence, Set
 from datetime import datetime, timedelta
 from uuid import UUID
 
@@ -91,6 +93,24 @@ async def settle_published(*, job_id: UUID, slot: datetime) -> bool:
     return True
 
 
+async def settle_published_all(
+    *, slots: Sequence[tuple[UUID, datetime]], streaking: Set[UUID], token: str
+) -> set[UUID]:
+    """:func:`settle_published` for many (job, slot) pairs, one job each: the jobs whose slot this
+    call counted. One bulk write for the jobs with no failure streak (``streaking`` names those that
+    had one when read); the rest, and any the bulk write did not settle, one at a time, so the log
+    says what the single form says (a recovery, a slot published twice)."""
+    bulk = [(job_id, slot) for job_id, slot in slots if job_id not in streaking]
+    settled = await forecasting.settle_published_many(slots=bulk, token=token, keep_settled=SETTLED_SLOTS)
+    for job_id, slot in bulk:
+        if job_id in settled:
+            log.info("prediction.published", job_id=str(job_id), slot=slot.isoformat())
+    for job_id, slot in slots:
+        if job_id not in settled and await settle_published(job_id=job_id, slot=slot):
+            settled.add(job_id)
+    return settled
+
+
 async def note_failure(
     *, job_id: UUID, slot: datetime, reason: MissReason, error: str, summary_seconds: float = SUMMARY_SECONDS
 ) -> None:
@@ -123,5 +143,6 @@ __all__ = [
     "note_failure",
     "settle_missed",
     "settle_published",
+    "settle_published_all",
     "stamp",
 ]

@@ -2,11 +2,13 @@
 
 Slots lie on the grid ``anchor + k·interval`` (:mod:`app.predictions.slots`). Beat's tick claims
 due jobs in batches by moving ``next_prediction_at`` with a compare-and-set on the value it read,
-so two beats never claim one slot twice. A job found more than one interval behind (no tick ran:
-beat or every worker was down) has its skipped slots recorded as missed, ``NO_WORKER``, in the
-same update, and only the current slot runs, labelled with its own time: no backlog burst, no
-stale label. Nothing re-schedules itself: a task that re-enqueues itself as well as running on
-beat starts one more perpetual chain on every tick, and the load grows with uptime.
+so two beats never claim one slot twice (:func:`claim_due_bulk` sends a tick's compare-and-sets in
+one bulk write, for the batched runs of :mod:`app.predictions.batch`). A job found more than one
+interval behind (no tick ran: beat or every worker was down) has its skipped slots recorded as
+missed, ``NO_WORKER``, in the same update, and only the current slot runs, labelled with its own
+time: no backlog burst, no stale label. Nothing re-schedules itself: a task that re-enqueues
+itself as well as running on beat starts one more perpetual chain on every tick, and the load
+grows with uptime.
 
 A run settles its slot published or missed (:mod:`app.predictions.ledger`). A transient failure
 (Orion or STH-Comet unavailable) tries the same slot again only while the retry can finish before
@@ -16,10 +18,12 @@ the next slot is due; a run that starts after that is late, and its slot is reco
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from uuid import UUID
+from typing import Any
+from uuid import UUID, uuid4
 
 import structlog
 
@@ -62,13 +66,21 @@ async def claim_due(*, batch: int) -> list[Due]:
     return claimed
 
 
-async def _claim(schedule: forecasting.DueSchedule, now: datetime) -> Due | None:
-    job_id, due, interval = schedule.job_id, schedule.due, schedule.interval
+async def _position(schedule: forecasting.DueSchedule, now: datetime) -> slots.Position | None:
+    """Where the job stands on its grid; None (and the job disabled) when it has no usable interval."""
+    interval = schedule.interval
     if not isinstance(interval, int | float) or interval <= 0:
         # Disabled with its reason, so it can never sit at the head of the queue again.
-        await _disable(job_id, f"cannot schedule: interval {interval!r} is not a positive number")
+        await _disable(schedule.job_id, f"cannot schedule: interval {interval!r} is not a positive number")
         return None
-    where = slots.position(due, now, slots.step_of(float(interval)))
+    return slots.position(schedule.due, now, slots.step_of(float(interval)))
+
+
+async def _claim(schedule: forecasting.DueSchedule, now: datetime) -> Due | None:
+    job_id, due = schedule.job_id, schedule.due
+    where = await _position(schedule, now)
+    if where is None:
+        return None
     moved = await forecasting.claim_slot(
         job_id=job_id, due=due, next_at=where.next, gap=ledger.gap_of(where), keep_misses=slots.RECENT_MISSES
     )
@@ -77,6 +89,28 @@ async def _claim(schedule: forecasting.DueSchedule, now: datetime) -> Due | None
     if where.missed:
         ledger.log_gap(job_id, where)
     return Due(job_id, where.current, where.missed)
+
+
+async def claim_due_bulk(*, batch: int) -> list[Due]:
+    """:func:`claim_due` in one bulk write: the same compare-and-set per job, all sent at once."""
+    now = utcnow()
+    found: dict[UUID, slots.Position] = {}
+    claims: list[forecasting.SlotClaim] = []
+    async for schedule in forecasting.due_schedules(now=now, batch=batch):
+        where = await _position(schedule, now)
+        if where is not None:
+            found[schedule.job_id] = where
+            gap = ledger.gap_of(where)
+            claims.append(forecasting.SlotClaim(schedule.job_id, schedule.due, where.next, gap))
+    won = await forecasting.claim_slots(claims=claims, token=uuid4().hex, keep_misses=slots.RECENT_MISSES)
+    claimed = []
+    for claim in claims:
+        if claim.job_id in won:
+            where = found[claim.job_id]
+            if where.missed:
+                ledger.log_gap(claim.job_id, where)
+            claimed.append(Due(claim.job_id, where.current, where.missed))
+    return claimed
 
 
 class ForecastOutcome(StrEnum):
@@ -162,24 +196,35 @@ async def run_forecast(
 
 
 async def _not_claimed(job_id: UUID, slot: datetime, attempt: Attempt) -> Ran:
-    config = await forecasting.schedule_of(job_id=job_id)
-    if not config.get("enabled") or slot in config.get("settled_slots", []):
-        return Ran(ForecastOutcome.SKIPPED)
-    last = config.get("last_slot")
-    if last is not None and last > slot:
-        # A newer slot's run started before this one could: it will never run, so it is recorded.
+    if overtaken(await forecasting.schedule_of(job_id=job_id), slot):
         return await _late(job_id, slot, attempt)
-    return Ran(ForecastOutcome.SKIPPED)  # another run of this very slot is under way
+    return Ran(ForecastOutcome.SKIPPED)
+
+
+def overtaken(config: Mapping[str, Any], slot: datetime) -> bool:
+    """Whether a slot whose run could not be claimed must be recorded late: a newer slot's run
+    started before this one could, so it will never run. Else its run is not this one's to record
+    (it was settled already, forecasts are off, or another run of this very slot is under way)."""
+    if not config.get("enabled") or slot in config.get("settled_slots", []):
+        return False
+    last = config.get("last_slot")
+    return last is not None and last > slot
 
 
 async def _late(job_id: UUID, slot: datetime, attempt: Attempt) -> Ran:
-    if attempt.cause is not None:
-        reason, error = attempt.cause, attempt.error or attempt.cause.value
-    else:
-        reason = MissReason.NO_WORKER
-        due = ledger.stamp(slot)
-        error = f"the forecast of {due} started after the next slot was due: no worker ran it in time"
+    reason, error = late_reason(slot, attempt.cause, attempt.error)
     return await _missed(job_id, slot, reason, error, ForecastOutcome.LATE)
+
+
+def late_reason(slot: datetime, cause: MissReason | None, error: str | None) -> tuple[MissReason, str]:
+    """Why a slot that can no longer run is missed: its previous attempt's failure, if it had one."""
+    if cause is not None:
+        return cause, error or cause.value
+    due = ledger.stamp(slot)
+    return (
+        MissReason.NO_WORKER,
+        f"the forecast of {due} started after the next slot was due: no worker ran it in time",
+    )
 
 
 async def _missed(
@@ -199,10 +244,17 @@ async def _failed(
         outcome = ForecastOutcome.LATE if failure.reason is MissReason.LATE else ForecastOutcome.FAILED
         return await _missed(job_id, slot, failure.reason, failure.message, outcome)
     retry_in = attempt.retry_in
-    if retry_in is not None and utcnow() + timedelta(seconds=retry_in + attempt.run_seconds) < slot + step:
+    if retry_in is not None and retry_fits(attempt, slot + step):
         await ledger.note_failure(job_id=job_id, slot=slot, reason=failure.reason, error=failure.message)
         return Ran(ForecastOutcome.UNAVAILABLE, retry=Retry(retry_in, failure.reason, failure.message))
     return await _missed(job_id, slot, failure.reason, failure.message, ForecastOutcome.UNAVAILABLE)
+
+
+def retry_fits(attempt: Attempt, deadline: datetime) -> bool:
+    """Whether another attempt, after the backoff, can finish before ``deadline`` (the next slot)."""
+    if attempt.retry_in is None:
+        return False
+    return utcnow() + timedelta(seconds=attempt.retry_in + attempt.run_seconds) < deadline
 
 
 async def _forecast_and_publish(
@@ -216,26 +268,34 @@ async def _forecast_and_publish(
         forecast = await service.forecast(
             job=job, sth=fiware.sth, forecasters=forecasters, max_gap_steps=max_gap_steps
         )
-    except Unavailable as error:
-        raise SlotFailure(MissReason.STH_UNAVAILABLE, error.message, transient=True) from error
-    except InsufficientData as error:
-        raise SlotFailure(MissReason.INSUFFICIENT_DATA, error.message) from error
-    except (NotFound, Conflict) as error:
-        # The job lost what it needs to forecast (artifacts, status): stop instead of failing forever.
-        raise SlotFailure(MissReason.JOB_UNUSABLE, error.message, disable=True) from error
     except ChronosError as error:
-        raise SlotFailure(MissReason.UPSTREAM_ERROR, error.message) from error
+        raise forecast_failure(error) from error
     if utcnow() >= deadline:
-        late = f"the forecast was ready only after the next slot was due ({ledger.stamp(deadline)})"
-        raise SlotFailure(MissReason.LATE, late)
+        raise ready_too_late(deadline)
     await _publish(job, forecast, deadline, orion=fiware.orion)
 
 
-async def _publish(
-    job: TrainingJobDocument, forecast: service.Forecast, deadline: datetime, *, orion: OrionClient
-) -> None:
-    config = job.prediction_config
-    if config.entity_id is None:
+def forecast_failure(error: ChronosError) -> SlotFailure:
+    """Why a slot is missed when its forecast could not be made (before anything reached Orion)."""
+    if isinstance(error, Unavailable):
+        return SlotFailure(MissReason.STH_UNAVAILABLE, error.message, transient=True)
+    if isinstance(error, InsufficientData):
+        return SlotFailure(MissReason.INSUFFICIENT_DATA, error.message)
+    if isinstance(error, NotFound | Conflict):
+        # The job lost what it needs to forecast (artifacts, status): stop instead of failing forever.
+        return SlotFailure(MissReason.JOB_UNUSABLE, error.message, disable=True)
+    return SlotFailure(MissReason.UPSTREAM_ERROR, error.message)
+
+
+def ready_too_late(deadline: datetime) -> SlotFailure:
+    late = f"the forecast was ready only after the next slot was due ({ledger.stamp(deadline)})"
+    return SlotFailure(MissReason.LATE, late)
+
+
+def publication(job: TrainingJobDocument, forecast: service.Forecast) -> tuple[str, dict[str, Any]]:
+    """The job's forecast entity and the ``forecastSeries`` attribute that publishes ``forecast``."""
+    entity_id = job.prediction_config.entity_id
+    if entity_id is None:
         raise SlotFailure(
             MissReason.JOB_UNUSABLE, "forecasts are on but no Orion entity was provisioned", disable=True
         )
@@ -249,24 +309,34 @@ async def _publish(
         served_by=forecast.served_by,
         training_job_id=str(job.id),
     )
-    attributes = forecast_attributes(series)
+    return entity_id, series
+
+
+async def _publish(
+    job: TrainingJobDocument, forecast: service.Forecast, deadline: datetime, *, orion: OrionClient
+) -> None:
+    entity_id, series = publication(job, forecast)
     try:
         # A hanging Orion holds this run until the FIWARE timeout or the next slot, whichever is first.
         async with asyncio.timeout((deadline - utcnow()).total_seconds()):
             await orion.update_attributes(
-                config.entity_id,
-                attributes,
+                entity_id,
+                forecast_attributes(series),
                 series_of(job.config)[1],
-                entity_type=config.entity_type,
+                entity_type=job.prediction_config.entity_type,
             )
     except FiwareError as error:
-        raise _orion_failure(translate(error)) from error
+        raise orion_failure(translate(error)) from error
     except TimeoutError as error:
-        message = f"Orion did not answer before the next slot was due ({ledger.stamp(deadline)})"
-        raise SlotFailure(MissReason.ORION_UNAVAILABLE, message, transient=True) from error
+        raise orion_timeout(deadline) from error
 
 
-def _orion_failure(error: ChronosError) -> SlotFailure:
+def orion_timeout(deadline: datetime) -> SlotFailure:
+    message = f"Orion did not answer before the next slot was due ({ledger.stamp(deadline)})"
+    return SlotFailure(MissReason.ORION_UNAVAILABLE, message, transient=True)
+
+
+def orion_failure(error: ChronosError) -> SlotFailure:
     if isinstance(error, Unavailable):
         return SlotFailure(MissReason.ORION_UNAVAILABLE, error.message, transient=True)
     if isinstance(error, NotFound):
@@ -277,4 +347,22 @@ def _orion_failure(error: ChronosError) -> SlotFailure:
     return SlotFailure(MissReason.UPSTREAM_ERROR, error.message)
 
 
-__all__ = ["Attempt", "Due", "ForecastOutcome", "Ran", "Retry", "claim_due", "run_forecast"]
+__all__ = [
+    "Attempt",
+    "Due",
+    "ForecastOutcome",
+    "Ran",
+    "Retry",
+    "SlotFailure",
+    "claim_due",
+    "claim_due_bulk",
+    "forecast_failure",
+    "late_reason",
+    "orion_failure",
+    "orion_timeout",
+    "overtaken",
+    "publication",
+    "ready_too_late",
+    "retry_fits",
+    "run_forecast",
+]

@@ -1,7 +1,10 @@
 """On-demand forecasts: the newest points from STH-Comet through the job's ONNX network.
 
 A query, not a mutation: nothing is written. The context is read in the model's own tenant and
-placed on the job's sampling grid; target times step by that same interval.
+placed on the job's sampling grid; target times step by that same interval. A forecast is three
+steps, each usable alone: :func:`context` reads, :func:`served_values` runs the forecaster,
+:func:`assemble` dates the points; recurring batches (:mod:`app.predictions.batch`) read many
+contexts, then run one network over all the windows it serves.
 """
 
 from __future__ import annotations
@@ -11,6 +14,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
+
+import numpy as np
+import numpy.typing as npt
 
 from app.auth.tenancy import TenantScope
 from app.errors import Conflict, ErrorCode, FieldError, InsufficientData, NotFound, ValidationFailed
@@ -87,12 +93,17 @@ async def completed_job(job_id: str, *, scope: TenantScope) -> TrainingJobDocume
     job = training.visible(await TrainingJobDocument.get(parse_id(job_id, field="trainingJobId")), scope)
     if job is None:
         raise NotFound(f"training job {job_id} does not exist", field=("trainingJobId",))
+    check_completed(job)
+    return job
+
+
+def check_completed(job: TrainingJobDocument) -> None:
+    """CONFLICT unless the job is COMPLETED, with the summary a forecast needs."""
     if job.status is not TrainingStatus.COMPLETED or job.summary is None:
         raise Conflict(
-            f"training job {job_id} is {job.status.value}; only a COMPLETED job forecasts",
+            f"training job {job.id} is {job.status.value}; only a COMPLETED job forecasts",
             field=("trainingJobId",),
         )
-    return job
 
 
 async def predict(
@@ -110,6 +121,25 @@ async def predict(
     )
 
 
+@dataclass(frozen=True, eq=False)
+class Context:
+    """What a forecast of a job is made from: the forecaster that serves it, the interval to serve
+    with it, and the newest readings on the job's grid."""
+
+    job: TrainingJobDocument
+    served: ServedBy
+    level: float | None
+    widths: list[float] | None
+    interval: float
+    window: RecentWindow
+
+    @property
+    def network_input(self) -> tuple[FloatArray, FloatArray]:
+        """The values and timestamps the network reads: the newest ``lookback`` of the window."""
+        lookback = self.job.config.lookback_window
+        return self.window.values[-lookback:], self.window.timestamps[-lookback:]
+
+
 async def forecast(
     *,
     job: TrainingJobDocument,
@@ -120,34 +150,45 @@ async def forecast(
 ) -> Forecast:
     """Forecast with a job :func:`completed_job` answered, by the forecaster that serves it, with its
     interval at ``interval_level`` (the job's first level when not given)."""
+    ready = await context(job=job, sth=sth, max_gap_steps=max_gap_steps, interval_level=interval_level)
+    return assemble(ready, await served_values(ready, forecasters=forecasters))
+
+
+async def context(
+    *, job: TrainingJobDocument, sth: SthClient, max_gap_steps: int, interval_level: float | None = None
+) -> Context:
+    """Everything a forecast needs but the forecaster's output: the reading from STH-Comet."""
     if job.summary is None:
         raise Conflict(f"training job {job.id} has no preprocessing summary", field=("trainingJobId",))
     level, widths = interval_widths(job, interval_level)
-    config = job.config
     served = job.served_by or ServedBy(name=NETWORK, reason="trained before forecasters were chosen")
     interval = job.summary.sampling_interval_seconds
     window = await _window(
         job, sth=sth, steps=_context_steps(job, served), interval=interval, max_gap_steps=max_gap_steps
     )
-    values = await _served_values(job, served, window, forecasters=forecasters)
-    last = float(window.timestamps[-1])
+    return Context(job, served, level, widths, interval, window)
+
+
+def assemble(ready: Context, values: npt.ArrayLike) -> Forecast:
+    """The forecast of ``values`` (one per horizon step), generated now, after the window's newest point."""
+    window = ready.window
     return Forecast(
-        model_id=job.model_id,
-        training_job_id=job.id,
+        model_id=ready.job.model_id,
+        training_job_id=ready.job.id,
         generated_at=utcnow(),
-        horizon=config.forecast_horizon,
+        horizon=ready.job.config.forecast_horizon,
         context=[
             ContextPoint(datetime.fromtimestamp(float(t), tz=UTC), float(v))
             for t, v in zip(window.timestamps, window.values, strict=True)
         ],
         points=_points(
-            [float(value) for value in values],
-            last=last,
-            interval=interval,
-            widths=widths,
+            [float(value) for value in np.asarray(values, dtype=np.float64).ravel()],
+            last=float(window.timestamps[-1]),
+            interval=ready.interval,
+            widths=ready.widths,
         ),
-        interval_level=level,
-        served_by=served.name,
+        interval_level=ready.level,
+        served_by=ready.served.name,
     )
 
 
@@ -167,22 +208,19 @@ def _ets_state(job: TrainingJobDocument) -> dict[str, Any]:
     return job.ets
 
 
-async def _served_values(
-    job: TrainingJobDocument, served: ServedBy, window: RecentWindow, *, forecasters: Forecasters
-) -> FloatArray:
+async def served_values(ready: Context, *, forecasters: Forecasters) -> FloatArray:
+    """The served forecaster's output for one context: every horizon step, in original units."""
+    job, window = ready.job, ready.window
     horizon = job.config.forecast_horizon
-    if served.name == NETWORK:
+    if ready.served.name == NETWORK:
         forecaster = await forecasters.get(job)
-        lookback = job.config.lookback_window
-        return await asyncio.to_thread(
-            forecaster.forecast, window.values[-lookback:], window.timestamps[-lookback:]
-        )
-    if served.name == ETS:
+        return await asyncio.to_thread(forecaster.forecast, *ready.network_input)
+    if ready.served.name == ETS:
         # A warm-up of up to 2,048 values is a few milliseconds of numpy: off the event loop.
         return await asyncio.to_thread(
             forecast_from_state, _ets_state(job), window.timestamps, window.values, horizon
         )
-    return baseline_forecast(window.values, horizon, served.period)
+    return baseline_forecast(window.values, horizon, ready.served.period)
 
 
 async def _window(
@@ -220,11 +258,16 @@ def _points(
 
 
 __all__ = [
+    "Context",
     "ContextPoint",
     "Forecast",
     "ForecastPoint",
+    "assemble",
+    "check_completed",
     "completed_job",
+    "context",
     "forecast",
     "interval_widths",
     "predict",
+    "served_values",
 ]

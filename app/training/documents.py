@@ -359,6 +359,9 @@ class PredictionConfig(BaseModel):
     recent_misses: list[MissedSlot] = Field(default_factory=list)
     # The newest slots a run settled, so a duplicate run never settles one twice (app.predictions.ledger).
     settled_slots: list[datetime] = Field(default_factory=list)
+    # Tokens of the newest bulk writes, to tell which documents a bulk write changed
+    # (app.training.repository.forecasting).
+    marks: list[str] = Field(default_factory=list)
     failure_streak: FailureStreak | None = None
 
 

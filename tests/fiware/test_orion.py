@@ -8,19 +8,22 @@ from datetime import UTC, datetime
 
 import pytest
 
-from fiware.errors import FiwareConflict, FiwareNotFound
+from fiware.errors import FiwareBadRequest, FiwareConflict, FiwareNotFound
 from fiware.http import RetryPolicy, Tenant, make_http_client
 from fiware.orion import (
+    Entity,
     ForecastPoint,
     OrionClient,
     forecast_attributes,
     forecast_entity,
     forecast_series,
     forecast_subscription,
+    forecast_update,
     ngsi_attribute,
     ngsi_time,
 )
 from fiware.sandbox.runner import Sandbox
+from fiware.sth import Series, SthClient
 
 TENANT = Tenant("smart", "/")
 FAST = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05, deadline=5)
@@ -240,3 +243,66 @@ async def test_forecasts_reach_sth_through_a_legacy_subscription(sandbox: Sandbo
     assert entry.recv_time == "2026-11-25T09:00:00.000Z", "STH keeps the point at its TimeInstant"
     assert entry.attr_type == "StructuredValue"
     assert isinstance(entry.attr_value, dict) and entry.attr_value["points"][0]["value"] == 7.5
+
+
+async def test_a_batch_update_reports_missing_entities_and_a_repeat_notifies_no_one(sandbox: Sandbox) -> None:
+    tenant = Tenant(f"t_{uuid.uuid4().hex[:8]}", "/")
+    empty = forecast_series(generated_at=datetime(2026, 11, 25, 8, 0, tzinfo=UTC), horizon=1, points=[])
+    present = [str(entity()["id"]) for _ in range(2)]
+    missing = str(entity()["id"])
+    subscription = {
+        "subject": {
+            "entities": [{"idPattern": ".*", "type": "Prediction"}],
+            "condition": {"attrs": ["forecastSeries"]},
+        },
+        "notification": {
+            "http": {"url": f"{sandbox.sth_url}/notify"},
+            "attrs": ["forecastSeries"],
+            "attrsFormat": "legacy",
+        },
+    }
+
+    def update(entity_id: str, minute: int) -> Entity:
+        # Generated at 09:<minute>, its value `minute`: STH-Comet keeps one point per time.
+        generated = datetime(2026, 11, 25, 9, minute, tzinfo=UTC)
+        points = [ForecastPoint(1, float(minute), None)]
+        return forecast_update(
+            entity_id, "Prediction", forecast_series(generated_at=generated, horizon=1, points=points)
+        )
+
+    async def value(orion: OrionClient, entity_id: str) -> float:
+        return float(
+            (await orion.get_entity(entity_id, tenant))["forecastSeries"]["value"]["points"][0]["value"]
+        )
+
+    async with (
+        make_http_client(sandbox.orion_url) as orion_http,
+        make_http_client(sandbox.sth_url) as sth_http,
+    ):
+        orion, sth = OrionClient(orion_http, retry=FAST), SthClient(sth_http, retry=FAST)
+        await orion.create_subscription(subscription, tenant)
+        for entity_id in present:
+            await orion.create_entity({**entity(entity_id), "forecastSeries": empty}, tenant)
+        await orion.update_entities([update(entity_id, 1) for entity_id in present], tenant)
+        assert [await value(orion, entity_id) for entity_id in present] == [1.0, 1.0]
+        # One entity missing: the others are updated all the same, and the answer names it.
+        with pytest.raises(FiwareBadRequest) as partial:
+            await orion.update_entities([update(present[0], 2), update(missing, 2)], tenant)
+        assert partial.value.status == 422 and missing in str(partial.value.body)
+        assert await value(orion, present[0]) == 2.0
+        with pytest.raises(FiwareNotFound):
+            await orion.update_entities([update(missing, 3)], tenant)
+        # Sending an update Orion took once more changes nothing and notifies no one.
+        again = update(present[0], 2)
+        await orion.update_attributes(present[0], forecast_attributes(again["forecastSeries"]), tenant)
+        history = Series("Prediction", present[0], "forecastSeries")
+        for _ in range(100):
+            if len((await sth.raw(history, tenant, last_n=10)).entries) >= 3:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)
+        stored = await sth.raw(history, tenant, last_n=10)
+    # The entity's creation (no forecast yet), then each forecast once.
+    assert [entry.recv_time for entry in stored.entries] == [
+        "2026-11-25T08:00:00.000Z", "2026-11-25T09:01:00.000Z", "2026-11-25T09:02:00.000Z",
+    ]  # fmt: skip

@@ -84,3 +84,30 @@ def test_the_onnx_forecast_equals_the_keras_forecast_on_the_same_window() -> Non
     assert not np.allclose(forecaster.forecast(recent, times + 43_200.0), served, atol=1e-7)
     with pytest.raises(ValueError, match="timestamps"):
         forecaster.forecast(recent)
+
+
+def test_a_batched_forecast_equals_each_window_forecast_alone() -> None:
+    rng = np.random.default_rng(3)
+    n = 300
+    values = 20 + 3 * np.sin(np.arange(n) / 9) + rng.normal(0, 0.1, n)
+    times = 1800.0 * np.arange(n)
+    config = TrainingConfig(
+        network=NetworkSpec("LSTM", lookback=8, horizon=3, recurrent=(RecurrentLayer(4),)),
+        fit=FitSettings(batch_size=32, epochs=1, patience=0, jit_compile=False),
+    )
+    outcome = train_regular(regularize(times, values), config)
+    assert outcome.onnx is not None and outcome.channels
+    forecaster = OnnxForecaster(
+        outcome.onnx, outcome.scaler, lookback=8, delta=True, channels=outcome.channels
+    )
+    # Windows of other series and other times of day: one network, many entities.
+    windows = [
+        (values[end - 8 : end] + shift, times[end - 8 : end] + 600.0 * k)
+        for k, (end, shift) in enumerate([(50, 0.0), (120, -4.5), (300, 2.25), (77, 11.0), (200, 0.0)])
+    ]
+    batched = forecaster.forecast_batch(windows)
+    assert batched.shape == (5, 3)
+    alone = np.stack([forecaster.forecast(recent, stamps) for recent, stamps in windows])
+    np.testing.assert_allclose(batched, alone, rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="at least one window"):
+        forecaster.forecast_batch([])

@@ -9,7 +9,7 @@ import sys
 
 def test_loading_the_worker_app_and_every_task_imports_no_tensorflow() -> None:
     check = (
-        "import sys, tasks.worker, tasks.training, tasks.maintenance, tasks.forecasting; "
+        "import sys, tasks.worker, tasks.training, tasks.maintenance, tasks.forecasting, tasks.models; "
         "import app.training.fitting, app.predictions.service; "
         "app = tasks.worker.celery_app; "
         "names = {n for n in app.tasks if n.startswith('chronos.')}; "
@@ -24,8 +24,11 @@ def test_loading_the_worker_app_and_every_task_imports_no_tensorflow() -> None:
                 "chronos.cleanup_training_tasks",
                 "chronos.collect_data_chunk",
                 "chronos.execute_forecast",
+                "chronos.execute_forecast_batch",
+                "chronos.monitoring_tick",
                 "chronos.orchestrate_training",
                 "chronos.process_collected_data",
+                "chronos.retraining_tick",
                 "chronos.schedule_forecasts",
                 "chronos.train_model_task",
                 "chronos.training_watchdog",

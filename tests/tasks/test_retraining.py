@@ -205,7 +205,7 @@ async def test_a_drift_marks_the_model_drifting_and_starts_one_retraining(
         assert window["rmse"] > 3 * monitoring["referenceRmse"]
         started = await until(lambda: _drift_jobs(gql, model), timeout=30)
         assert len(started) == 1, started
-        await asyncio.sleep(6)  # several more checks while still drifting: no second retraining
+        await asyncio.sleep(12)  # two more checks while still drifting: no second retraining
         assert len(await _drift_jobs(gql, model)) == 1
         listener.cancel()
         kinds = [event["kind"] for event in heard]

@@ -4,22 +4,38 @@ Each write is one atomic update whose filter is the guard (the job is COMPLETED,
 settled, ``next_prediction_at`` still holds the value read), so two workers racing for one change
 never both make it. What is due and what became of a slot are decided by ``app.predictions``;
 the bounds of the lists kept on the job are passed in by it.
+
+The bulk forms (``claim_slots``, ``claim_runs``, ``settle_published_many``) send the guarded
+updates of many jobs in one ``bulk_write``. MongoDB's answer counts the updates that took effect
+but does not name them, so each update also pushes a token of its own onto the job's
+``prediction_config.marks`` (the newest :data:`KEEP_MARKS`); when the count falls short, the jobs
+holding their token are the ones this call changed. Each guard is evaluated per document, as in the
+single form (``claim_runs`` splits ``claim_run``'s guard into the branch a job was read in, and
+falls back to the whole guard for a job that changed meanwhile), so the bulk forms keep every
+guarantee of the single ones. Many jobs are read :data:`READ_CHUNK` ids at a time.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from pymongo import ReturnDocument
+from pymongo import ReturnDocument, UpdateOne
 
 from app.timeutil import utcnow
 from app.training.documents import MissReason, TrainingJobDocument, TrainingStatus
 
 _CONFIG = "prediction_config"
+_MARKS = "prediction_config.marks"
+# Tokens kept per job: a bulk write reads its own back within milliseconds, while a job sees at most
+# three marks per slot (claim, run, settlement).
+KEEP_MARKS = 12
+# Ids per read of many jobs: SecantusDB matches ``$in`` against each document in turn, so lists of
+# thousands cost quadratic time there (1,000 ids: 1 s; 20 batches of 50: 0.1 s).
+READ_CHUNK = 50
 
 
 def _jobs() -> Any:
@@ -160,28 +176,83 @@ class Gap:
     error: str
 
 
+def _slot_guard(job_id: UUID, due: datetime) -> dict[str, Any]:
+    return {"_id": job_id, "prediction_config.enabled": True, "prediction_config.next_prediction_at": due}
+
+
+def _slot_update(next_at: datetime, gap: Gap | None, keep_misses: int) -> dict[str, Any]:
+    if gap is None:
+        return {"$set": {"prediction_config.next_prediction_at": next_at}}
+    return {
+        "$set": {_field("next_prediction_at"): next_at, _field("last_error"): gap.error},
+        "$inc": {_field("missed_count"): gap.missed},
+        "$push": {_field("recent_misses"): _misses(gap.slots, gap.reason, keep_misses)},
+    }
+
+
 async def claim_slot(
     *, job_id: UUID, due: datetime, next_at: datetime, gap: Gap | None, keep_misses: int
 ) -> bool:
     """Move ``next_prediction_at`` from ``due`` to ``next_at``; False when another beat did first."""
-    update = (
-        {
-            "$set": {_field("next_prediction_at"): next_at, _field("last_error"): gap.error},
-            "$inc": {_field("missed_count"): gap.missed},
-            "$push": {_field("recent_misses"): _misses(gap.slots, gap.reason, keep_misses)},
-        }
-        if gap is not None
-        else {"$set": {"prediction_config.next_prediction_at": next_at}}
-    )
-    moved = await _jobs().update_one(
-        {"_id": job_id, "prediction_config.enabled": True, "prediction_config.next_prediction_at": due},
-        update,
-    )
+    moved = await _jobs().update_one(_slot_guard(job_id, due), _slot_update(next_at, gap, keep_misses))
     return bool(moved.modified_count)
 
 
-async def claim_run(*, job_id: UUID, slot: datetime, retrying: bool) -> float | None:
-    """Mark ``slot`` as the job's running slot; its interval, or None when it is not this run's."""
+@dataclass(frozen=True)
+class SlotClaim:
+    """One :func:`claim_slot` of :func:`claim_slots`."""
+
+    job_id: UUID
+    due: datetime
+    next_at: datetime
+    gap: Gap | None
+
+
+async def claim_slots(*, claims: Sequence[SlotClaim], token: str, keep_misses: int) -> set[UUID]:
+    """:func:`claim_slot` for many jobs in one bulk write: the jobs whose slot this call claimed
+    (another beat may have claimed some first, exactly as with :func:`claim_slot`)."""
+    marks = {claim.job_id: f"{token}:{index}" for index, claim in enumerate(claims)}
+    writes = [
+        UpdateOne(
+            _slot_guard(claim.job_id, claim.due),
+            _marked(_slot_update(claim.next_at, claim.gap, keep_misses), marks[claim.job_id]),
+        )
+        for claim in claims
+    ]
+    return await _applied(writes, marks)
+
+
+def _marked(update: dict[str, Any], mark: str) -> dict[str, Any]:
+    """``update`` that also leaves ``mark`` on the job, to tell afterwards that it took effect."""
+    push = {**update.get("$push", {}), _MARKS: _newest([mark], KEEP_MARKS)}
+    return {**update, "$push": push}
+
+
+async def _applied(writes: list[UpdateOne], marks: dict[UUID, str]) -> set[UUID]:
+    """Send ``writes`` (one per job, each leaving its job's mark); the jobs whose write took effect."""
+    if not writes:
+        return set()
+    result = await _jobs().bulk_write(writes, ordered=False)
+    if result.modified_count == len(writes):
+        return set(marks)
+    found = set()
+    async for raw in _documents(marks, {_MARKS: 1}):
+        if marks[raw["_id"]] in (raw.get(_CONFIG) or {}).get("marks", []):
+            found.add(raw["_id"])
+    return found
+
+
+async def _documents(
+    job_ids: Iterable[UUID], projection: dict[str, Any] | None
+) -> AsyncIterator[dict[str, Any]]:
+    """The jobs' documents (or ``projection`` of them), read :data:`READ_CHUNK` at a time."""
+    ids = list(job_ids)
+    for start in range(0, len(ids), READ_CHUNK):
+        async for raw in _jobs().find({"_id": {"$in": ids[start : start + READ_CHUNK]}}, projection):
+            yield raw
+
+
+def _run_guard(job_id: UUID, slot: datetime, retrying: bool) -> dict[str, Any]:
     ran_before = {"$lte": slot} if retrying else {"$lt": slot}
     # A schedule handed to the model's next version still runs the slots it claimed before.
     still_ours = [
@@ -191,20 +262,101 @@ async def claim_run(*, job_id: UUID, slot: datetime, retrying: bool) -> float | 
             "prediction_config.next_prediction_at": {"$gt": slot},
         },
     ]
+    return {
+        "_id": job_id,
+        "prediction_config.settled_slots": {"$ne": slot},
+        "$and": [
+            {"$or": still_ours},
+            {"$or": [{"prediction_config.last_slot": None}, {"prediction_config.last_slot": ran_before}]},
+        ],
+    }
+
+
+async def claim_run(*, job_id: UUID, slot: datetime, retrying: bool) -> float | None:
+    """Mark ``slot`` as the job's running slot; its interval, or None when it is not this run's."""
     raw = await _jobs().find_one_and_update(
-        {
-            "_id": job_id,
-            "prediction_config.settled_slots": {"$ne": slot},
-            "$and": [
-                {"$or": still_ours},
-                {"$or": [{"prediction_config.last_slot": None}, {"prediction_config.last_slot": ran_before}]},
-            ],
-        },
+        _run_guard(job_id, slot, retrying),
         {"$set": {"prediction_config.last_slot": slot}},
         projection={"prediction_config.interval_seconds": 1},
         return_document=ReturnDocument.AFTER,
     )
     return None if raw is None else float(raw["prediction_config"]["interval_seconds"])
+
+
+@dataclass(frozen=True)
+class Running:
+    """A job of :func:`claim_runs`."""
+
+    document: dict[str, Any]
+    """The job as stored, raw: what forecasting it needs, or why its slot was not claimed."""
+    claimed: bool
+    """Whether this call claimed the slot (as :func:`claim_run` answering an interval)."""
+
+
+def _run_branch(config: Mapping[str, Any], slot: datetime, retrying: bool) -> dict[str, Any] | None:
+    """The conditions of ``claim_run``'s guard that ``config`` (as read) meets, all of them plain
+    ones: the guard's ``$or`` makes SecantusDB scan every document of the collection, where these
+    use the ``_id`` index (14 ms against 0.3 ms per update among 1,000 jobs, measured). None when
+    ``config`` meets no branch of the guard: its slot is not this run's."""
+    last = config.get("last_slot")
+    if slot in config.get("settled_slots", []) or (
+        last is not None and (last > slot or (last == slot and not retrying))
+    ):
+        return None
+    guard: dict[str, Any] = {
+        _field("settled_slots"): {"$ne": slot},
+        _field("last_slot"): {"$not": {"$gt" if retrying else "$gte": slot}},  # null, missing or earlier
+    }
+    if config.get("enabled") is True:
+        return {**guard, _field("enabled"): True}
+    handed_over, next_at = config.get("handed_over_at"), config.get("next_prediction_at")
+    if handed_over is not None and next_at is not None and next_at > slot:
+        return {
+            **guard,
+            _field("enabled"): {"$ne": True},
+            _field("handed_over_at"): {"$ne": None},
+            _field("next_prediction_at"): {"$gt": slot},
+        }
+    return None
+
+
+async def claim_runs(
+    *, runs: Sequence[tuple[UUID, datetime]], retrying: bool, token: str
+) -> dict[UUID, Running]:
+    """:func:`claim_run` for many (job, slot) pairs, one job each: every job still there, read whole,
+    and whether this call claimed its slot. Each claim is a compare-and-set on the conditions the
+    job met when read (:func:`_run_branch`), sent in one bulk write; one that finds the job changed
+    meanwhile is tried again with ``claim_run``'s own guard, so the outcome is the single form's."""
+    slots = dict(runs)
+    read = {raw["_id"]: raw async for raw in _documents(slots, None)}
+    guards = {
+        job_id: guard
+        for job_id, raw in read.items()
+        if (guard := _run_branch(raw.get(_CONFIG) or {}, slots[job_id], retrying)) is not None
+    }
+    won = await _claim_all(guards, slots, token)
+    retry = {job_id: _run_guard(job_id, slots[job_id], retrying) for job_id in guards if job_id not in won}
+    if retry:
+        won |= await _claim_all(retry, slots, f"{token}-again")
+        # What kept those from being claimed is in their documents as they are now.
+        read.update({raw["_id"]: raw async for raw in _documents(set(retry) - won, None)})
+    for job_id in won:
+        read[job_id].setdefault(_CONFIG, {})["last_slot"] = slots[job_id]
+    return {job_id: Running(raw, job_id in won) for job_id, raw in read.items()}
+
+
+async def _claim_all(
+    guards: Mapping[UUID, dict[str, Any]], slots: Mapping[UUID, datetime], token: str
+) -> set[UUID]:
+    marks = {job_id: f"{token}:{index}" for index, job_id in enumerate(guards)}
+    writes = [
+        UpdateOne(
+            {"_id": job_id, **guard},
+            _marked({"$set": {"prediction_config.last_slot": slots[job_id]}}, marks[job_id]),
+        )
+        for job_id, guard in guards.items()
+    ]
+    return await _applied(writes, marks)
 
 
 async def schedule_of(*, job_id: UUID) -> dict[str, Any]:
@@ -237,25 +389,46 @@ class Published:
     """The failure streak this publication ended, as stored; None when there was none."""
 
 
+def _published_update(slot: datetime, keep_settled: int) -> dict[str, Any]:
+    return {
+        "$set": {
+            _field("last_run_at"): utcnow(),
+            _field("last_error"): None,
+            _field("failure_streak"): None,
+        },
+        "$inc": {_field("run_count"): 1},
+        "$push": {_field("settled_slots"): _newest([slot], keep_settled)},
+    }
+
+
 async def settle_published(*, job_id: UUID, slot: datetime, keep_settled: int) -> Published | None:
     """Count ``slot`` published, clear ``last_error`` and end a failure streak; None for a duplicate."""
     before = await _jobs().find_one_and_update(
         {"_id": job_id, _field("settled_slots"): {"$ne": slot}},
-        {
-            "$set": {
-                _field("last_run_at"): utcnow(),
-                _field("last_error"): None,
-                _field("failure_streak"): None,
-            },
-            "$inc": {_field("run_count"): 1},
-            "$push": {_field("settled_slots"): _newest([slot], keep_settled)},
-        },
+        _published_update(slot, keep_settled),
         projection={_field("failure_streak"): 1},
         return_document=ReturnDocument.BEFORE,
     )
     if before is None:
         return None
     return Published((before.get(_CONFIG) or {}).get("failure_streak"))
+
+
+async def settle_published_many(
+    *, slots: Sequence[tuple[UUID, datetime]], token: str, keep_settled: int
+) -> set[UUID]:
+    """:func:`settle_published` for many (job, slot) pairs, one job each, in one bulk write, for jobs
+    with no failure streak open: the jobs this call settled. Those it did not (the slot was settled
+    already, or a streak opened meanwhile) are the caller's to settle one at a time."""
+    marks = {job_id: f"{token}:{index}" for index, (job_id, _) in enumerate(slots)}
+    writes = [
+        UpdateOne(
+            {"_id": job_id, _field("settled_slots"): {"$ne": slot}, _field("failure_streak"): None},
+            _marked(_published_update(slot, keep_settled), marks[job_id]),
+        )
+        for job_id, slot in slots
+    ]
+    return await _applied(writes, marks)
 
 
 async def start_streak(*, job_id: UUID, now: datetime, error: str) -> bool:
@@ -295,13 +468,19 @@ async def claim_report(*, job_id: UUID, reported_at: datetime, now: datetime) ->
 
 
 __all__ = [
+    "KEEP_MARKS",
+    "READ_CHUNK",
     "DueSchedule",
     "Gap",
     "Published",
+    "Running",
     "ScheduleSettings",
+    "SlotClaim",
     "claim_report",
     "claim_run",
+    "claim_runs",
     "claim_slot",
+    "claim_slots",
     "disable_schedule",
     "due_schedules",
     "enable_schedule",
@@ -310,6 +489,7 @@ __all__ = [
     "schedule_of",
     "settle_missed",
     "settle_published",
+    "settle_published_many",
     "start_streak",
     "stop_schedule",
 ]

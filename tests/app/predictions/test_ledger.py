@@ -109,3 +109,28 @@ async def test_workers_failing_together_write_each_line_once(beanie_db: str) -> 
     assert 1 <= len(summaries) <= 6
     assert len({entry["failures"] for entry in summaries}) == len(summaries)
     assert (await stored(job_id)).failure_streak.failures == 12
+
+
+async def test_a_batch_settles_in_bulk_and_says_what_the_single_form_says(beanie_db: str) -> None:
+    jobs = [await job_with_forecasts() for _ in range(3)]  # quiet, failing, settled already
+    slot = utcnow()
+    await ledger.note_failure(job_id=jobs[1], slot=slot - timedelta(minutes=1), reason=ORION, error="down")
+    assert await ledger.settle_published(job_id=jobs[2], slot=slot)  # a duplicate's first run
+    with structlog.testing.capture_logs() as logs:
+        counted = await ledger.settle_published_all(
+            slots=[(job_id, slot) for job_id in jobs], streaking={jobs[1]}, token="t"
+        )
+    assert counted == {jobs[0], jobs[1]}
+    assert sorted(events(logs)) == [
+        "prediction.published", "prediction.published", "prediction.published_twice", "prediction.recovered",
+    ]  # fmt: skip
+    for job_id in jobs:
+        config = await stored(job_id)
+        assert (config.run_count, config.failure_streak, config.settled_slots) == (1, None, [slot])
+    # A streak opened after the batch read its jobs is found by the guard, and ended with its line.
+    later = slot + timedelta(minutes=1)
+    await ledger.note_failure(job_id=jobs[0], slot=later, reason=ORION, error="down")
+    with structlog.testing.capture_logs() as logs:
+        again = await ledger.settle_published_all(slots=[(jobs[0], later)], streaking=set(), token="u")
+    assert again == {jobs[0]}
+    assert events(logs) == ["prediction.recovered", "prediction.published"]
