@@ -79,11 +79,12 @@ class Settings(BaseSettings):
     forecast_task_batch_size: int = Field(default=500, ge=1, le=10_000)
     forecast_read_concurrency: int = Field(default=8, ge=1, le=64)
     forecast_publish_batch_size: int = Field(default=100, ge=1, le=1000)
-    # Beat's model ticks: scheduled retrainings and challenger decisions, and live-accuracy checks.
-    retraining_tick_seconds: float = Field(default=60.0, gt=0)
+    # Beat's model ticks: scheduled retrainings and challenger decisions, and live-accuracy checks
+    # (0 switches one off).
+    retraining_tick_seconds: float = Field(default=60.0, ge=0)
     # The shortest retraining interval a policy may ask for (tests lower it).
     retraining_min_interval_seconds: float = Field(default=60.0, gt=0)
-    monitor_interval_seconds: float = Field(default=300.0, gt=0)
+    monitor_interval_seconds: float = Field(default=300.0, ge=0)
     # Rolling windows of the stored live accuracy (and the Prometheus gauges), besides each
     # model's drift window; at most three, each at most seven days.
     live_windows_seconds: list[float] = Field(default_factory=lambda: [86_400.0, 604_800.0], max_length=3)

@@ -54,7 +54,7 @@ def create_celery(settings: Settings) -> Celery:
 def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     # A tick that waited in the queue longer than a tick is stale: dropped, the next one does its work.
     # So a worker back after an outage runs one watchdog tick, not the burst that queued meanwhile.
-    return {
+    schedule: dict[str, dict[str, Any]] = {
         "training-watchdog": {
             "task": WATCHDOG,
             "schedule": settings.watchdog_interval_seconds,
@@ -65,18 +65,22 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "schedule": settings.forecast_scheduler_interval_seconds,
             "options": {"expires": settings.forecast_scheduler_interval_seconds},
         },
-        "model-retraining": {
+    }
+    # 0 switches a model tick off (a cluster that retrains and monitors nothing, or a test run).
+    if settings.retraining_tick_seconds > 0:
+        schedule["model-retraining"] = {
             "task": RETRAINING_TICK,
             "schedule": settings.retraining_tick_seconds,
             "options": {"expires": settings.retraining_tick_seconds},
-        },
-        # Checks are due per model every monitor_interval_seconds; the tick looks a few times as often.
-        "model-monitoring": {
+        }
+    if settings.monitor_interval_seconds > 0:
+        # Checks are due per model every monitor_interval_seconds; the tick looks five times as often.
+        schedule["model-monitoring"] = {
             "task": MONITORING_TICK,
             "schedule": settings.monitor_interval_seconds / 5,
             "options": {"expires": settings.monitor_interval_seconds / 5},
-        },
-    }
+        }
+    return schedule
 
 
 __all__ = ["TASK_MODULES", "beat_schedule", "create_celery"]

@@ -80,11 +80,12 @@ def service_env(
             # Recurring forecasts every second or two, so tests see several runs.
             "CHRONOS_PREDICTION_MIN_INTERVAL_SECONDS": "1",
             "CHRONOS_FORECAST_SCHEDULER_INTERVAL_SECONDS": "0.5",
-            # Retraining schedules of a few seconds, and live-accuracy checks every five (each tick
-            # is a query of the models collection, which SecantusDB scans: not more often).
+            # Retraining schedules of a few seconds may be set; the model ticks that run them are off
+            # (each tick queries the models collection, which SecantusDB scans as it grows):
+            # tests/tasks/test_retraining.py runs a worker of its own with them on.
             "CHRONOS_RETRAINING_MIN_INTERVAL_SECONDS": "1",
-            "CHRONOS_RETRAINING_TICK_SECONDS": "2",
-            "CHRONOS_MONITOR_INTERVAL_SECONDS": "5",
+            "CHRONOS_RETRAINING_TICK_SECONDS": "0",
+            "CHRONOS_MONITOR_INTERVAL_SECONDS": "0",
         }
     finally:
         stack.stop()

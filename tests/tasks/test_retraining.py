@@ -7,13 +7,17 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from fiware.sandbox.runner import Sandbox
 from tests.conftest import unique
 from tests.schema.training.test_subscriptions import stream
-from tests.support import ApiServer, GraphQL, WorkerProcess
+from tests.support import ApiServer, GraphQL, WorkerProcess, run_worker
 from tests.tasks.pipeline import create_model, seed_series, start, wait_for
 from tests.tasks.test_model_forecasting import SET, until
 
@@ -46,6 +50,14 @@ LIVE_DEBUG = """query($model: ID!) { model(id: $model) { forecasting { runCount 
  liveAccuracy(windowsSeconds: [30, 600]) { windowSeconds forecasts pairs rmse } } }"""
 
 
+@pytest.fixture(scope="module")
+def ticking(worker_env: dict[str, str], log_dir: Path) -> Iterator[WorkerProcess]:
+    """A worker whose beat runs the model ticks, fast: retraining every 2 s, checks every 5 s."""
+    ticks = {"CHRONOS_RETRAINING_TICK_SECONDS": "2", "CHRONOS_MONITOR_INTERVAL_SECONDS": "5"}
+    with run_worker({**worker_env, **ticks}, log_dir, name="retraining") as process:
+        yield process
+
+
 def add_readings(sandbox: Sandbox, entity: str, points: list[tuple[datetime, float]]) -> None:
     sandbox.sth.add_points(
         service="smart",
@@ -68,7 +80,7 @@ def jobs_of(model: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 async def test_a_scheduled_challenger_that_loses_keeps_the_champion_and_says_why(
-    gql: GraphQL, worker: WorkerProcess, fiware_sandbox: Sandbox
+    gql: GraphQL, ticking: WorkerProcess, fiware_sandbox: Sandbox
 ) -> None:
     # The champion learns 300 minutes that end an hour ago; the hour since is new to it.
     entity = unique("urn:ngsi-ld:Sensor")
@@ -108,7 +120,7 @@ async def test_a_scheduled_challenger_that_loses_keeps_the_champion_and_says_why
 
 
 async def test_bad_policies_are_refused_and_write_nothing(
-    gql: GraphQL, worker: WorkerProcess, fiware_sandbox: Sandbox
+    gql: GraphQL, ticking: WorkerProcess, fiware_sandbox: Sandbox
 ) -> None:
     model = (await create_model(gql, seed_series(fiware_sandbox, points=200)))["id"]
     cases = [
@@ -147,7 +159,7 @@ async def test_bad_policies_are_refused_and_write_nothing(
 
 
 async def test_a_drift_marks_the_model_drifting_and_starts_one_retraining(
-    api: ApiServer, gql: GraphQL, worker: WorkerProcess, fiware_sandbox: Sandbox
+    api: ApiServer, gql: GraphQL, ticking: WorkerProcess, fiware_sandbox: Sandbox
 ) -> None:
     # A sensor every 2 s, fed live by this test from its seeded history on; forecasts every 2 s.
     step = timedelta(seconds=2)

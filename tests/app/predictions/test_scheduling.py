@@ -8,47 +8,20 @@ Runs here never reach FIWARE (each path settles before it would); the runs that 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
-
-import pytest
 
 from app.predictions import scheduling
 from app.predictions.forecasters import Forecasters
 from app.predictions.scheduling import Attempt, ForecastOutcome
 from app.predictions.slots import RECENT_MISSES
-from app.resources import open_fiware
-from app.settings import Settings
 from app.timeutil import utcnow
 from app.training.documents import MissReason, PredictionConfig, TrainingJobDocument
 from fiware.clients import FiwareClients
-from fiware.sandbox.runner import Sandbox, running_sandbox
 from tests.app.predictions.test_recurring import completed_job
 
 MINUTE = timedelta(minutes=1)
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[Sandbox]:
-    with running_sandbox() as running:
-        yield running
-
-
-@pytest.fixture
-async def fiware(sandbox: Sandbox) -> AsyncIterator[FiwareClients]:
-    settings = Settings(
-        _env_file=None,
-        orion_url=sandbox.orion_url,
-        sth_comet_url=sandbox.sth_url,
-        iot_agent_url=sandbox.iota_url,
-    )
-    opened = open_fiware(settings)
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 async def scheduled(next_at: datetime, **config: Any) -> UUID:
