@@ -177,7 +177,12 @@ class GraphQL:
 async def graphql_client(server: ApiServer, *, key: str | None = None) -> AsyncIterator[GraphQL]:
     """A client calling with ``key``, or with the server's own key when none is given."""
     transport = HTTPXAsyncTransport(url=server.graphql_url, timeout=30, headers=bearer(key or server.key))
-    async with Client(transport=transport, fetch_schema_from_transport=False) as session:
+    # gql's own deadline (10 s by default) runs on the test process's clock: when that process
+    # stalls (seen once for 17 s late in a full run, with the API log showing every request it got
+    # answered in milliseconds), requests still queued in the client expire before they are sent.
+    # The transport's 30 s is the bound that matters.
+    client = Client(transport=transport, fetch_schema_from_transport=False, execute_timeout=60)
+    async with client as session:
         yield GraphQL(session)
 
 
