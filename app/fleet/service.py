@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import math
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,7 +49,7 @@ from app.models.documents import ModelDocument
 from app.models.enums import ModelStatus
 from app.models.spec import validate_spec
 from app.predictions import model_forecasts
-from app.predictions.recurring import attribute_problems
+from app.predictions.recurring import schedule_problems
 from app.settings import Settings
 from app.training import admission
 from app.training.admission import Dispatch, StartRequest, validate_request
@@ -292,16 +291,9 @@ def _refuse_bad_schedule(
 ) -> None:
     """What would refuse every model alike, refused once; each model's own interval default (its
     sampling interval) is checked with it."""
-    problems = attribute_problems(attributes)
-    minimum = settings.prediction_min_interval_seconds
-    if interval_seconds is not None and not (math.isfinite(interval_seconds) and interval_seconds >= minimum):
-        problems.append(
-            FieldError(
-                ErrorCode.VALIDATION_ERROR,
-                f"must be at least {minimum} s, got {interval_seconds}",
-                ("input", "intervalSeconds"),
-            )
-        )
+    problems = schedule_problems(
+        interval_seconds, attributes, minimum=settings.prediction_min_interval_seconds
+    )
     if problems:
         raise ValidationFailed(problems)
 

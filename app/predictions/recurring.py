@@ -167,6 +167,22 @@ def _refuse_model_schedule(job: TrainingJobDocument) -> None:
         )
 
 
+def schedule_problems(
+    interval_seconds: float | None, attributes: Mapping[str, object], *, minimum: float
+) -> list[FieldError]:
+    """What is wrong with a schedule's interval (None: not given, nothing to check) and attributes."""
+    problems = attribute_problems(attributes)
+    if interval_seconds is not None and not (math.isfinite(interval_seconds) and interval_seconds >= minimum):
+        problems.append(
+            FieldError(
+                ErrorCode.VALIDATION_ERROR,
+                f"must be at least {minimum} s, got {interval_seconds}",
+                ("input", "intervalSeconds"),
+            )
+        )
+    return problems
+
+
 def _valid_interval(
     job: TrainingJobDocument,
     interval_seconds: float | None,
@@ -181,15 +197,7 @@ def _valid_interval(
         if interval_seconds is not None
         else max(minimum, job.summary.sampling_interval_seconds)
     )
-    problems = attribute_problems(attributes)
-    if not (math.isfinite(interval) and interval >= minimum):
-        problems.append(
-            FieldError(
-                ErrorCode.VALIDATION_ERROR,
-                f"must be at least {minimum} s, got {interval}",
-                ("input", "intervalSeconds"),
-            )
-        )
+    problems = schedule_problems(interval, attributes, minimum=minimum)
     if problems:
         raise ValidationFailed(problems)
     return interval
@@ -385,5 +393,6 @@ __all__ = [
     "provision_and_enable",
     "remove_for_job",
     "remove_publication",
+    "schedule_problems",
     "unsubscribe_and_disable",
 ]

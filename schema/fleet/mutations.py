@@ -135,7 +135,7 @@ class FleetMutations:
                 model_ids=model_ids,
                 enabled=enabled,
                 interval_seconds=given.interval_seconds,
-                attributes={a.name: a.value for a in given.attributes or []},
+                attributes=given.attribute_map(),
                 scope=info.context.scope,
                 fiware=resources.fiware,
                 settings=resources.settings,

@@ -33,6 +33,10 @@ class PredictionToggleInput:
         default=None, description="Fixed attributes of the forecast entity."
     )
 
+    def attribute_map(self) -> dict[str, object]:
+        """The fixed attributes by name, as the services take them."""
+        return {a.name: a.value for a in self.attributes or []}
+
 
 @strawberry.type(description="Result of switching recurring forecasts.")
 class PredictionTogglePayload:
@@ -73,7 +77,7 @@ class PredictionMutations:
             return await recurring.enable(
                 job_id=training_job_id,
                 interval_seconds=given.interval_seconds,
-                attributes={a.name: a.value for a in given.attributes or []},
+                attributes=given.attribute_map(),
                 scope=info.context.scope,
                 fiware=resources.fiware,
                 settings=resources.settings,
@@ -111,7 +115,7 @@ class PredictionMutations:
                 model_id=model_id,
                 enabled=enabled,
                 interval_seconds=given.interval_seconds,
-                attributes={a.name: a.value for a in given.attributes or []},
+                attributes=given.attribute_map(),
                 scope=info.context.scope,
                 fiware=resources.fiware,
                 settings=resources.settings,
