@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     retraining_tick_seconds: float = Field(default=60.0, ge=0)
     # The shortest retraining interval a policy may ask for (tests lower it).
     retraining_min_interval_seconds: float = Field(default=60.0, gt=0)
+    # A challenger's decision claimed longer ago than this was lost with its process (killed
+    # mid-decision): the next tick takes it over. A decision takes seconds.
+    retraining_decision_stale_seconds: float = Field(default=600.0, gt=0)
     monitor_interval_seconds: float = Field(default=300.0, ge=0)
     # Rolling windows of the stored live accuracy (and the Prometheus gauges), besides each
     # model's drift window; at most three, each at most seven days.

@@ -8,6 +8,7 @@ compare-and-set first, and a tick that is lost is made up by the next one.
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from uuid import UUID
 
 import structlog
@@ -39,6 +40,7 @@ def _deps() -> retraining.RetrainingDeps:
         dispatch_timeout=settings.dispatch_timeout_seconds,
         forecasters=worker.forecasters,
         max_gap_steps=settings.training_max_gap_steps,
+        decision_stale=timedelta(seconds=settings.retraining_decision_stale_seconds),
     )
 
 

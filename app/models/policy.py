@@ -97,6 +97,8 @@ class RetrainingState(BaseModel):
     last_trigger: str | None = None
     last_outcome: str | None = None
     last_error: str | None = None
+    # Why the pending challenger's decision could not be made yet (the next tick tries again).
+    decision_error: str | None = None
 
 
 class WindowScore(BaseModel):

@@ -200,6 +200,7 @@ async def set_challenger(*, model_id: UUID, job_id: UUID, trigger: str) -> bool:
                 "retraining_state.last_started_at": utcnow(),
                 "retraining_state.last_trigger": trigger,
                 "retraining_state.last_error": None,
+                "retraining_state.decision_error": None,
             }
         },
     )
@@ -245,6 +246,7 @@ async def end_challenge(*, model_id: UUID, job_id: UUID, outcome: str, error: st
                 "retraining_state.deciding_since": None,
                 "retraining_state.last_outcome": outcome,
                 "retraining_state.last_error": error,
+                "retraining_state.decision_error": None,
             }
         },
     )
@@ -254,7 +256,7 @@ async def release_decision(*, model_id: UUID, job_id: UUID, error: str) -> None:
     """A decision that could not be made now (STH down): the next tick tries again."""
     await _models().update_one(
         {"_id": model_id, "retraining_state.challenger_job_id": job_id},
-        {"$set": {"retraining_state.deciding_since": None, "retraining_state.last_error": error}},
+        {"$set": {"retraining_state.deciding_since": None, "retraining_state.decision_error": error}},
     )
 
 

@@ -42,8 +42,6 @@ from fiware.sth import SthClient, parse_time
 log = structlog.get_logger(__name__)
 
 SCHEDULE, DRIFT = "schedule", "drift"
-# A decision claimed longer ago than this was lost with its process: another tick takes it over.
-DECISION_STALE = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -53,6 +51,8 @@ class RetrainingDeps:
     dispatch_timeout: float
     forecasters: Forecasters
     max_gap_steps: int
+    # A decision claimed longer ago than this was lost with its process: this tick takes it over.
+    decision_stale: timedelta
 
 
 async def set_policy(
@@ -201,7 +201,7 @@ async def decide_challengers(*, now: datetime, batch: int, deps: RetrainingDeps)
         if job is not None and job.status not in FINISHED_STATUSES:
             continue
         if not await repository.claim_decision(
-            model_id=model.id, job_id=job_id, now=now, stale_before=now - DECISION_STALE
+            model_id=model.id, job_id=job_id, now=now, stale_before=now - deps.decision_stale
         ):
             continue
         outcome = await _decide(model, job_id, job, now=now, deps=deps)

@@ -99,6 +99,12 @@ class RetrainingStatus:
     last_error: str | None = strawberry.field(
         description="Why the newest attempt was skipped, failed or kept its champion; null otherwise."
     )
+    decision_error: str | None = strawberry.field(
+        description=(
+            "Why the pending challenger could not be judged yet (STH-Comet unavailable, an artifact "
+            "missing); the next retraining tick tries again. Null when no decision waits on an error."
+        )
+    )
 
     @classmethod
     def from_state(cls, state: policy.RetrainingState) -> RetrainingStatus:
@@ -110,6 +116,7 @@ class RetrainingStatus:
             last_trigger=state.last_trigger,
             last_outcome=state.last_outcome,
             last_error=state.last_error,
+            decision_error=state.decision_error,
         )
 
 

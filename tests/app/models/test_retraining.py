@@ -46,7 +46,12 @@ async def deps(beanie_db: str, test_settings: Settings) -> AsyncIterator[tuple[R
     try:
         yield (
             RetrainingDeps(
-                sth=fiware.sth, dispatch=queue, dispatch_timeout=5, forecasters=Forecasters(), max_gap_steps=3
+                sth=fiware.sth,
+                dispatch=queue,
+                dispatch_timeout=5,
+                forecasters=Forecasters(),
+                max_gap_steps=3,
+                decision_stale=timedelta(minutes=10),
             ),
             queue,
         )
