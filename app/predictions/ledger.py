@@ -16,8 +16,9 @@ so however many worker processes and hosts run the job's slots, each line is wri
 
 from __future__ import annotations
 
-from collections.abc import Sequence, Set
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 import structlog
@@ -80,7 +81,12 @@ async def settle_published(*, job_id: UUID, slot: datetime) -> bool:
         # Two runs of one slot both reached Orion (a message redelivered mid-run): counted once.
         log.warning("prediction.published_twice", job_id=str(job_id), slot=stamp(slot))
         return False
-    streak = published.streak
+    _recovered(job_id, slot, published.streak)
+    log.info("prediction.published", job_id=str(job_id), slot=slot.isoformat())
+    return True
+
+
+def _recovered(job_id: UUID, slot: datetime, streak: Mapping[str, Any] | None) -> None:
     if streak:
         log.info(
             "prediction.recovered",
@@ -89,21 +95,26 @@ async def settle_published(*, job_id: UUID, slot: datetime) -> bool:
             failures=streak["failures"],
             failing_seconds=round((utcnow() - streak["since"]).total_seconds(), 1),
         )
-    log.info("prediction.published", job_id=str(job_id), slot=slot.isoformat())
-    return True
 
 
 async def settle_published_all(
-    *, slots: Sequence[tuple[UUID, datetime]], streaking: Set[UUID], token: str
+    *,
+    slots: Sequence[tuple[UUID, datetime]],
+    streaks: Mapping[UUID, Mapping[str, Any]],
+    token: str,
 ) -> set[UUID]:
     """:func:`settle_published` for many (job, slot) pairs, one job each: the jobs whose slot this
-    call counted. One bulk write for the jobs with no failure streak (``streaking`` names those that
-    had one when read); the rest, and any the bulk write did not settle, one at a time, so the log
-    says what the single form says (a recovery, a slot published twice)."""
-    bulk = [(job_id, slot) for job_id, slot in slots if job_id not in streaking]
-    settled = await forecasting.settle_published_many(slots=bulk, token=token, keep_settled=SETTLED_SLOTS)
-    for job_id, slot in bulk:
+    call counted, in one bulk write. ``streaks`` holds the failure streaks open when the jobs were
+    read: those end with the write, and their recovery line tells them as read. A job whose streak
+    opened after the read is not settled by the bulk write; it, and any slot settled already, is
+    settled one at a time, so the log says what the single form says (a recovery, a slot published
+    twice)."""
+    settled = await forecasting.settle_published_many(
+        slots=slots, streaking=set(streaks), token=token, keep_settled=SETTLED_SLOTS
+    )
+    for job_id, slot in slots:
         if job_id in settled:
+            _recovered(job_id, slot, streaks.get(job_id))
             log.info("prediction.published", job_id=str(job_id), slot=slot.isoformat())
     for job_id, slot in slots:
         if job_id not in settled and await settle_published(job_id=job_id, slot=slot):

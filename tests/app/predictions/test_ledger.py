@@ -116,9 +116,11 @@ async def test_a_batch_settles_in_bulk_and_says_what_the_single_form_says(beanie
     slot = utcnow()
     await ledger.note_failure(job_id=jobs[1], slot=slot - timedelta(minutes=1), reason=ORION, error="down")
     assert await ledger.settle_published(job_id=jobs[2], slot=slot)  # a duplicate's first run
+    streak = (await stored(jobs[1])).failure_streak
+    assert streak is not None
     with structlog.testing.capture_logs() as logs:
         counted = await ledger.settle_published_all(
-            slots=[(job_id, slot) for job_id in jobs], streaking={jobs[1]}, token="t"
+            slots=[(job_id, slot) for job_id in jobs], streaks={jobs[1]: streak.model_dump()}, token="t"
         )
     assert counted == {jobs[0], jobs[1]}
     assert sorted(events(logs)) == [
@@ -131,6 +133,6 @@ async def test_a_batch_settles_in_bulk_and_says_what_the_single_form_says(beanie
     later = slot + timedelta(minutes=1)
     await ledger.note_failure(job_id=jobs[0], slot=later, reason=ORION, error="down")
     with structlog.testing.capture_logs() as logs:
-        again = await ledger.settle_published_all(slots=[(jobs[0], later)], streaking=set(), token="u")
+        again = await ledger.settle_published_all(slots=[(jobs[0], later)], streaks={}, token="u")
     assert again == {jobs[0]}
     assert events(logs) == ["prediction.recovered", "prediction.published"]
