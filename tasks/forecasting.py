@@ -18,6 +18,7 @@ most (``app.predictions.batch``).
 from __future__ import annotations
 
 import math
+import time
 from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
@@ -43,22 +44,46 @@ _settings = get_settings()
 # Fewest slots worth a task of their own when a tick's claims are spread over the worker processes.
 MIN_TASK_SLOTS = 10
 
+# Slots a tick claims before it queues them and claims more.
+TICK_PART = 500
+
 # A batch item on the wire: job id, slot, and the previous attempt's failure (reason, message).
 WireItem = list[str | None]
 
 
 @shared_task(name=SCHEDULE_FORECASTS, ignore_result=True)
 def schedule_forecasts() -> int:
-    if not _settings.forecast_batching:
-        due = run(scheduling.claim_due(batch=_settings.forecast_batch_size))
-        for item in due:
-            _enqueue(item)
-    else:
-        due = run(scheduling.claim_due_bulk(batch=_settings.forecast_batch_size))
-        for chunk in split(due, size=_settings.forecast_task_batch_size, spread=_settings.worker_concurrency):
-            _enqueue_batch(chunk)
+    started = time.perf_counter()
+    due = run(_claim_tick())
     _count_missed(MissReason.NO_WORKER, sum(item.missed for item in due))
+    if due:
+        log.info("prediction.scheduled", slots=len(due), seconds=round(time.perf_counter() - started, 3))
     return len(due)
+
+
+async def _claim_tick() -> list[scheduling.Due]:
+    """This tick's claims, each part queued as soon as it is claimed (a tick that finds thousands
+    due must not hold the first until the last is claimed); none while another tick is claiming."""
+    interval, limit = _settings.forecast_scheduler_interval_seconds, _settings.forecast_batch_size
+    claimed: list[scheduling.Due] = []
+    async with scheduling.sole_tick(redis=runtime().publisher, interval=interval) as mine:
+        while mine and len(claimed) < limit:
+            size = min(TICK_PART, limit - len(claimed))
+            if _settings.forecast_batching:
+                part = await scheduling.claim_due_bulk(batch=size)
+                tasks = split(
+                    part, size=_settings.forecast_task_batch_size, spread=_settings.worker_concurrency
+                )
+                for chunk in tasks:
+                    _enqueue_batch(chunk)
+            else:
+                part = await scheduling.claim_due(batch=size)
+                for item in part:
+                    _enqueue(item)
+            claimed += part
+            if len(part) < size:
+                break
+    return claimed
 
 
 def split(due: list[scheduling.Due], *, size: int, spread: int) -> list[list[scheduling.Due]]:
@@ -166,6 +191,12 @@ def execute_forecast_batch(self: Task[Any, Any], items: list[WireItem]) -> int:
                 max_gap_steps=_settings.training_max_gap_steps,
             ),
         )
+    )
+    log.info(
+        "prediction.batch_ran",
+        items=len(items),
+        outcomes={outcome.value: count for outcome, count in ran.outcomes.items()},
+        seconds={step: round(seconds, 3) for step, seconds in ran.seconds.items()},
     )
     for outcome, count in ran.outcomes.items():
         metrics.count_forecast(outcome.value, count)

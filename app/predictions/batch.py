@@ -39,6 +39,7 @@ counts as published when Orion takes it).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -115,6 +116,8 @@ class BatchRan:
     """Items to try again, each with its failure, after ``Attempt.retry_in`` seconds."""
     lateness: list[float] = field(default_factory=list)
     """Seconds from each published item's slot to Orion's answer."""
+    seconds: dict[str, float] = field(default_factory=dict)
+    """Wall seconds spent in each step (claim, read, forecast, publish, settle), for the log."""
 
 
 @dataclass(eq=False)
@@ -158,13 +161,28 @@ async def run_batch(
 ) -> BatchRan:
     """Forecast, publish and settle every item (see the module's steps); what became of each."""
     batch = _Batch(attempt, fiware, forecasters, limits)
+    timed = _Timer(batch.ran.seconds)
     for group in _rounds(items):
-        runs = await _claim(batch, group)
-        runs = await _read(batch, runs)
-        runs = await _forecast(batch, runs)
-        published = await _publish(batch, runs)
-        await _settle(batch, published)
+        runs = await timed("claim", _claim(batch, group))
+        runs = await timed("read", _read(batch, runs))
+        runs = await timed("forecast", _forecast(batch, runs))
+        published = await timed("publish", _publish(batch, runs))
+        await timed("settle", _settle(batch, published))
     return batch.ran
+
+
+class _Timer:
+    """Adds each awaited step's wall time to ``seconds`` under its name."""
+
+    def __init__(self, seconds: dict[str, float]) -> None:
+        self.seconds = seconds
+
+    async def __call__(self, step: str, work: Awaitable[R]) -> R:
+        started = time.perf_counter()
+        try:
+            return await work
+        finally:
+            self.seconds[step] = self.seconds.get(step, 0.0) + time.perf_counter() - started
 
 
 def _rounds(items: Sequence[Item]) -> Iterator[list[Item]]:
@@ -525,9 +543,13 @@ async def _settle(batch: _Batch, published: list[_Run]) -> None:
         return
     answered = utcnow()
     batch.ran.lateness.extend((answered - run.item.slot).total_seconds() for run in published)
-    streaking = {run.job.id for run in published if run.job.prediction_config.failure_streak is not None}
+    streaks = {
+        run.job.id: streak.model_dump()
+        for run in published
+        if (streak := run.job.prediction_config.failure_streak) is not None
+    }
     await ledger.settle_published_all(
-        slots=[(run.item.job_id, run.item.slot) for run in published], streaking=streaking, token=uuid4().hex
+        slots=[(run.item.job_id, run.item.slot) for run in published], streaks=streaks, token=uuid4().hex
     )
     batch.ran.outcomes[ForecastOutcome.PUBLISHED] += len(published)
 

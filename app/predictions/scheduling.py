@@ -10,6 +10,12 @@ time: no backlog burst, no stale label. Nothing re-schedules itself: a task that
 itself as well as running on beat starts one more perpetual chain on every tick, and the load
 grows with uptime.
 
+Ticks run one at a time across the cluster (:func:`sole_tick`, a short Redis lock): a tick that
+finds another still claiming does nothing. Two ticks would claim nothing twice (the compare-and-set
+sees to that), but on a store slow enough for a tick to outlast its interval, queued ticks would
+otherwise start on every free worker process, and an overloaded cluster would spend its processes
+claiming slots instead of forecasting them.
+
 A run settles its slot published or missed (:mod:`app.predictions.ledger`). A transient failure
 (Orion or STH-Comet unavailable) tries the same slot again only while the retry can finish before
 the next slot is due; a run that starts after that is late, and its slot is recorded missed.
@@ -18,7 +24,8 @@ the next slot is due; a run that starts after that is late, and its slot is reco
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import contextlib
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -26,6 +33,9 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import structlog
+from redis.asyncio import Redis
+from redis.asyncio.lock import Lock
+from redis.exceptions import LockError, RedisError
 
 from app.auth.tenancy import EVERY_TENANT
 from app.errors import ChronosError, Conflict, InsufficientData, NotFound, Unavailable
@@ -41,6 +51,46 @@ from fiware.errors import FiwareError
 from fiware.orion import ForecastPoint, OrionClient, forecast_attributes, forecast_series
 
 log = structlog.get_logger(__name__)
+
+TICK_LOCK = "chronos:forecast-scheduler:tick"
+# The lock outlives a tick that died with its worker by at most this much (or two intervals); a
+# running tick renews it, however long the store keeps it.
+TICK_LOCK_SECONDS = 3.0
+
+
+@contextlib.asynccontextmanager
+async def sole_tick(*, redis: Redis, interval: float) -> AsyncIterator[bool]:
+    """Whether this tick is the only one running; True too when Redis cannot tell (correctness
+    never rests on the lock: the claims are compare-and-sets)."""
+    seconds = max(TICK_LOCK_SECONDS, 2 * interval)
+    lock = redis.lock(TICK_LOCK, timeout=seconds, blocking=False, raise_on_release_error=False)
+    try:
+        mine = bool(await lock.acquire())
+    except RedisError as error:
+        log.debug("prediction.tick_unlocked", error=str(error))
+        yield True
+        return
+    if not mine:
+        yield False
+        return
+    renewing = asyncio.create_task(_renew(lock, every=seconds / 3))
+    try:
+        yield True
+    finally:
+        renewing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await renewing
+        with contextlib.suppress(RedisError):
+            await lock.release()
+
+
+async def _renew(lock: Lock, *, every: float) -> None:
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await lock.reacquire()
+        except (RedisError, LockError):
+            return  # lost or unreachable: the next tick may start beside this one, nothing worse
 
 
 @dataclass(frozen=True)
@@ -348,6 +398,7 @@ def orion_failure(error: ChronosError) -> SlotFailure:
 
 
 __all__ = [
+    "TICK_LOCK",
     "Attempt",
     "Due",
     "ForecastOutcome",
@@ -365,4 +416,5 @@ __all__ = [
     "ready_too_late",
     "retry_fits",
     "run_forecast",
+    "sole_tick",
 ]

@@ -12,10 +12,13 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+import redis.asyncio as aioredis
+
 from app.predictions import scheduling
 from app.predictions.forecasters import Forecasters
 from app.predictions.scheduling import Attempt, ForecastOutcome
 from app.predictions.slots import RECENT_MISSES
+from app.settings import Settings
 from app.timeutil import utcnow
 from app.training.documents import MissReason, PredictionConfig, TrainingJobDocument
 from fiware.clients import FiwareClients
@@ -134,3 +137,42 @@ async def test_a_slot_whose_run_is_under_way_or_switched_off_is_left_alone(
     assert (await run(off, slot, fiware)).outcome is ForecastOutcome.SKIPPED
     for job_id in (running, off):
         assert (await config_of(job_id)).missed_count == 0
+
+
+async def test_ticks_run_one_at_a_time_and_without_redis_run_anyway(test_settings: Settings) -> None:
+    redis = aioredis.Redis.from_url(test_settings.redis_url)
+    gone = aioredis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
+    try:
+        await redis.delete(scheduling.TICK_LOCK)
+        async with scheduling.sole_tick(redis=redis, interval=1.0) as first:
+            async with scheduling.sole_tick(redis=redis, interval=1.0) as second:
+                assert (first, second) == (True, False)
+            # The lock lasts a few intervals: a tick that died holding it stops ticks that long.
+            assert 0 < await redis.pttl(scheduling.TICK_LOCK) <= 3000
+        async with scheduling.sole_tick(redis=redis, interval=1.0) as after:
+            assert after is True  # released when the tick ended
+        # Redis cannot tell: the tick runs (its claims are compare-and-sets; the lock only saves work).
+        async with scheduling.sole_tick(redis=gone, interval=1.0) as alone:
+            assert alone is True
+    finally:
+        await redis.aclose()
+        await gone.aclose()
+
+
+async def test_a_long_tick_keeps_the_lock_and_a_dead_one_loses_it(test_settings: Settings) -> None:
+    redis = aioredis.Redis.from_url(test_settings.redis_url)
+    try:
+        await redis.delete(scheduling.TICK_LOCK)
+        async with scheduling.sole_tick(redis=redis, interval=0.1) as first:
+            await asyncio.sleep(scheduling.TICK_LOCK_SECONDS + 1)  # longer than the lock lasts
+            async with scheduling.sole_tick(redis=redis, interval=0.1) as second:
+                assert (first, second) == (True, False)
+        # A tick that died holding it (its worker killed) stops the others for the lock's time only.
+        await redis.set(scheduling.TICK_LOCK, "dead", px=500)
+        async with scheduling.sole_tick(redis=redis, interval=0.1) as blocked:
+            assert blocked is False
+        await asyncio.sleep(0.6)
+        async with scheduling.sole_tick(redis=redis, interval=0.1) as after:
+            assert after is True
+    finally:
+        await redis.aclose()
