@@ -9,8 +9,9 @@ points each, seeded into the sandbox's STH-Comet) and a forecast entity of its o
 
 Started here, as the other benches do: SecantusDB in memory, a RabbitMQ node of this run's own, the
 machine's Redis (or one of ours), the FIWARE sandbox (Orion and STH-Comet) in a process of its own so
-that its CPU is measured apart, then per path a Celery worker (prefork, concurrency 2, no beat) and
-beat as its own process, both with ``CHRONOS_FORECAST_SCHEDULER_INTERVAL_SECONDS=--tick`` and
+that its CPU is measured apart, then per path ``--workers`` Celery workers (default 1; prefork,
+concurrency 2, no beat; on this one machine a second worker stands for a second worker host, sharing
+its cores) and beat as its own process, both with ``CHRONOS_FORECAST_SCHEDULER_INTERVAL_SECONDS=--tick`` and
 ``CHRONOS_FORECAST_BATCH_SIZE`` large enough to claim every due slot of a tick.
 
 For each path (``--path both``: per-job, then batched, each with N jobs of its own; the other
@@ -252,16 +253,16 @@ def rss_kib(pid: int) -> int:
 
 
 class RssPeak:
-    """Peak summed RSS of a process tree, sampled in a thread."""
+    """Peak summed RSS of process trees, sampled in a thread."""
 
-    def __init__(self, pid: int) -> None:
-        self.pid, self.peak_kib = pid, 0
+    def __init__(self, pids: list[int]) -> None:
+        self.pids, self.peak_kib = pids, 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="rss", daemon=True)
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            total = rss_kib(self.pid) + sum(rss_kib(child) for child in descendants(self.pid))
+            total = sum(rss_kib(pid) + sum(rss_kib(child) for child in descendants(pid)) for pid in self.pids)
             self.peak_kib = max(self.peak_kib, total)
             self._stop.wait(RSS_EVERY_SECONDS)
 
@@ -574,10 +575,16 @@ def sleep_until(moment: float) -> None:
 def run_path(run: Run, fleet: Fleet) -> Figures:
     args = run.args
     env = {**run.env, "CHRONOS_FORECAST_BATCHING": str(fleet.path == "batched").lower()}
-    with run_worker(env, run.work, name=fleet.path, concurrency=2, beat=False) as worker:
+    with contextlib.ExitStack() as stack:
+        workers = [
+            stack.enter_context(
+                run_worker(env, run.work, name=f"{fleet.path}-{i}", concurrency=2, beat=False)
+            )
+            for i in range(args.workers)
+        ]
         beat = start_beat(run, env, fleet.path)
         try:
-            figures = measure(run, fleet, worker, beat.pid)
+            figures = measure(run, fleet, workers, beat.pid)
         finally:
             asyncio.run(switch(run.settings, fleet, interval=args.interval, on=False, lead=0))
             stop_process(beat, timeout=10)
@@ -586,10 +593,10 @@ def run_path(run: Run, fleet: Fleet) -> Figures:
     return figures
 
 
-def child_starts(worker: WorkerProcess, window: tuple[float, float]) -> int:
-    """Pool processes that started (built their runtime) within ``window``, from the worker's log."""
+def child_starts(workers: list[WorkerProcess], window: tuple[float, float]) -> int:
+    """Pool processes that started (built their runtime) within ``window``, from the workers' logs."""
     started = 0
-    for line in worker.log_text().splitlines():
+    for line in "\n".join(worker.log_text() for worker in workers).splitlines():
         with contextlib.suppress(ValueError, KeyError, TypeError):
             record = json.loads(line)
             if record.get("event") == "worker.runtime_ready":
@@ -598,7 +605,7 @@ def child_starts(worker: WorkerProcess, window: tuple[float, float]) -> int:
     return started
 
 
-def measure(run: Run, fleet: Fleet, worker: WorkerProcess, beat_pid: int) -> Figures:
+def measure(run: Run, fleet: Fleet, workers: list[WorkerProcess], beat_pid: int) -> Figures:
     args = run.args
     lead = 3.0 + len(fleet.jobs) / 2000
     asyncio.run(switch(run.settings, fleet, interval=args.interval, on=True, lead=lead))
@@ -610,14 +617,15 @@ def measure(run: Run, fleet: Fleet, worker: WorkerProcess, beat_pid: int) -> Fig
           f"{time.strftime('%H:%M:%S', time.localtime(window[1]))}", flush=True)  # fmt: skip
     sleep_until(window[0])
     before = {name: cpu_seconds(pid) for name, pid in pids.items()}
-    worker_before = cpu_seconds(worker.process.pid)
-    with RssPeak(worker.process.pid) as rss:
+    worker_pids = [worker.process.pid for worker in workers]
+    worker_before = sum(cpu_seconds(pid) for pid in worker_pids)
+    with RssPeak(worker_pids) as rss:
         sleep_until(window[1])
-    worker_cpu = cpu_seconds(worker.process.pid) - worker_before
+    worker_cpu = sum(cpu_seconds(pid) for pid in worker_pids) - worker_before
     cpu = {name: cpu_seconds(pid) - before[name] for name, pid in pids.items()}
     grid = grid_figures(fleet, run.sandbox.publications(), interval=args.interval, window=window)
     return Figures(
-        child_starts=child_starts(worker, window),
+        child_starts=child_starts(workers, window),
         path=fleet.path,
         window_seconds=window[1] - window[0],
         expected=grid.expected,
@@ -642,7 +650,8 @@ def _cpu_cell(name: str) -> Callable[[Figures], str]:
 def report(figures: list[Figures], args: argparse.Namespace) -> None:
     print(
         f"\nfleet: {args.models} models forecasting every {args.interval:g} s (beat tick {args.tick:g} s), "
-        f"{args.minutes:g} min measured after one interval of warm-up; worker: prefork, concurrency 2\n"
+        f"{args.minutes:g} min measured after one interval of warm-up; "
+        f"{args.workers} worker(s): prefork, concurrency 2\n"
     )
     rows: list[tuple[str, Callable[[Figures], str]]] = [
         ("forecasts Orion took / s", lambda f: f"{f.per_second:,.1f}"),
@@ -762,6 +771,7 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=60.0, help="seconds between a job's forecasts")
     parser.add_argument("--path", choices=[*PATHS, "both"], default="both")
     parser.add_argument("--tick", type=float, default=1.0, help="CHRONOS_FORECAST_SCHEDULER_INTERVAL_SECONDS")
+    parser.add_argument("--workers", type=int, default=1, help="Celery worker processes (concurrency 2 each)")
     parser.add_argument("--plain-sandbox", action="store_true", help="keep the sandbox Orion's entity scan")
     parser.add_argument("--logs", help="keep the worker and beat logs in this folder")
     args = parser.parse_args()
