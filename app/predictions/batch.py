@@ -18,7 +18,9 @@ for all its items, so that each round trip and forward pass is shared:
    one bad body), the request's entities are sent again one at a time (PATCH): those Orion had
    updated already are unchanged by the repeat and notify nobody, and only the items that really
    failed are missed.
-5. **Settle** the published slots in one bulk write (:func:`app.predictions.ledger.settle_published_all`).
+5. **Settle** the published slots in one bulk write (:func:`app.predictions.ledger.settle_published_all`),
+   then the round's missed slots and its failures to retry, each kind in a few bulk writes
+   (:func:`app.predictions.ledger.settle_missed_all`, :func:`app.predictions.ledger.note_failures`).
 
 Failures stay per item, with the reasons of the single path: an item whose STH read fails, whose
 network or entity is gone, or whose forecast is ready too late is missed alone (and its job disabled
@@ -149,6 +151,10 @@ class _Batch:
     forecasters: Forecasters
     limits: Limits
     ran: BatchRan = field(default_factory=BatchRan)
+    # Recorded in bulk at the end of each round (one item per job in a round): slots missed for
+    # good, and failures whose retry is queued.
+    misses: list[ledger.Failure] = field(default_factory=list)
+    failures: list[ledger.Failure] = field(default_factory=list)
 
 
 async def run_batch(
@@ -168,6 +174,7 @@ async def run_batch(
         runs = await timed("forecast", _forecast(batch, runs))
         published = await timed("publish", _publish(batch, runs))
         await timed("settle", _settle(batch, published))
+        await timed("record", _record(batch))
     return batch.ran
 
 
@@ -204,18 +211,26 @@ def _rounds(items: Sequence[Item]) -> Iterator[list[Item]]:
 # -- settling one item ---------------------------------------------------------------------------
 
 
-async def _missed(
-    batch: _Batch, item: Item, reason: MissReason, error: str, outcome: ForecastOutcome
-) -> None:
-    recorded = await ledger.settle_missed(job_id=item.job_id, slot=item.slot, reason=reason, error=error)
+def _missed(batch: _Batch, item: Item, reason: MissReason, error: str, outcome: ForecastOutcome) -> None:
     batch.ran.outcomes[outcome] += 1
-    if recorded:
-        batch.ran.missed[reason] += 1
+    batch.misses.append(ledger.Failure(item.job_id, item.slot, reason, error))
 
 
-async def _late(batch: _Batch, item: Item) -> None:
+async def _record(batch: _Batch) -> None:
+    """Record the round's misses and failures, each kind in a few bulk writes: when a fleet falls
+    behind, every item of a batch may be late, and one write per item would keep it behind."""
+    misses, failures = batch.misses, batch.failures
+    batch.misses, batch.failures = [], []
+    recorded = await ledger.settle_missed_all(misses=misses, token=uuid4().hex)
+    for miss in misses:
+        if miss.job_id in recorded:
+            batch.ran.missed[miss.reason] += 1
+    await ledger.note_failures(failures, token=uuid4().hex)
+
+
+def _late(batch: _Batch, item: Item) -> None:
     reason, error = late_reason(item.slot, item.cause, item.error)
-    await _missed(batch, item, reason, error, ForecastOutcome.LATE)
+    _missed(batch, item, reason, error, ForecastOutcome.LATE)
 
 
 async def _failed(batch: _Batch, run: _Run, failure: SlotFailure) -> None:
@@ -224,25 +239,23 @@ async def _failed(batch: _Batch, run: _Run, failure: SlotFailure) -> None:
     if failure.disable:
         await forecasting.stop_schedule(job_id=item.job_id, reason=failure.message)
         log.warning("prediction.disabled", job_id=str(item.job_id), reason=failure.message)
-        await _missed(batch, item, failure.reason, failure.message, ForecastOutcome.DISABLED)
+        _missed(batch, item, failure.reason, failure.message, ForecastOutcome.DISABLED)
     elif not failure.transient:
         outcome = ForecastOutcome.LATE if failure.reason is MissReason.LATE else ForecastOutcome.FAILED
-        await _missed(batch, item, failure.reason, failure.message, outcome)
+        _missed(batch, item, failure.reason, failure.message, outcome)
     elif retry_fits(batch.attempt, run.deadline):
-        await ledger.note_failure(
-            job_id=item.job_id, slot=item.slot, reason=failure.reason, error=failure.message
-        )
+        batch.failures.append(ledger.Failure(item.job_id, item.slot, failure.reason, failure.message))
         batch.ran.outcomes[ForecastOutcome.UNAVAILABLE] += 1
         batch.ran.retry.append(Item(item.job_id, item.slot, failure.reason, failure.message))
     else:
-        await _missed(batch, item, failure.reason, failure.message, ForecastOutcome.UNAVAILABLE)
+        _missed(batch, item, failure.reason, failure.message, ForecastOutcome.UNAVAILABLE)
 
 
-async def _crashed(batch: _Batch, item: Item, error: BaseException) -> None:
+def _crashed(batch: _Batch, item: Item, error: BaseException) -> None:
     # Recorded, not lost; the traceback is for the operator's log, not the API.
     log.error("prediction.crashed", job_id=str(item.job_id), slot=ledger.stamp(item.slot), exc_info=error)
     message = f"internal error ({type(error).__name__}); see the worker's log"
-    await _missed(batch, item, MissReason.INTERNAL, message, ForecastOutcome.FAILED)
+    _missed(batch, item, MissReason.INTERNAL, message, ForecastOutcome.FAILED)
 
 
 async def _outcome(batch: _Batch, run: _Run, error: BaseException) -> None:
@@ -252,7 +265,7 @@ async def _outcome(batch: _Batch, run: _Run, error: BaseException) -> None:
     elif isinstance(error, ChronosError):
         await _failed(batch, run, forecast_failure(error))
     else:
-        await _crashed(batch, run.item, error)
+        _crashed(batch, run.item, error)
 
 
 # -- 1. claim --------------------------------------------------------------------------------------
@@ -271,7 +284,7 @@ async def _claim(batch: _Batch, items: list[Item]) -> list[_Run]:
         if running is None or not running.claimed:
             config = (running.document.get("prediction_config") or {}) if running else {}
             if overtaken(config, item.slot):
-                await _late(batch, item)
+                _late(batch, item)
             else:
                 batch.ran.outcomes[ForecastOutcome.SKIPPED] += 1
             continue
@@ -288,10 +301,10 @@ async def _claimed(batch: _Batch, item: Item, document: dict[str, Any], now: dat
         job = TrainingJobDocument.model_validate(document)
         run = _Run(item, job, slots.step_of(float(job.prediction_config.interval_seconds or 0)))
     except ValueError as error:  # pydantic's ValidationError too: a document this code cannot read
-        await _crashed(batch, item, error)
+        _crashed(batch, item, error)
         return None
     if slots.late(item.slot, run.step, now):
-        await _late(batch, item)
+        _late(batch, item)
         return None
     try:
         service.check_completed(job)

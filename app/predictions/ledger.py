@@ -17,6 +17,7 @@ so however many worker processes and hosts run the job's slots, each line is wri
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -127,32 +128,88 @@ async def note_failure(
 ) -> None:
     """Set ``last_error`` and count the failure in the job's streak; log it as the module says."""
     now = utcnow()
-    fields = {"job_id": str(job_id), "slot": stamp(slot), "reason": reason.value}
+    failure = Failure(job_id, slot, reason, error)
     if await forecasting.start_streak(job_id=job_id, now=now, error=error):
-        log.warning("prediction.publish_failed", **fields, error=error)
+        log.warning("prediction.publish_failed", **_fields(failure), error=error)
         return
     current = await forecasting.extend_streak(job_id=job_id, error=error)
     if current is None:
         return  # the job is gone, or a published run ended the streak meanwhile
-    if now - current["reported_at"] < timedelta(seconds=summary_seconds):
-        return
+    if now - current["reported_at"] >= timedelta(seconds=summary_seconds):
+        await _summary(failure, current, now)
+
+
+def _fields(failure: Failure) -> dict[str, str]:
+    return {"job_id": str(failure.job_id), "slot": stamp(failure.slot), "reason": failure.reason.value}
+
+
+async def _summary(failure: Failure, current: Mapping[str, Any], now: datetime) -> None:
     # Compare-and-set on the last report: of several workers failing together, one writes the line.
-    if await forecasting.claim_report(job_id=job_id, reported_at=current["reported_at"], now=now):
+    if await forecasting.claim_report(job_id=failure.job_id, reported_at=current["reported_at"], now=now):
         log.warning(
             "prediction.still_failing",
-            **fields,
+            **_fields(failure),
             failures=current["failures"],
             since=stamp(current["since"]),
-            last_error=error,
+            last_error=failure.error,
         )
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A slot's failure to record: missed for good, or (:func:`note_failures`) to be retried."""
+
+    job_id: UUID
+    slot: datetime
+    reason: MissReason
+    error: str
+
+
+async def settle_missed_all(*, misses: Sequence[Failure], token: str) -> set[UUID]:
+    """:func:`settle_missed` for many slots, one job each, in bulk writes: the jobs whose slot this
+    call recorded (a slot settled already is not)."""
+    if not misses:
+        return set()
+    recorded = await forecasting.settle_missed_many(
+        misses=[(miss.job_id, miss.slot, miss.reason) for miss in misses],
+        token=token,
+        keep_misses=RECENT_MISSES,
+        keep_settled=SETTLED_SLOTS,
+    )
+    await note_failures([miss for miss in misses if miss.job_id in recorded], token=token)
+    return recorded
+
+
+async def note_failures(
+    failures: Sequence[Failure], *, token: str, summary_seconds: float = SUMMARY_SECONDS
+) -> None:
+    """:func:`note_failure` for many slots, one job each, in bulk writes, with the same log lines."""
+    if not failures:
+        return
+    now = utcnow()
+    started = await forecasting.start_streaks(
+        failures=[(f.job_id, f.error) for f in failures], now=now, token=f"{token}-streak"
+    )
+    for failure in failures:
+        if failure.job_id in started:
+            log.warning("prediction.publish_failed", **_fields(failure), error=failure.error)
+    rest = [failure for failure in failures if failure.job_id not in started]
+    streaks = await forecasting.extend_streaks(failures=[(f.job_id, f.error) for f in rest])
+    for failure in rest:
+        current = streaks.get(failure.job_id)
+        if current is not None and now - current["reported_at"] >= timedelta(seconds=summary_seconds):
+            await _summary(failure, current, now)
 
 
 __all__ = [
     "SUMMARY_SECONDS",
+    "Failure",
     "gap_of",
     "log_gap",
     "note_failure",
+    "note_failures",
     "settle_missed",
+    "settle_missed_all",
     "settle_published",
     "settle_published_all",
     "stamp",

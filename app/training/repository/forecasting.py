@@ -386,6 +386,84 @@ async def settle_missed(
     return bool(recorded.modified_count)
 
 
+async def settle_missed_many(
+    *, misses: Sequence[tuple[UUID, datetime, MissReason]], token: str, keep_misses: int, keep_settled: int
+) -> set[UUID]:
+    """:func:`settle_missed` for many (job, slot, reason), one job each, in one bulk write: the jobs
+    whose slot this call counted (the others were settled already)."""
+    marks = {job_id: f"{token}:{index}" for index, (job_id, _, _) in enumerate(misses)}
+    writes = [
+        UpdateOne(
+            {"_id": job_id, _field("settled_slots"): {"$ne": slot}},
+            _marked(
+                {
+                    "$inc": {_field("missed_count"): 1},
+                    "$push": {
+                        _field("recent_misses"): _misses([slot], reason, keep_misses),
+                        _field("settled_slots"): _newest([slot], keep_settled),
+                    },
+                },
+                marks[job_id],
+            ),
+        )
+        for job_id, slot, reason in misses
+    ]
+    return await _applied(writes, marks)
+
+
+async def start_streaks(*, failures: Sequence[tuple[UUID, str]], now: datetime, token: str) -> set[UUID]:
+    """:func:`start_streak` for many (job, error), one job each, in one bulk write: the jobs whose
+    streak this call opened (the others had one open already, or are gone)."""
+    marks = {job_id: f"{token}:{index}" for index, (job_id, _) in enumerate(failures)}
+    writes = [
+        UpdateOne(
+            {"_id": job_id, _field("failure_streak"): None},
+            _marked(
+                {
+                    "$set": {
+                        _field("failure_streak"): {
+                            "since": now,
+                            "failures": 1,
+                            "last_error": error,
+                            "reported_at": now,
+                        },
+                        _field("last_error"): error,
+                    }
+                },
+                marks[job_id],
+            ),
+        )
+        for job_id, error in failures
+    ]
+    return await _applied(writes, marks)
+
+
+async def extend_streaks(*, failures: Sequence[tuple[UUID, str]]) -> dict[UUID, dict[str, Any]]:
+    """Count one more failure in each job's open streak, in one bulk write; each streak after, read
+    back (it may hold failures counted meanwhile: it only tells whether a summary line is due)."""
+    if not failures:
+        return {}
+    await _jobs().bulk_write(
+        [
+            UpdateOne(
+                {"_id": job_id, _field("failure_streak"): {"$ne": None}},
+                {
+                    "$inc": {_field("failure_streak.failures"): 1},
+                    "$set": {_field("failure_streak.last_error"): error, _field("last_error"): error},
+                },
+            )
+            for job_id, error in failures
+        ],
+        ordered=False,
+    )
+    streaks: dict[UUID, dict[str, Any]] = {}
+    async for raw in _documents([job_id for job_id, _ in failures], {_field("failure_streak"): 1}):
+        streak = (raw.get(_CONFIG) or {}).get("failure_streak")
+        if streak is not None:
+            streaks[raw["_id"]] = streak
+    return streaks
+
+
 @dataclass(frozen=True)
 class Published:
     streak: dict[str, Any] | None
@@ -501,11 +579,14 @@ __all__ = [
     "due_schedules",
     "enable_schedule",
     "extend_streak",
+    "extend_streaks",
     "hand_over",
     "schedule_of",
     "settle_missed",
+    "settle_missed_many",
     "settle_published",
     "settle_published_many",
     "start_streak",
+    "start_streaks",
     "stop_schedule",
 ]

@@ -136,3 +136,32 @@ async def test_a_batch_settles_in_bulk_and_says_what_the_single_form_says(beanie
         again = await ledger.settle_published_all(slots=[(jobs[0], later)], streaks={}, token="u")
     assert again == {jobs[0]}
     assert events(logs) == ["prediction.recovered", "prediction.published"]
+
+
+async def test_a_round_of_misses_settles_in_bulk_and_says_what_the_single_form_says(beanie_db: str) -> None:
+    jobs = [await job_with_forecasts() for _ in range(3)]  # quiet, failing, settled already
+    slot = utcnow()
+    await ledger.note_failure(job_id=jobs[1], slot=slot - timedelta(minutes=1), reason=ORION, error="down")
+    assert await ledger.settle_published(job_id=jobs[2], slot=slot)
+    misses = [ledger.Failure(job_id, slot, ORION, f"down {index}") for index, job_id in enumerate(jobs)]
+    with structlog.testing.capture_logs() as logs:
+        recorded = await ledger.settle_missed_all(misses=misses, token="m")
+    assert recorded == {jobs[0], jobs[1]}  # the third slot was published: not missed as well
+    # The quiet job's streak starts with its line; the failing one's goes on, within its summary period.
+    assert events(logs) == ["prediction.publish_failed"] and logs[0]["job_id"] == str(jobs[0])
+    quiet, failing, settled = [await stored(job_id) for job_id in jobs]
+    assert (quiet.missed_count, quiet.failure_streak.failures, quiet.last_error) == (1, 1, "down 0")
+    assert (failing.missed_count, failing.failure_streak.failures, failing.last_error) == (1, 2, "down 1")
+    assert (settled.missed_count, settled.run_count, settled.failure_streak) == (0, 1, None)
+    assert [(m.slot, m.reason) for m in quiet.recent_misses] == [(slot, ORION)]
+    # Again, idempotent: nothing is recorded twice.
+    assert await ledger.settle_missed_all(misses=misses, token="n") == set()
+    assert (await stored(jobs[0])).missed_count == 1
+    # A failure to retry extends the streak; once its period is over, one summary line.
+    later = slot + timedelta(minutes=1)
+    with structlog.testing.capture_logs() as logs:
+        await ledger.note_failures(
+            [ledger.Failure(jobs[1], later, ORION, "still")], token="f", summary_seconds=0
+        )
+    assert events(logs) == ["prediction.still_failing"]
+    assert logs[0]["failures"] == 3 and logs[0]["last_error"] == "still"
