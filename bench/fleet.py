@@ -436,6 +436,18 @@ async def switch(settings: Settings, fleet: Fleet, *, interval: float, on: bool,
         await jobs.update_many({"model_id": fleet.model_id}, {"$set": {"prediction_config.enabled": False}})
         await client.close()
         return
+    # The switch itself takes a while among thousands of jobs (SecantusDB: 5 ms and more per update
+    # at 10,000): the first slots must come after it ended, or the run starts with a backlog.
+    probe = fleet.jobs[:500]
+    began = time.perf_counter()
+    await jobs.bulk_write(
+        [
+            UpdateOne({"_id": job_id}, {"$set": {"prediction_config.interval_seconds": interval}})
+            for job_id in probe
+        ]
+    )
+    per_write = (time.perf_counter() - began) / len(probe)
+    lead = max(lead, 3.0 + 1.5 * per_write * len(fleet.jobs))
     start_ms = int((time.time() + lead) * 1000)
     step_ms = interval * 1000 / len(fleet.jobs)
     fleet.anchors_ms = [start_ms + int(index * step_ms) for index in range(len(fleet.jobs))]
