@@ -66,8 +66,15 @@ async def _claim_tick() -> list[scheduling.Due]:
     due must not hold the first until the last is claimed); none while another tick is claiming."""
     interval, limit = _settings.forecast_scheduler_interval_seconds, _settings.forecast_batch_size
     claimed: list[scheduling.Due] = []
-    async with scheduling.sole_tick(redis=runtime().publisher, interval=interval) as mine:
-        while mine and len(claimed) < limit:
+    redis = runtime().publisher
+    async with scheduling.sole_tick(redis=redis, interval=interval) as mine:
+        if mine and (behind := await scheduling.workers_behind(redis=redis)) is not None:
+            log.info("prediction.tick_held", behind=behind)
+            return claimed
+        # One interval of claiming at most: what is left is the next tick's, which looks again
+        # whether the workers keep up.
+        until = time.monotonic() + interval
+        while mine and len(claimed) < limit and (not claimed or time.monotonic() < until):
             size = min(TICK_PART, limit - len(claimed))
             if _settings.forecast_batching:
                 part = await scheduling.claim_due_bulk(batch=size)
@@ -195,9 +202,16 @@ def execute_forecast_batch(self: Task[Any, Any], items: list[WireItem]) -> int:
     log.info(
         "prediction.batch_ran",
         items=len(items),
+        behind=round(ran.behind, 3),
         outcomes={outcome.value: count for outcome, count in ran.outcomes.items()},
         seconds={step: round(seconds, 3) for step, seconds in ran.seconds.items()},
     )
+    if ran.behind:
+        hold = 2 * _settings.forecast_scheduler_interval_seconds
+        noted = scheduling.note_behind(
+            redis=worker.publisher, behind=ran.behind, seconds=ran.behind_seconds, hold=hold
+        )
+        run(noted)
     for outcome, count in ran.outcomes.items():
         metrics.count_forecast(outcome.value, count)
     metrics.record_lateness(ran.lateness)

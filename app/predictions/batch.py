@@ -120,6 +120,11 @@ class BatchRan:
     """Seconds from each published item's slot to Orion's answer."""
     seconds: dict[str, float] = field(default_factory=dict)
     """Wall seconds spent in each step (claim, read, forecast, publish, settle), for the log."""
+    behind: float = 0.0
+    """How far behind the workers are: the largest share of its interval that had passed since an
+    item's slot when this batch claimed it (1 or more: that item was too late to run)."""
+    behind_seconds: float = 0.0
+    """That item's delay in seconds."""
 
 
 @dataclass(eq=False)
@@ -303,6 +308,7 @@ async def _claimed(batch: _Batch, item: Item, document: dict[str, Any], now: dat
     except ValueError as error:  # pydantic's ValidationError too: a document this code cannot read
         _crashed(batch, item, error)
         return None
+    _note_start(batch.ran, run, now)
     if slots.late(item.slot, run.step, now):
         _late(batch, item)
         return None
@@ -312,6 +318,12 @@ async def _claimed(batch: _Batch, item: Item, document: dict[str, Any], now: dat
         await _failed(batch, run, forecast_failure(error))
         return None
     return run
+
+
+def _note_start(ran: BatchRan, run: _Run, now: datetime) -> None:
+    share = (now - run.item.slot) / run.step
+    if share > ran.behind:
+        ran.behind, ran.behind_seconds = share, (now - run.item.slot).total_seconds()
 
 
 # -- 2. read ---------------------------------------------------------------------------------------

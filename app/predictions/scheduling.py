@@ -11,7 +11,13 @@ itself as well as running on beat starts one more perpetual chain on every tick,
 grows with uptime.
 
 Ticks run one at a time across the cluster (:func:`sole_tick`, a short Redis lock): a tick that
-finds another still claiming does nothing. Two ticks would claim nothing twice (the compare-and-set
+finds another still claiming does nothing, and a tick claims for one scheduler interval at most.
+A cluster that cannot keep up degrades to what it can do: batches note how far behind their slots
+they start (:func:`note_behind`), and while they start past ``BEHIND_SHARE`` of their interval no
+tick claims anything (:func:`workers_behind`). The slots left unclaimed meanwhile are recorded
+missed, ``NO_WORKER``, by the next claim of each job (as above), one write for all of them, instead
+of each costing a claim, a queued message and a miss record on the way to a worker that reaches
+it too late. Two ticks would claim nothing twice (the compare-and-set
 sees to that), but on a store slow enough for a tick to outlast its interval, queued ticks would
 otherwise start on every free worker process, and an overloaded cluster would spend its processes
 claiming slots instead of forecasting them.
@@ -25,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -91,6 +98,38 @@ async def _renew(lock: Lock, *, every: float) -> None:
             await lock.reacquire()
         except (RedisError, LockError):
             return  # lost or unreachable: the next tick may start beside this one, nothing worse
+
+
+BEHIND_KEY = "chronos:forecast-scheduler:behind"
+# A batch that starts later than this share of its interval after its slots says the workers are
+# behind. Not 1: claims made now reach a worker after the queue ahead of them, later still.
+BEHIND_SHARE = 0.5
+
+
+async def note_behind(*, redis: Redis, behind: float, seconds: float, hold: float) -> None:
+    """Record how far behind a batch started: ``behind``, a share of its interval, ``seconds`` late.
+    Past ``BEHIND_SHARE`` and later than ``hold`` itself (two ticks: the tick's cadence alone delays
+    a batch up to one, which short intervals must not mistake for a backlog), it holds claims for
+    ``hold`` seconds; each late batch holds them again, so the hold lasts while late batches start
+    and lapses soon after the queue drains. A batch on time lifts it. Best effort: without Redis,
+    ticks claim as they would."""
+    try:
+        if behind > BEHIND_SHARE and seconds > hold:
+            await redis.set(BEHIND_KEY, f"{behind:.3f}", px=max(1, math.ceil(hold * 1000)))
+        elif behind <= BEHIND_SHARE:
+            await redis.delete(BEHIND_KEY)
+    except RedisError as error:
+        log.debug("prediction.behind_unrecorded", error=str(error))
+
+
+async def workers_behind(*, redis: Redis) -> float | None:
+    """How far behind the latest late batch started (a share of its interval), while claims are held."""
+    try:
+        held = await redis.get(BEHIND_KEY)
+    except RedisError as error:
+        log.debug("prediction.behind_unknown", error=str(error))
+        return None
+    return float(held) if held is not None else None
 
 
 @dataclass(frozen=True)
@@ -398,6 +437,7 @@ def orion_failure(error: ChronosError) -> SlotFailure:
 
 
 __all__ = [
+    "BEHIND_SHARE",
     "TICK_LOCK",
     "Attempt",
     "Due",
@@ -409,6 +449,7 @@ __all__ = [
     "claim_due_bulk",
     "forecast_failure",
     "late_reason",
+    "note_behind",
     "orion_failure",
     "orion_timeout",
     "overtaken",
@@ -417,4 +458,5 @@ __all__ = [
     "retry_fits",
     "run_forecast",
     "sole_tick",
+    "workers_behind",
 ]

@@ -359,6 +359,8 @@ async def test_late_items_and_other_forecasters_settle_alone(
     ran = await run(made, fiware, items=items)
     assert ran.outcomes == {ForecastOutcome.PUBLISHED: 4, ForecastOutcome.LATE: 1}
     assert ran.missed == {MissReason.NO_WORKER: 1}
+    # How far behind the batch started is its latest item's: the overdue one, 65 s into a 60 s slot.
+    assert 65 / INTERVAL <= ran.behind < 70 / INTERVAL
     entity = sandbox.orion.entity(
         service=persistence.tenant.service, entity_id=persistence.entities[persistence.jobs[0]]
     )

@@ -159,6 +159,34 @@ async def test_ticks_run_one_at_a_time_and_without_redis_run_anyway(test_setting
         await gone.aclose()
 
 
+async def test_late_batches_hold_claims_while_they_start_late_and_on_time_lifts_the_hold(
+    test_settings: Settings,
+) -> None:
+    redis = aioredis.Redis.from_url(test_settings.redis_url)
+    gone = aioredis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
+    try:
+        await redis.delete(scheduling.BEHIND_KEY)
+        assert await scheduling.workers_behind(redis=redis) is None
+        share = scheduling.BEHIND_SHARE
+        await scheduling.note_behind(redis=redis, behind=share, seconds=30, hold=5.0)
+        assert await scheduling.workers_behind(redis=redis) is None, "at the share: not behind yet"
+        await scheduling.note_behind(redis=redis, behind=0.9, seconds=0.9, hold=1.0)
+        assert await scheduling.workers_behind(redis=redis) is None, "0.9 s of a 1 s slot: the ticks' cadence"
+        await scheduling.note_behind(redis=redis, behind=0.8, seconds=48, hold=0.3)
+        assert await scheduling.workers_behind(redis=redis) == 0.8
+        await asyncio.sleep(0.4)
+        assert await scheduling.workers_behind(redis=redis) is None, "no late batch since: the hold lapsed"
+        await scheduling.note_behind(redis=redis, behind=1.5, seconds=90, hold=5.0)
+        await scheduling.note_behind(redis=redis, behind=0.1, seconds=6, hold=5.0)
+        assert await scheduling.workers_behind(redis=redis) is None, "a batch on time lifts it"
+        # Without Redis nothing holds the ticks, and noting fails quietly.
+        await scheduling.note_behind(redis=gone, behind=2.0, seconds=120, hold=5.0)
+        assert await scheduling.workers_behind(redis=gone) is None
+    finally:
+        await redis.aclose()
+        await gone.aclose()
+
+
 async def test_a_long_tick_keeps_the_lock_and_a_dead_one_loses_it(test_settings: Settings) -> None:
     redis = aioredis.Redis.from_url(test_settings.redis_url)
     try:
