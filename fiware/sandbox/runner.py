@@ -1,4 +1,5 @@
-"""The three sandbox services together, on real ports in background threads (tests, benchmarks)."""
+"""The sandbox services together, on real ports in background threads (tests, benchmarks): Orion,
+STH-Comet, the IoT Agent, QuantumLeap, and Cygnus writing into STH-Comet's store."""
 
 from __future__ import annotations
 
@@ -6,16 +7,19 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from fiware.sandbox import fake_iota, fake_orion, fake_sth
+from fiware.sandbox import fake_cygnus, fake_iota, fake_orion, fake_ql, fake_sth
 from fiware.sandbox.config import SandboxConfig
 from fiware.sandbox.faults import FaultMiddleware, Faults, Outage
 from fiware.sandbox.server import start_in_thread, stop
+
+SERVICES = ("orion", "sth", "iota", "ql", "cygnus")
 
 
 @dataclass
 class Sandbox:
     """Base URLs, the stores behind them (to seed or inspect) and faults per service (planned ones and
-    the outage switch, see :mod:`fiware.sandbox.faults`)."""
+    the outage switch, see :mod:`fiware.sandbox.faults`). Cygnus has no store of its own: what it
+    receives lands in ``sth``, where STH-Comet reads it."""
 
     orion_url: str
     sth_url: str
@@ -24,26 +28,48 @@ class Sandbox:
     sth: fake_sth.SthStore
     iota: fake_iota.IotaStore
     faults: dict[str, Faults] = field(default_factory=dict)
+    # Later additions, with defaults so that positional construction of the first fields still works.
+    ql_url: str = ""
+    ql: fake_ql.QlStore = field(default_factory=fake_ql.QlStore)
+    cygnus_url: str = ""
 
 
 @contextlib.contextmanager
 def running_sandbox(config: SandboxConfig | None = None) -> Iterator[Sandbox]:
     config = config or SandboxConfig()
-    stores = (fake_orion.OrionStore(), fake_sth.SthStore(), fake_iota.IotaStore())
-    faults = {name: Faults() for name in ("orion", "sth", "iota")}
-    apps = [
-        FaultMiddleware(fake_orion.create_app(config, stores[0]), faults["orion"]),
-        FaultMiddleware(fake_sth.create_app(config, stores[1]), faults["sth"]),
-        FaultMiddleware(fake_iota.create_app(config, stores[2]), faults["iota"]),
-    ]
-    running = [start_in_thread(app) for app in apps]
+    orion, sth, iota, ql = (
+        fake_orion.OrionStore(),
+        fake_sth.SthStore(),
+        fake_iota.IotaStore(),
+        fake_ql.QlStore(),
+    )
+    faults = {name: Faults() for name in SERVICES}
+    apps = {
+        "orion": fake_orion.create_app(config, orion),
+        "sth": fake_sth.create_app(config, sth),
+        "iota": fake_iota.create_app(config, iota),
+        "ql": fake_ql.create_app(config, ql),
+        "cygnus": fake_cygnus.create_app(config, sth),
+    }
+    running = {name: start_in_thread(FaultMiddleware(app, faults[name])) for name, app in apps.items()}
     try:
-        yield Sandbox(running[0].url, running[1].url, running[2].url, *stores, faults=faults)
+        yield Sandbox(
+            running["orion"].url,
+            running["sth"].url,
+            running["iota"].url,
+            orion,
+            sth,
+            iota,
+            faults=faults,
+            ql_url=running["ql"].url,
+            ql=ql,
+            cygnus_url=running["cygnus"].url,
+        )
     finally:
         for switch in faults.values():
             switch.switch(Outage.OFF)  # hung requests answer now instead of holding the shutdown
-        for app in running:
+        for app in running.values():
             stop(app)
 
 
-__all__ = ["Sandbox", "running_sandbox"]
+__all__ = ["SERVICES", "Sandbox", "running_sandbox"]

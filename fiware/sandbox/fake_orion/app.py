@@ -202,9 +202,17 @@ async def list_entities(request: Request) -> Response:
     return JSONResponse(body[offset : offset + limit], headers=headers)
 
 
+def _version(call: Call) -> str:
+    """The Orion version the sandbox emulates: some of its error texts changed between versions."""
+    config: SandboxConfig = call.request.app.state.config
+    return config.orion_version
+
+
 async def create_entity(request: Request) -> Response:
     call = await prepare(request, update=True)
-    entity_id, given_type, attrs = parse_entity(call.body, key_values="keyValues" in call.options)
+    entity_id, given_type, attrs = parse_entity(
+        call.body, key_values="keyValues" in call.options, orion_version=_version(call)
+    )
     entity_type = given_type or DEFAULT_ENTITY_TYPE
     location = {"Location": f"/v2/entities/{entity_id}?type={entity_type}"}
     upsert = "upsert" in call.options
@@ -249,7 +257,7 @@ async def get_attrs(request: Request) -> Response:
 async def _update_attrs(request: Request, mode: str) -> Response:
     call = await prepare(request, update=True)
     entity = _entity(call, request.path_params["entity_id"])
-    attrs = parse_attrs(call.body, key_values="keyValues" in call.options)
+    attrs = parse_attrs(call.body, key_values="keyValues" in call.options, orion_version=_version(call))
     if mode == APPEND and "append" in call.options:
         mode = APPEND_STRICT
     change, failed = call.store.update(
@@ -298,7 +306,7 @@ async def put_attr(request: Request) -> Response:
     _attribute(entity, name)
     if not isinstance(call.body, dict):
         raise bad_request("not a JSON object")
-    item = parse_attr(name, call.body, key_values=False)
+    item = parse_attr(name, call.body, key_values=False, orion_version=_version(call))
     change, _ = call.store.update(
         entity,
         {name: item},
@@ -412,7 +420,7 @@ async def batch_update(request: Request) -> Response:
     action, entities = _batch_request(call.body)
     key_values = "keyValues" in call.options
     # Orion parses the whole payload before it touches anything.
-    parsed = [parse_entity(item, key_values=key_values) for item in entities]
+    parsed = [parse_entity(item, key_values=key_values, orion_version=_version(call)) for item in entities]
     outcome = _BatchOutcome()
     for entity in parsed:
         entity_id, entity_type = entity[0], entity[1]

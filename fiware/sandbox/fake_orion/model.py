@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fiware.names import check_ngsi_name
+from fiware.sandbox.config import SandboxConfig
 
 Json = Any
 
@@ -40,6 +41,8 @@ PARSE_ERROR = "Errors found in incoming JSON buffer"
 DATE_TYPES = ("DateTime", "ISO8601")
 # Orion stores entities with a type; an entity created without one gets NGSI v2's default.
 DEFAULT_ENTITY_TYPE = "Thing"
+# The wording of some errors depends on the Orion release; callers that know theirs pass it on.
+DEFAULT_ORION_VERSION = SandboxConfig().orion_version
 _MAX_NAME = 256
 _FRACTION = re.compile(r"(\.\d{6})\d+")
 
@@ -199,19 +202,35 @@ def _typed(raw: Mapping[str, Json], what: str, date_error: str) -> tuple[str, Js
     return kind, value
 
 
-def parse_metadata(raw: Json) -> dict[str, Metadata]:
+def _release(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", version)[:3])
+
+
+def metadata_date_error(orion_version: str) -> str:
+    """The 400 for a metadata ``DateTime`` that is not a date. Up to 4.1.x Orion says only "date has
+    invalid format" (3.12.0 ``src/lib/jsonParseV2/parseMetadata.cpp``, functional test
+    ``3533_null_in_datetime_and_geo/null_in_datetime_md.test``); from 4.2.0 it names where (test
+    ``1039`` basic_dates_support)."""
+    if _release(orion_version) < (4, 2):
+        return "date has invalid format"
+    return "date has invalid format in metadata value"
+
+
+def parse_metadata(raw: Json, *, orion_version: str = DEFAULT_ORION_VERSION) -> dict[str, Metadata]:
     if not isinstance(raw, dict):
         raise bad_request("metadata must be a JSON object")
     out: dict[str, Metadata] = {}
     for name, item in raw.items():
         check_name(name, "metadata name")
         body = item if isinstance(item, dict) else {"value": item}
-        kind, value = _typed(body, "metadata", "date has invalid format in metadata value")
+        kind, value = _typed(body, "metadata", metadata_date_error(orion_version))
         out[name] = Metadata(kind, value)
     return out
 
 
-def parse_attr(name: str, raw: Json, *, key_values: bool) -> AttrInput:
+def parse_attr(
+    name: str, raw: Json, *, key_values: bool, orion_version: str = DEFAULT_ORION_VERSION
+) -> AttrInput:
     """One attribute of a request body; ``options=keyValues`` gives bare values."""
     check_name(name, "attribute name")
     # A bare value in normalized mode is taken as keyValues would take it, as Orion's parser does.
@@ -221,26 +240,33 @@ def parse_attr(name: str, raw: Json, *, key_values: bool) -> AttrInput:
     if unknown:
         raise bad_request("unrecognized property for context attribute")
     kind, value = _typed(raw, "attribute", "date has invalid format in attribute value")
-    metadata = parse_metadata(raw["metadata"]) if "metadata" in raw else {}
+    metadata = parse_metadata(raw["metadata"], orion_version=orion_version) if "metadata" in raw else {}
     return AttrInput(kind, value, metadata)
 
 
-def parse_attrs(body: Json, *, key_values: bool, skip: Sequence[str] = ()) -> dict[str, AttrInput]:
+def parse_attrs(
+    body: Json, *, key_values: bool, skip: Sequence[str] = (), orion_version: str = DEFAULT_ORION_VERSION
+) -> dict[str, AttrInput]:
     if not isinstance(body, dict):
         raise bad_request("not a JSON object")
     return {
-        name: parse_attr(name, raw, key_values=key_values) for name, raw in body.items() if name not in skip
+        name: parse_attr(name, raw, key_values=key_values, orion_version=orion_version)
+        for name, raw in body.items()
+        if name not in skip
     }
 
 
-def parse_entity(body: Json, *, key_values: bool) -> tuple[str, str | None, dict[str, AttrInput]]:
+def parse_entity(
+    body: Json, *, key_values: bool, orion_version: str = DEFAULT_ORION_VERSION
+) -> tuple[str, str | None, dict[str, AttrInput]]:
     """``(id, type, attributes)`` of a full entity in a request body; type None when not given
     (a new entity then gets ``DEFAULT_ENTITY_TYPE``, an existing one is looked up by id alone)."""
     if not isinstance(body, dict):
         raise bad_request("not a JSON object")
     entity_id = check_name(body.get("id", ""), "entity id")
     entity_type = check_name(body["type"], "entity type") if "type" in body else None
-    return entity_id, entity_type, parse_attrs(body, key_values=key_values, skip=("id", "type"))
+    attrs = parse_attrs(body, key_values=key_values, skip=("id", "type"), orion_version=orion_version)
+    return entity_id, entity_type, attrs
 
 
 def path_matches(pattern: str, path: str) -> bool:
@@ -346,6 +372,7 @@ __all__ = [
     "ATTRS_EXIST",
     "ATTRS_MISSING",
     "DEFAULT_ENTITY_TYPE",
+    "DEFAULT_ORION_VERSION",
     "NOT_FOUND_ATTRIBUTE",
     "NOT_FOUND_ENTITY",
     "NOT_FOUND_SUBSCRIPTION",
@@ -364,6 +391,7 @@ __all__ = [
     "entity_attrs",
     "format_date",
     "loads",
+    "metadata_date_error",
     "normalize",
     "now_ms",
     "parse_attr",

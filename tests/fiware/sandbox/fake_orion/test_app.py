@@ -13,6 +13,7 @@ import pytest
 
 from fiware.sandbox.config import SandboxConfig
 from fiware.sandbox.fake_orion import OrionStore, create_app
+from fiware.sandbox.server import serving
 from tests.fiware.sandbox.fake_orion.support import (
     NOT_FOUND_ENTITY,
     UUID,
@@ -281,3 +282,19 @@ async def test_lifespan_client_and_latency(receiver: Receiver, sink: str) -> Non
                 await asyncio.sleep(0.01)
     assert len(receiver.at(sink)) == 1
     assert notifier_client.is_closed
+
+
+@pytest.mark.parametrize(
+    ("version", "text"),
+    [("3.12.0", "date has invalid format"), ("4.2.0", "date has invalid format in metadata value")],
+)
+def test_a_bad_datetime_metadata_reads_as_the_emulated_version_words_it(version: str, text: str) -> None:
+    """Orion says "in metadata value" from 4.2.0 on; the default 3.12 does not."""
+    entity = {
+        "id": "Room1",
+        "type": "Room",
+        "temp": {"value": 1, "metadata": {"TimeInstant": {"type": "DateTime", "value": "yesterday"}}},
+    }
+    with serving(create_app(SandboxConfig(orion_version=version))) as url:
+        answer = httpx.post(f"{url}/v2/entities", json=entity, headers=hdr("t1"), timeout=5)
+    assert_error(answer, 400, {"error": "BadRequest", "description": text})
