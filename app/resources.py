@@ -23,7 +23,7 @@ from app.system.info import ApplicationInfo, build_info, redact_url
 from app.system.workers import WorkerWatch
 from app.training import events
 from app.training.hub import ProgressHub
-from fiware.clients import FiwareClients
+from fiware.clients import FiwareClients, HistoryStore
 from fiware.http import NO_RETRY, ServiceClient
 
 log = structlog.get_logger("chronos.api")
@@ -37,6 +37,11 @@ def open_fiware(settings: Settings) -> FiwareClients:
         timeout=settings.fiware_timeout_seconds,
         sth_page_size=settings.sth_max_page_size,
         sth_concurrency=settings.sth_concurrency,
+        store=settings.history_store,
+        quantumleap_url=settings.quantumleap_url
+        if settings.history_store is HistoryStore.QUANTUMLEAP
+        else None,
+        quantumleap_page_size=settings.quantumleap_page_size,
     )
 
 
@@ -47,6 +52,8 @@ def fiware_probes(fiware: FiwareClients) -> dict[str, Probe]:
         "sthComet": (fiware.sth.client.http, "STH-Comet", "/version"),
         "iotAgent": (fiware.iota.client.http, "IoT Agent", "/iot/about"),
     }
+    if fiware.quantumleap is not None:
+        checks["quantumLeap"] = (fiware.quantumleap.http, "QuantumLeap", "/version")
     return {
         name: _http_probe(ServiceClient(http, service=label, retry=NO_RETRY), path)
         for name, (http, label, path) in checks.items()

@@ -14,6 +14,7 @@ from typing import Annotated
 from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from fiware.clients import HistoryStore
 from fiware.names import check_service, check_service_path
 
 
@@ -54,6 +55,11 @@ class Settings(BaseSettings):
     fiware_timeout_seconds: float = Field(default=10.0, gt=0)
     sth_max_page_size: int = Field(default=100, ge=1, le=10000)
     sth_concurrency: int = Field(default=5, ge=1, le=64)
+    # Where sensor history and published forecasts are read: STH-Comet, or QuantumLeap at
+    # `quantumleap_url`, paged `quantumleap_page_size` rows at a time (at most its DEFAULT_LIMIT).
+    history_store: HistoryStore = HistoryStore.STH_COMET
+    quantumleap_url: str = "http://127.0.0.1:8668"
+    quantumleap_page_size: int = Field(default=1000, ge=1, le=10000)
     forecast_entity_type: str = "Prediction"
 
     training_chunk_points: int = Field(default=50_000, ge=100, le=200_000)
@@ -67,6 +73,10 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: float = Field(default=20.0, ge=1, le=3600)
 
     sth_notify_url: str | None = None
+    # Orion 4 sends only normalized notifications, which STH-Comet cannot take: Cygnus's /notify
+    # (as Orion reaches it) bridges them; QuantumLeap takes them itself at quantumleap_notify_url.
+    cygnus_notify_url: str | None = None
+    quantumleap_notify_url: str | None = None
     prediction_min_interval_seconds: float = Field(default=10.0, gt=0)
     forecast_scheduler_interval_seconds: float = Field(default=5.0, gt=0)
     forecast_batch_size: int = Field(default=100, ge=1, le=10_000)
@@ -152,6 +162,11 @@ class Settings(BaseSettings):
     def notify_url(self) -> str:
         """Where Orion sends forecast changes: STH-Comet's /notify as Orion reaches it."""
         return self.sth_notify_url or f"{self.sth_comet_url.rstrip('/')}/notify"
+
+    @property
+    def ql_notify_url(self) -> str:
+        """Where Orion sends forecast changes for QuantumLeap: its /v2/notify as Orion reaches it."""
+        return self.quantumleap_notify_url or f"{self.quantumleap_url.rstrip('/')}/v2/notify"
 
     @property
     def is_production(self) -> bool:

@@ -1,5 +1,7 @@
 """Orion Context Broker (NGSI v2) client, and the bodies of the forecast entity Chronos publishes:
-the entity, its ``forecastSeries`` attribute and the subscription that takes it to STH-Comet."""
+the entity, its ``forecastSeries`` attribute with the next step as plain attributes, and the
+subscription that takes them to the history store (STH-Comet directly or through Cygnus, or
+QuantumLeap)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 import httpx
@@ -78,14 +81,48 @@ def forecast_series(
     }
 
 
-def forecast_attributes(series: dict[str, Any]) -> dict[str, Any]:
-    """The attribute update that publishes one :func:`forecast_series`."""
-    return {FORECAST_ATTRIBUTE: series}
+# The next step of the newest forecast as plain attributes: what a chart over a history store
+# (a Grafana panel on QuantumLeap's tables) plots without unnesting ``forecastSeries``.
+NEXT_VALUE, NEXT_LOWER, NEXT_UPPER, NEXT_AT = (
+    "forecastNext",
+    "forecastNextLower",
+    "forecastNextUpper",
+    "forecastNextAt",
+)
+NEXT_ATTRIBUTES = (NEXT_VALUE, NEXT_LOWER, NEXT_UPPER, NEXT_AT)
 
 
-def forecast_update(entity_id: str, entity_type: str | None, series: dict[str, Any]) -> Entity:
+def forecast_attributes(series: dict[str, Any], *, next_step: bool = False) -> dict[str, Any]:
+    """The attribute update that publishes one :func:`forecast_series`, with its next step as plain
+    attributes when ``next_step`` (the entity was made with them: Orion's updates refuse an
+    attribute the entity lacks)."""
+    return {FORECAST_ATTRIBUTE: series, **(next_step_attributes(series) if next_step else {})}
+
+
+def next_step_attributes(series: dict[str, Any]) -> dict[str, Any]:
+    """``forecastNext`` (and ``forecastNextLower``/``forecastNextUpper`` when the forecast has an
+    interval) as ``Number``, ``forecastNextAt`` its target time as ``DateTime``; each with the
+    series' ``TimeInstant`` metadata, so a store indexes them at the generation time, as the series.
+    Typed ``Number`` explicitly: QuantumLeap fixes a column's type from its first value, and a first
+    forecast of ``1`` would otherwise make it an integer column."""
+    points = series["value"]["points"]
+    if not points:
+        return {}
+    first, metadata = points[0], series["metadata"]
+    attributes = {NEXT_VALUE: {"type": "Number", "value": first["value"], "metadata": metadata}}
+    if "lower" in first and "upper" in first:
+        attributes[NEXT_LOWER] = {"type": "Number", "value": first["lower"], "metadata": metadata}
+        attributes[NEXT_UPPER] = {"type": "Number", "value": first["upper"], "metadata": metadata}
+    if first.get("targetTimestamp"):
+        attributes[NEXT_AT] = {"type": "DateTime", "value": first["targetTimestamp"], "metadata": metadata}
+    return attributes
+
+
+def forecast_update(
+    entity_id: str, entity_type: str | None, series: dict[str, Any], *, next_step: bool = False
+) -> Entity:
     """One entity of a batch update (:meth:`OrionClient.update_entities`) that publishes ``series``."""
-    entity: Entity = {"id": entity_id, **forecast_attributes(series)}
+    entity: Entity = {"id": entity_id, **forecast_attributes(series, next_step=next_step)}
     if entity_type:
         entity["type"] = entity_type
     return entity
@@ -112,29 +149,63 @@ def forecast_entity(
     horizon: int,
     generated_at: datetime,
     attributes: Mapping[str, object],
+    next_step: bool = False,
 ) -> Entity:
-    """The forecast entity of a series, with no forecast yet and the user's static attributes."""
+    """The forecast entity of a series, with no forecast yet and the user's static attributes; with
+    ``next_step``, the next-step attributes too, empty (``null``) until the first forecast."""
+    empty = {"type": "Number", "value": None}
+    # A DateTime needs a date (Orion refuses others): the entity's creation stands in for none.
+    at = {"type": "DateTime", "value": ngsi_time(generated_at)}
+    plain = {NEXT_VALUE: empty, NEXT_LOWER: empty, NEXT_UPPER: empty, NEXT_AT: at}
     return {
         "id": entity_id,
         "type": entity_type,
         "sourceEntity": {"type": "Relationship", "value": source_entity},
         "feature": {"type": "Text", "value": feature},
         FORECAST_ATTRIBUTE: forecast_series(generated_at=generated_at, horizon=horizon, points=[]),
+        **(plain if next_step else {}),
         **{name: ngsi_attribute(value) for name, value in attributes.items()},
     }
 
 
-def forecast_subscription(*, entity_id: str, entity_type: str, url: str) -> dict[str, Any]:
-    """The subscription that notifies every forecast of the entity to ``url`` (STH-Comet)."""
+class ForecastSink(StrEnum):
+    """Where Orion's subscription takes the published forecasts."""
+
+    STH_LEGACY = "sth-legacy"
+    """STH-Comet's ``/notify`` in ``legacy`` (NGSIv1) format: Orion up to 3.x, which STH needs."""
+    CYGNUS = "cygnus"
+    """Cygnus's ``/notify`` in ``normalized`` format (Orion 4 sends no other), which writes the raw
+    collections STH-Comet reads (Cygnus ``NGSIRestHandler``: normalized bodies are parsed as NGSIv2
+    when the ``Ngsiv2-AttrsFormat`` header says so, which Orion always sends)."""
+    QUANTUMLEAP = "quantumleap"
+    """QuantumLeap's ``/v2/notify`` in ``normalized`` format, the only one it takes."""
+
+
+def forecast_subscription(
+    *, entity_id: str, entity_type: str, url: str, sink: ForecastSink = ForecastSink.STH_LEGACY
+) -> dict[str, Any]:
+    """The subscription that notifies every forecast of the entity to ``url``, in the form ``sink``
+    takes. No throttling for any: Orion drops what a throttled subscription would have sent, and two
+    forecasts within a second (a short interval, a late run) must both reach the history."""
+    attrs = [FORECAST_ATTRIBUTE]
+    notification: dict[str, Any] = {"http": {"url": url}, "attrs": attrs}
+    if sink is ForecastSink.STH_LEGACY:
+        notification["attrsFormat"] = "legacy"
+    elif sink is ForecastSink.CYGNUS:
+        notification["attrsFormat"] = "normalized"
+    else:
+        # QuantumLeap indexes a row by TimeInstant (attribute, then metadata): "*" keeps the user
+        # metadata, which listing only builtins ("dateModified") would strip from the notification.
+        attrs += [*NEXT_ATTRIBUTES, "TimeInstant"]
+        notification |= {"attrsFormat": "normalized", "metadata": ["dateModified", "*"]}
+    store = {ForecastSink.STH_LEGACY: "STH-Comet", ForecastSink.CYGNUS: "Cygnus"}.get(sink, "QuantumLeap")
     return {
-        "description": f"Chronos forecasts of {entity_id} to STH-Comet",
+        "description": f"Chronos forecasts of {entity_id} to {store}",
         "subject": {
             "entities": [{"id": entity_id, "type": entity_type}],
             "condition": {"attrs": [FORECAST_ATTRIBUTE]},
         },
-        # No throttling: two forecasts within a second (a short interval, a late run) must both
-        # reach STH-Comet, or the history silently loses one.
-        "notification": {"http": {"url": url}, "attrs": [FORECAST_ATTRIBUTE], "attrsFormat": "legacy"},
+        "notification": notification,
     }
 
 
@@ -241,14 +312,17 @@ class OrionClient:
 
 __all__ = [
     "FORECAST_ATTRIBUTE",
+    "NEXT_ATTRIBUTES",
     "Entity",
     "ForecastPoint",
+    "ForecastSink",
     "OrionClient",
     "forecast_attributes",
     "forecast_entity",
     "forecast_series",
     "forecast_subscription",
     "forecast_update",
+    "next_step_attributes",
     "ngsi_attribute",
     "ngsi_time",
 ]

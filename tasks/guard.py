@@ -24,7 +24,7 @@ from app.queues import CLEANUP_DELAY_SECONDS, CLEANUP_TRAINING_TASKS
 from app.training.failures import StepFailed, TaskIdentity, describe_fiware, is_transient
 from app.training.repository import lifecycle
 from fiware.errors import FiwareError
-from fiware.sth import ReadStopped
+from fiware.history import ReadStopped
 from tasks.runtime import run
 
 log = structlog.get_logger(__name__)

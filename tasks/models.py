@@ -35,7 +35,7 @@ async def _dispatch(job_id: UUID) -> None:
 def _deps() -> retraining.RetrainingDeps:
     worker, settings = runtime(), get_settings()
     return retraining.RetrainingDeps(
-        sth=worker.fiware.sth,
+        history=worker.fiware.history,
         dispatch=_dispatch,
         dispatch_timeout=settings.dispatch_timeout_seconds,
         forecasters=worker.forecasters,

@@ -42,7 +42,7 @@ def orchestrate_training(self: Task[Any, Any], job_id: str, driven: bool = False
             collection.begin_collection(
                 job_id=key,
                 me=identity(self, driven=driven),
-                sth=runtime().fiware.sth,
+                history=runtime().fiware.history,
                 chunk_points=_settings.training_chunk_points,
             )
         )
@@ -64,7 +64,7 @@ def collect_data_chunk(self: Task[Any, Any], job_id: str, index: int, driven: bo
     with guarded(self, key):
         last = run(
             collection.collect_chunk(
-                job_id=key, index=index, me=identity(self, driven=driven), sth=runtime().fiware.sth
+                job_id=key, index=index, me=identity(self, driven=driven), history=runtime().fiware.history
             )
         )
         if last:

@@ -55,7 +55,7 @@ from app.training import admission
 from app.training.admission import Dispatch, StartRequest, validate_request
 from app.training.documents import TrainingJobDocument
 from fiware.clients import FiwareClients
-from fiware.sth import SthClient
+from fiware.history import PagedHistory
 
 LOCK_PREFIX = "chronos:fleet:"
 # A lock outlives one lookup and one insert by far; it expires on its own if its holder dies.
@@ -72,7 +72,7 @@ TRAINING_MOVES: Mapping[tuple[str, ...], tuple[str, ...] | None] = {
 class Trainer:
     """What ``startTraining`` needs besides the model and the request."""
 
-    sth: SthClient
+    history: PagedHistory
     dispatch: Dispatch
     dispatch_timeout: float
 
@@ -81,7 +81,7 @@ class Trainer:
             model_id=model_id,
             request=request,
             scope=scope,
-            sth=self.sth,
+            history=self.history,
             dispatch=self.dispatch,
             dispatch_timeout=self.dispatch_timeout,
         )

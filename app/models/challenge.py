@@ -22,7 +22,7 @@ from app.training.config import series_of
 from app.training.documents import Challenge, DataSummary, ServedBy, TrainingJobDocument
 from app.upstream import translate
 from fiware.errors import FiwareError
-from fiware.sth import SthClient
+from fiware.history import PagedHistory
 from ml.baselines import baseline_forecast
 from ml.ets import ETS, forecast_from_state
 from ml.holdout import ContextForecaster, score_holdout
@@ -76,7 +76,7 @@ async def judge(
     champion: TrainingJobDocument,
     challenger: TrainingJobDocument,
     margin: float,
-    sth: SthClient,
+    history: PagedHistory,
     forecasters: Forecasters,
     max_gap_steps: int,
     now: datetime,
@@ -103,7 +103,7 @@ async def judge(
     series, tenant = series_of(challenger.config)
     try:
         times, values = await readings_between(
-            series, tenant, sth=sth, since=datetime.fromtimestamp(start - reach, tz=UTC), until=now
+            series, tenant, history=history, since=datetime.fromtimestamp(start - reach, tz=UTC), until=now
         )
     except FiwareError as error:
         raise translate(error) from error

@@ -84,7 +84,7 @@ async def check_model(
     wanted = sorted({*windows, rule.window_seconds})
     try:
         scores = await job_live_accuracy(
-            job_id=str(job.id), windows=wanted, scope=EVERY_TENANT, sth=deps.sth, now=now
+            job_id=str(job.id), windows=wanted, scope=EVERY_TENANT, history=deps.history, now=now
         )
     except ChronosError as error:  # recorded, and the next check tries again
         failed = previous.model_copy(update={"error": error.message, "evaluated_at": now})

@@ -37,7 +37,7 @@ from app.training.documents import FINISHED_STATUSES, Challenge, TrainingJobDocu
 from app.training.repository import jobs
 from app.upstream import translate
 from fiware.errors import FiwareError, FiwareNotFound
-from fiware.sth import SthClient, parse_time
+from fiware.history import PagedHistory, parse_time
 
 log = structlog.get_logger(__name__)
 
@@ -46,7 +46,7 @@ SCHEDULE, DRIFT = "schedule", "drift"
 
 @dataclass(frozen=True)
 class RetrainingDeps:
-    sth: SthClient
+    history: PagedHistory
     dispatch: Dispatch
     dispatch_timeout: float
     forecasters: Forecasters
@@ -60,7 +60,7 @@ async def set_policy(
     model_id: str,
     policy: RetrainingPolicy | None,
     scope: TenantScope,
-    sth: SthClient,
+    history: PagedHistory,
     min_interval: float = MIN_INTERVAL_SECONDS,
 ) -> ModelDocument:
     """Store the policy (None: no schedule, default drift rule) once it is valid for the model's data;
@@ -72,7 +72,7 @@ async def set_policy(
     next_at = None
     if policy is not None:
         check_policy(policy, now=now, min_interval=min_interval)
-        await _check_window(model, policy, sth=sth, now=now)
+        await _check_window(model, policy, history=history, now=now)
         next_at = next_fire(policy.schedule, after=now) if policy.schedule else None
     updated = await repository.set_retraining(model_id=model.id, policy=policy, next_at=next_at)
     if updated is None:
@@ -81,7 +81,7 @@ async def set_policy(
 
 
 async def _check_window(
-    model: ModelDocument, policy: RetrainingPolicy, *, sth: SthClient, now: datetime
+    model: ModelDocument, policy: RetrainingPolicy, *, history: PagedHistory, now: datetime
 ) -> None:
     """A data window longer than the history the model's series holds is refused now, not at 03:00."""
     window = policy.data_window
@@ -89,8 +89,8 @@ async def _check_window(
         return
     series, tenant = series_of(model)
     try:
-        total = await sth.count(series, tenant)
-        oldest = await sth.raw(series, tenant, h_limit=1, h_offset=0) if total else None
+        total = await history.count(series, tenant)
+        oldest = await history.raw(series, tenant, h_limit=1, h_offset=0) if total else None
     except FiwareNotFound:
         total, oldest = 0, None
     except FiwareError as error:
@@ -138,7 +138,7 @@ async def start_retraining(*, model: ModelDocument, trigger: str, at: datetime, 
             model_id=str(model.id),
             request=await _request(model, trigger, at),
             scope=EVERY_TENANT,
-            sth=deps.sth,
+            history=deps.history,
             dispatch=deps.dispatch,
             dispatch_timeout=deps.dispatch_timeout,
             challenge=challenge,
@@ -236,7 +236,7 @@ async def _decide(
             champion=champion,
             challenger=job,
             margin=(model.retraining or RetrainingPolicy()).promotion_margin,
-            sth=deps.sth,
+            history=deps.history,
             forecasters=deps.forecasters,
             max_gap_steps=deps.max_gap_steps,
             now=now,

@@ -24,9 +24,9 @@ from app.training.config import series_of
 from app.training.documents import TrainingJobDocument
 from app.upstream import translate
 from fiware.errors import FiwareError, FiwareNotFound
+from fiware.history import PagedHistory, Series, parse_time
 from fiware.http import Tenant
 from fiware.orion import FORECAST_ATTRIBUTE
-from fiware.sth import Series, SthClient, parse_time
 from ml.accuracy import LiveAccuracy, PublishedForecast, actuals_at, live_accuracy
 
 MAX_WINDOW_SECONDS = 7 * 86_400.0
@@ -55,7 +55,12 @@ def _check(windows: Sequence[float]) -> None:
 
 
 async def job_live_accuracy(
-    *, job_id: str, windows: Sequence[float], scope: TenantScope, sth: SthClient, now: datetime | None = None
+    *,
+    job_id: str,
+    windows: Sequence[float],
+    scope: TenantScope,
+    history: PagedHistory,
+    now: datetime | None = None,
 ) -> list[LiveAccuracy]:
     """One :class:`LiveAccuracy` per window (seconds back from now) of the job's published forecasts."""
     _check(windows)
@@ -67,9 +72,9 @@ async def job_live_accuracy(
     since = moment - timedelta(seconds=max(windows) + (job.config.forecast_horizon + 1) * interval)
     series, tenant = series_of(job.config)
     try:
-        runs = await _runs(job, tenant, sth=sth, since=since, until=moment)
+        runs = await _runs(job, tenant, history=history, since=since, until=moment)
         readings = await readings_between(
-            series, tenant, sth=sth, since=since - timedelta(seconds=interval), until=moment
+            series, tenant, history=history, since=since - timedelta(seconds=interval), until=moment
         )
     except FiwareError as error:
         raise translate(error) from error
@@ -84,7 +89,7 @@ async def job_live_accuracy(
 
 
 async def _runs(
-    job: TrainingJobDocument, tenant: Tenant, *, sth: SthClient, since: datetime, until: datetime
+    job: TrainingJobDocument, tenant: Tenant, *, history: PagedHistory, since: datetime, until: datetime
 ) -> list[Run]:
     config = job.prediction_config
     if config.entity_id is None:
@@ -95,18 +100,18 @@ async def _runs(
         attribute=FORECAST_ATTRIBUTE,
     )
     try:
-        counted = await sth.raw(
+        counted = await history.raw(
             series, tenant, h_limit=1, h_offset=0, date_from=since, date_to=until, count=True
         )
     except FiwareNotFound:
         return []
     total = min(counted.total or 0, MAX_RUNS)
     runs: list[Run] = []
-    for offset in range(0, total, sth.max_page_size):
-        page = await sth.raw(
+    for offset in range(0, total, history.max_page_size):
+        page = await history.raw(
             series,
             tenant,
-            h_limit=min(sth.max_page_size, total - offset),
+            h_limit=min(history.max_page_size, total - offset),
             h_offset=offset,
             date_from=since,
             date_to=until,
@@ -120,13 +125,13 @@ async def _runs(
 
 
 async def readings_between(
-    series: Series, tenant: Tenant, *, sth: SthClient, since: datetime, until: datetime
+    series: Series, tenant: Tenant, *, history: PagedHistory, since: datetime, until: datetime
 ) -> tuple[np.ndarray, np.ndarray]:
     """Every reading of ``series`` in ``[since, until]`` as (epoch seconds, values); empty when STH
     holds none. FiwareError when STH fails."""
     try:
-        total = await sth.count(series, tenant, date_from=since, date_to=until)
-        collected = await sth.read_range(
+        total = await history.count(series, tenant, date_from=since, date_to=until)
+        collected = await history.read_range(
             series, tenant, offset=0, limit=total, date_from=since, date_to=until
         )
     except FiwareNotFound:

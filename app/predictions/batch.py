@@ -72,10 +72,10 @@ from app.training.config import series_of
 from app.training.documents import MissReason, TrainingJobDocument
 from app.training.repository import forecasting
 from app.upstream import translate
-from fiware.clients import FiwareClients
+from fiware.clients import FiwareClients, HistoryStore
 from fiware.errors import FiwareError, FiwareUnavailable
 from fiware.http import Tenant
-from fiware.orion import Entity, OrionClient, forecast_attributes, forecast_update
+from fiware.orion import Entity, OrionClient, forecast_update
 from ml.selection import NETWORK
 from ml.series import FloatArray
 
@@ -359,7 +359,7 @@ async def _read(batch: _Batch, runs: list[_Run]) -> list[_Run]:
         try:
             async with asyncio.timeout((run.deadline - utcnow()).total_seconds()):
                 ready = await service.context(
-                    job=run.job, sth=batch.fiware.sth, max_gap_steps=batch.limits.max_gap_steps
+                    job=run.job, history=batch.fiware.history, max_gap_steps=batch.limits.max_gap_steps
                 )
         except TimeoutError:
             stamp = ledger.stamp(run.deadline)
@@ -431,7 +431,8 @@ async def _forecast(batch: _Batch, runs: list[_Run]) -> list[_Run]:
     ready: list[_Run] = []
     for run in runs:
         outcome = values[run]
-        failure = outcome if isinstance(outcome, BaseException) else _entity(run, outcome)
+        next_step = batch.fiware.store is HistoryStore.QUANTUMLEAP
+        failure = outcome if isinstance(outcome, BaseException) else _entity(run, outcome, next_step)
         if failure is None:
             ready.append(run)
         else:
@@ -459,8 +460,9 @@ async def _network(group: list[_Run], forecasters: Forecasters) -> dict[_Run, Fl
     return dict(zip(group, await _each(windows, alone, 1), strict=True))
 
 
-def _entity(run: _Run, values: FloatArray) -> BaseException | None:
-    """Set the run's batch-update entity for ``values``; why it cannot publish, else None."""
+def _entity(run: _Run, values: FloatArray, next_step: bool) -> BaseException | None:
+    """Set the run's batch-update entity for ``values`` (with the next-step attributes when
+    ``next_step``: :func:`fiware.orion.next_step_attributes`); why it cannot publish, else None."""
     assert run.ready is not None
     forecast = service.assemble(run.ready, values)
     if utcnow() >= run.deadline:
@@ -469,7 +471,9 @@ def _entity(run: _Run, values: FloatArray) -> BaseException | None:
         entity_id, series = publication(run.job, forecast)
     except SlotFailure as error:
         return error
-    run.entity = forecast_update(entity_id, run.job.prediction_config.entity_type, series)
+    run.entity = forecast_update(
+        entity_id, run.job.prediction_config.entity_type, series, next_step=next_step
+    )
     return None
 
 
@@ -545,7 +549,7 @@ async def _send(chunk: list[_Run], orion: OrionClient) -> dict[_Run, BaseExcepti
 async def _send_each(runs: list[_Run], orion: OrionClient) -> dict[_Run, BaseException | None]:
     async def one(run: _Run) -> SlotFailure | None:
         assert run.entity is not None
-        attributes = forecast_attributes(run.entity["forecastSeries"])
+        attributes = {name: value for name, value in run.entity.items() if name not in ("id", "type")}
         try:
             async with asyncio.timeout((run.deadline - utcnow()).total_seconds()):
                 await orion.update_attributes(

@@ -23,8 +23,8 @@ from app.training.config import series_of
 from app.training.documents import TrainingJobDocument
 from app.upstream import translate
 from fiware.errors import FiwareError, FiwareNotFound
+from fiware.history import PagedHistory, Series, parse_time
 from fiware.orion import FORECAST_ATTRIBUTE
-from fiware.sth import Series, SthClient, parse_time
 
 MAX_PAGE = 100
 _CURSOR_PREFIX = "h1:"
@@ -153,7 +153,7 @@ async def history(
     first: int,
     after: str | None,
     scope: TenantScope,
-    sth: SthClient,
+    history: PagedHistory,
 ) -> HistoryPage:
     position = _check(date_from, date_to, first, after)
     job = training.visible(await TrainingJobDocument.get(parse_id(job_id, field="trainingJobId")), scope)
@@ -173,13 +173,13 @@ async def history(
     )
     tenant = series_of(job.config)[1]
     try:
-        counted = await sth.raw(
+        counted = await history.raw(
             series, tenant, h_limit=1, h_offset=0, date_from=date_from, date_to=upper, count=True
         )
         total = counted.total or 0
         offset = max(0, total - first)
         page = (
-            await sth.raw(
+            await history.raw(
                 series, tenant, h_limit=total - offset, h_offset=offset, date_from=date_from, date_to=upper
             )
             if total

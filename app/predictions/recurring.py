@@ -27,12 +27,18 @@ from app.training.config import series_of
 from app.training.documents import TrainingJobDocument
 from app.training.repository import forecasting
 from app.upstream import translate
-from fiware.clients import FiwareClients
+from fiware.clients import FiwareClients, HistoryStore
 from fiware.errors import FiwareBadRequest, FiwareError, FiwareNotFound
 from fiware.http import Tenant
 from fiware.iota import IotAgentClient, forecast_device, service_group
 from fiware.names import check_ngsi_name
-from fiware.orion import FORECAST_ATTRIBUTE, OrionClient, forecast_entity, forecast_subscription
+from fiware.orion import (
+    FORECAST_ATTRIBUTE,
+    ForecastSink,
+    OrionClient,
+    forecast_entity,
+    forecast_subscription,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -218,12 +224,16 @@ async def _provision(
     entity_id = model_entity_id_of(owner) if owner else entity_id_of(job.id)
     device_id = model_device_id_of(owner) if owner else device_id_of(job.id)
     entity_type = settings.forecast_entity_type
+    existing = job.prediction_config.subscription_id
+    # Where forecasts will be stored is settled first: a combination that cannot store them is
+    # refused before anything is provisioned.
+    sink = await forecast_sink(fiware=fiware, settings=settings) if existing is None else None
     try:
         await _provision_device(fiware.iota, tenant, device_id, entity_id, entity_type, settings)
-        await _provision_entity(fiware.orion, tenant, job, entity_id, entity_type, static)
-        subscription_id = job.prediction_config.subscription_id
-        if subscription_id is None:
-            subscription_id = await _subscribe(fiware, tenant, entity_id, entity_type, settings.notify_url)
+        await _provision_entity(fiware, tenant, job, entity_id, entity_type, static)
+        subscription_id = (
+            await _subscribe(fiware, tenant, entity_id, entity_type, sink) if sink else str(existing)
+        )
     except FiwareError as error:
         raise translate(error) from error
     return forecasting.ScheduleSettings(
@@ -254,7 +264,7 @@ async def _provision_device(
 
 
 async def _provision_entity(
-    orion: OrionClient,
+    fiware: FiwareClients,
     tenant: Tenant,
     job: TrainingJobDocument,
     entity_id: str,
@@ -270,26 +280,58 @@ async def _provision_entity(
         horizon=job.config.forecast_horizon,
         generated_at=utcnow(),
         attributes=static,
+        next_step=fiware.store is HistoryStore.QUANTUMLEAP,
     )
-    await orion.upsert_entity(entity, tenant)
+    await fiware.orion.upsert_entity(entity, tenant)
 
 
 async def _subscribe(
-    fiware: FiwareClients, tenant: Tenant, entity_id: str, entity_type: str, url: str
+    fiware: FiwareClients, tenant: Tenant, entity_id: str, entity_type: str, sink: tuple[ForecastSink, str]
 ) -> str:
-    subscription = forecast_subscription(entity_id=entity_id, entity_type=entity_type, url=url)
+    kind, url = sink
+    subscription = forecast_subscription(entity_id=entity_id, entity_type=entity_type, url=url, sink=kind)
     try:
         return await fiware.orion.create_subscription(subscription, tenant)
     except FiwareBadRequest as error:
-        version = ""
-        with contextlib.suppress(FiwareError):
-            version = str((await fiware.orion.version()).get("orion", {}).get("version", ""))
-        if version and not version.startswith(("1.", "2.", "3.")):
-            raise UpstreamError(
-                f"Orion {version} refuses the 'legacy' notifications STH-Comet needs: run Orion 3.x "
-                "(Orion 4 removed them)"
-            ) from error
+        # Orion's version was unknown when the sink was chosen (it did not answer /version).
+        version = await _orion_version(fiware.orion)
+        if kind is ForecastSink.STH_LEGACY and version and _major(version) >= 4:
+            raise UpstreamError(_NO_LEGACY.format(version=version)) from error
         raise
+
+
+_NO_LEGACY = (
+    "Orion {version} sends only normalized notifications, and STH-Comet takes only 'legacy' ones: set "
+    "CHRONOS_CYGNUS_NOTIFY_URL to a Cygnus /notify that writes to STH-Comet's database (port 5051 in "
+    "Cygnus's Docker image), or keep history in QuantumLeap (CHRONOS_HISTORY_STORE=quantumleap)"
+)
+
+
+async def forecast_sink(*, fiware: FiwareClients, settings: Settings) -> tuple[ForecastSink, str]:
+    """Where and in which form Orion's subscription should take forecasts, for this deployment's
+    store and the Orion it finds: QuantumLeap takes normalized notifications from any Orion;
+    STH-Comet takes Orion 3's legacy ones, and Orion 4's only through Cygnus. UpstreamError, saying
+    what to configure, for Orion 4 with STH-Comet and no Cygnus: never a subscription that loses."""
+    if fiware.store is HistoryStore.QUANTUMLEAP:
+        return ForecastSink.QUANTUMLEAP, settings.ql_notify_url
+    version = await _orion_version(fiware.orion)
+    if not version or _major(version) < 4:
+        return ForecastSink.STH_LEGACY, settings.notify_url
+    if settings.cygnus_notify_url:
+        return ForecastSink.CYGNUS, settings.cygnus_notify_url
+    raise UpstreamError(_NO_LEGACY.format(version=version))
+
+
+async def _orion_version(orion: OrionClient) -> str:
+    """Orion's version, or "" when it cannot say (the subscription then tells)."""
+    with contextlib.suppress(FiwareError):
+        return str((await orion.version()).get("orion", {}).get("version", ""))
+    return ""
+
+
+def _major(version: str) -> int:
+    head = version.split(".", 1)[0]
+    return int(head) if head.isdigit() else 0
 
 
 async def _record(

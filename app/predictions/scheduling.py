@@ -53,9 +53,9 @@ from app.training.config import series_of
 from app.training.documents import MissReason, TrainingJobDocument
 from app.training.repository import forecasting
 from app.upstream import translate
-from fiware.clients import FiwareClients
+from fiware.clients import FiwareClients, HistoryStore
 from fiware.errors import FiwareError
-from fiware.orion import ForecastPoint, OrionClient, forecast_attributes, forecast_series
+from fiware.orion import ForecastPoint, forecast_attributes, forecast_series
 
 log = structlog.get_logger(__name__)
 
@@ -355,13 +355,13 @@ async def _forecast_and_publish(
     try:
         job = await service.completed_job(str(job_id), scope=EVERY_TENANT)  # beat's own run
         forecast = await service.forecast(
-            job=job, sth=fiware.sth, forecasters=forecasters, max_gap_steps=max_gap_steps
+            job=job, history=fiware.history, forecasters=forecasters, max_gap_steps=max_gap_steps
         )
     except ChronosError as error:
         raise forecast_failure(error) from error
     if utcnow() >= deadline:
         raise ready_too_late(deadline)
-    await _publish(job, forecast, deadline, orion=fiware.orion)
+    await _publish(job, forecast, deadline, fiware=fiware)
 
 
 def forecast_failure(error: ChronosError) -> SlotFailure:
@@ -402,15 +402,16 @@ def publication(job: TrainingJobDocument, forecast: service.Forecast) -> tuple[s
 
 
 async def _publish(
-    job: TrainingJobDocument, forecast: service.Forecast, deadline: datetime, *, orion: OrionClient
+    job: TrainingJobDocument, forecast: service.Forecast, deadline: datetime, *, fiware: FiwareClients
 ) -> None:
     entity_id, series = publication(job, forecast)
+    next_step = fiware.store is HistoryStore.QUANTUMLEAP
     try:
         # A hanging Orion holds this run until the FIWARE timeout or the next slot, whichever is first.
         async with asyncio.timeout((deadline - utcnow()).total_seconds()):
-            await orion.update_attributes(
+            await fiware.orion.update_attributes(
                 entity_id,
-                forecast_attributes(series),
+                forecast_attributes(series, next_step=next_step),
                 series_of(job.config)[1],
                 entity_type=job.prediction_config.entity_type,
             )

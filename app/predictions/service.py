@@ -28,7 +28,7 @@ from app.training.config import series_of
 from app.training.documents import ServedBy, TrainingJobDocument, TrainingStatus
 from app.upstream import translate
 from fiware.errors import FiwareError
-from fiware.sth import SthClient
+from fiware.history import PagedHistory
 from ml.baselines import baseline_forecast
 from ml.ets import ETS, forecast_from_state
 from ml.selection import NETWORK
@@ -110,14 +110,18 @@ async def predict(
     *,
     job_id: str,
     scope: TenantScope,
-    sth: SthClient,
+    history: PagedHistory,
     forecasters: Forecasters,
     max_gap_steps: int,
     interval_level: float | None = None,
 ) -> Forecast:
     job = await completed_job(job_id, scope=scope)
     return await forecast(
-        job=job, sth=sth, forecasters=forecasters, max_gap_steps=max_gap_steps, interval_level=interval_level
+        job=job,
+        history=history,
+        forecasters=forecasters,
+        max_gap_steps=max_gap_steps,
+        interval_level=interval_level,
     )
 
 
@@ -143,19 +147,25 @@ class Context:
 async def forecast(
     *,
     job: TrainingJobDocument,
-    sth: SthClient,
+    history: PagedHistory,
     forecasters: Forecasters,
     max_gap_steps: int,
     interval_level: float | None = None,
 ) -> Forecast:
     """Forecast with a job :func:`completed_job` answered, by the forecaster that serves it, with its
     interval at ``interval_level`` (the job's first level when not given)."""
-    ready = await context(job=job, sth=sth, max_gap_steps=max_gap_steps, interval_level=interval_level)
+    ready = await context(
+        job=job, history=history, max_gap_steps=max_gap_steps, interval_level=interval_level
+    )
     return assemble(ready, await served_values(ready, forecasters=forecasters))
 
 
 async def context(
-    *, job: TrainingJobDocument, sth: SthClient, max_gap_steps: int, interval_level: float | None = None
+    *,
+    job: TrainingJobDocument,
+    history: PagedHistory,
+    max_gap_steps: int,
+    interval_level: float | None = None,
 ) -> Context:
     """Everything a forecast needs but the forecaster's output: the reading from STH-Comet."""
     if job.summary is None:
@@ -164,7 +174,11 @@ async def context(
     served = job.served_by or ServedBy(name=NETWORK, reason="trained before forecasters were chosen")
     interval = job.summary.sampling_interval_seconds
     window = await _window(
-        job, sth=sth, steps=_context_steps(job, served), interval=interval, max_gap_steps=max_gap_steps
+        job,
+        history=history,
+        steps=_context_steps(job, served),
+        interval=interval,
+        max_gap_steps=max_gap_steps,
     )
     return Context(job, served, level, widths, interval, window)
 
@@ -224,13 +238,13 @@ async def served_values(ready: Context, *, forecasters: Forecasters) -> FloatArr
 
 
 async def _window(
-    job: TrainingJobDocument, *, sth: SthClient, steps: int, interval: float, max_gap_steps: int
+    job: TrainingJobDocument, *, history: PagedHistory, steps: int, interval: float, max_gap_steps: int
 ) -> RecentWindow:
     """The newest ``steps`` readings on the job's grid, with training's gap rule."""
     series, tenant = series_of(job.config)
     wanted = int(steps * CONTEXT_MARGIN) + max_gap_steps + 1
     try:
-        recent = await sth.newest(series, tenant, n=wanted)
+        recent = await history.newest(series, tenant, n=wanted)
     except FiwareError as error:
         raise translate(error) from error
     try:

@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from app.settings import Settings
 from app.timeutil import utcnow
+from fiware.clients import HistoryStore
 
 APP_NAME = "Chronos"
 _SECRET_WORDS = ("pass", "secret", "token", "key", "auth", "sig", "credential")
@@ -82,6 +83,8 @@ def build_info(settings: Settings) -> ApplicationInfo:
         "sthComet": settings.sth_comet_url,
         "iotAgent": settings.iot_agent_url,
     }
+    if settings.history_store is HistoryStore.QUANTUMLEAP:
+        urls["quantumLeap"] = settings.quantumleap_url
     return ApplicationInfo(
         name=APP_NAME,
         version=_version(),

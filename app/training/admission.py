@@ -41,7 +41,7 @@ from app.training.documents import Challenge, TrainingConfig, TrainingJobDocumen
 from app.training.repository import jobs, lifecycle
 from app.upstream import translate
 from fiware.errors import FiwareError
-from fiware.sth import SthClient
+from fiware.history import PagedHistory
 
 log = structlog.get_logger(__name__)
 
@@ -120,10 +120,10 @@ async def _replay(key: str, fingerprint: str, scope: TenantScope) -> TrainingJob
     return existing
 
 
-async def _count(sth: SthClient, config: TrainingConfig, request: TrainingRequest) -> int:
+async def _count(history: PagedHistory, config: TrainingConfig, request: TrainingRequest) -> int:
     series, tenant = series_of(config)
     try:
-        return await sth.count(series, tenant, date_from=request.date_from, date_to=request.date_to)
+        return await history.count(series, tenant, date_from=request.date_from, date_to=request.date_to)
     except FiwareError as error:
         translated = translate(error)
         if isinstance(translated, NotFound):
@@ -207,7 +207,7 @@ async def start_training(
     model_id: str,
     request: StartRequest,
     scope: TenantScope,
-    sth: SthClient,
+    history: PagedHistory,
     dispatch: Dispatch,
     dispatch_timeout: float,
     challenge: Challenge | None = None,
@@ -228,7 +228,7 @@ async def start_training(
     )
     if (earlier := await _earlier(admission, scope)) is not None:
         return earlier
-    job = await _admit(admission, sth=sth)
+    job = await _admit(admission, history=history)
     if (earlier := await _persist(admission, job, scope=scope)) is not None:
         return earlier
     return await _dispatch(job, dispatch=dispatch, timeout=dispatch_timeout, model_id=model_id)
@@ -241,12 +241,12 @@ async def _earlier(admission: Admission, scope: TenantScope) -> TrainingJobDocum
     return await _replay(admission.key, admission.fingerprint, scope)
 
 
-async def _admit(admission: Admission, *, sth: SthClient) -> TrainingJobDocument:
+async def _admit(admission: Admission, *, history: PagedHistory) -> TrainingJobDocument:
     """The job to run, once STH holds enough points for it (nothing is stored yet)."""
     config = snapshot(admission.model)
     wanted = admission.wanted
     check_last_n(wanted, config)
-    available = await _count(sth, config, wanted)
+    available = await _count(history, config, wanted)
     requested = points_to_request(available, wanted, config)
     return TrainingJobDocument(
         id=uuid4(),

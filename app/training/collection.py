@@ -28,7 +28,7 @@ from app.training.documents import (
 from app.training.failures import StepFailed, TaskIdentity
 from app.training.repository import chunks as chunk_store
 from app.training.repository import lifecycle
-from fiware.sth import Collected, SthClient
+from fiware.history import Collected, PagedHistory
 
 log = structlog.get_logger(__name__)
 
@@ -89,7 +89,7 @@ def plan_values(*, total: int, requested: int, chunks: int) -> dict[str, Any]:
 
 
 async def begin_collection(
-    *, job_id: UUID, me: TaskIdentity, sth: SthClient, chunk_points: int
+    *, job_id: UUID, me: TaskIdentity, history: PagedHistory, chunk_points: int
 ) -> CollectionPlan | None:
     """Claim a PENDING job and plan its chunks; None when there is nothing for this task to do."""
     claim = await lifecycle.claim_step(
@@ -107,14 +107,16 @@ async def begin_collection(
         # The plan was stored before this step's worker died: its chunks may be running or done,
         # so it is sent again as it is (done chunks skip themselves), never planned anew.
         return CollectionPlan(list(range(claim.job.chunks_total)), claim.run)
-    indexes = await _plan(claim.job, sth=sth, chunk_points=chunk_points, run=claim.run)
+    indexes = await _plan(claim.job, history=history, chunk_points=chunk_points, run=claim.run)
     return None if indexes is None else CollectionPlan(indexes, claim.run)
 
 
-async def _plan(job: TrainingJobDocument, *, sth: SthClient, chunk_points: int, run: str) -> list[int] | None:
+async def _plan(
+    job: TrainingJobDocument, *, history: PagedHistory, chunk_points: int, run: str
+) -> list[int] | None:
     """Count the series, store its chunks and record the plan; None when the job stopped meanwhile."""
     series, tenant = series_of(job.config)
-    total = await sth.count(series, tenant, date_from=job.request.date_from, date_to=job.request.date_to)
+    total = await history.count(series, tenant, date_from=job.request.date_from, date_to=job.request.date_to)
     requested = requested_points(total=total, last_n=job.request.last_n)
     check_enough(job.config, requested=requested, admitted=job.points_available)
     # Chunks of an attempt that died before its plan was stored describe nothing: start over.
@@ -137,7 +139,7 @@ async def _plan(job: TrainingJobDocument, *, sth: SthClient, chunk_points: int, 
     return [chunk.index for chunk in chunks]
 
 
-async def collect_chunk(*, job_id: UUID, index: int, me: TaskIdentity, sth: SthClient) -> bool:
+async def collect_chunk(*, job_id: UUID, index: int, me: TaskIdentity, history: PagedHistory) -> bool:
     """Fill one chunk; True when it was the last chunk of the set, so preprocessing is to be queued.
 
     False too when the job stopped collecting (cancelled, failed) or the chunk was done already.
@@ -162,7 +164,7 @@ async def collect_chunk(*, job_id: UUID, index: int, me: TaskIdentity, sth: SthC
         )
     lease_run = job.lease.run if job.lease else ""
     series, tenant = series_of(job.config)
-    result = await sth.read_range(
+    result = await history.read_range(
         series,
         tenant,
         offset=chunk.h_offset,

@@ -6,8 +6,8 @@ from __future__ import annotations
 from app.models.config import ModelConfig
 from app.models.documents import ModelDocument
 from app.training.documents import TrainingConfig
+from fiware.history import Series
 from fiware.http import Tenant
-from fiware.sth import Series
 from ml.lookback import BASE_LOOKBACK
 from ml.windows import minimum_points
 

@@ -43,7 +43,7 @@ def _charge(info: Info) -> bulk.Charge:
 
 def _trainer(resources: Resources) -> fleet.Trainer:
     return fleet.Trainer(
-        sth=resources.fiware.sth,
+        history=resources.fiware.history,
         dispatch=resources.tasks.orchestrate,
         dispatch_timeout=resources.settings.dispatch_timeout_seconds,
     )

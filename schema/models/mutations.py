@@ -116,7 +116,7 @@ class ModelMutations:
                 model_id=model_id,
                 policy=input.to_policy() if input is not None else None,
                 scope=info.context.scope,
-                sth=info.context.resources.fiware.sth,
+                history=info.context.resources.fiware.history,
                 min_interval=info.context.settings.retraining_min_interval_seconds,
             ),
             ok=_model_payload,

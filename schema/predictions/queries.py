@@ -38,7 +38,7 @@ class PredictionQueries:
         forecast = await service.predict(
             job_id=training_job_id,
             scope=info.context.scope,
-            sth=resources.fiware.sth,
+            history=resources.fiware.history,
             forecasters=resources.forecasters,
             max_gap_steps=resources.settings.training_max_gap_steps,
             interval_level=interval_level,
@@ -73,7 +73,7 @@ class PredictionQueries:
             first=first,
             after=after,
             scope=info.context.scope,
-            sth=info.context.resources.fiware.sth,
+            history=info.context.resources.fiware.history,
         )
         return PredictionHistoryConnection.from_page(page)
 

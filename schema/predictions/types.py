@@ -287,6 +287,9 @@ DAY_WINDOW: list[float] = [86_400.0]
 async def live_accuracy_of(info: Info, *, job_id: str, windows: list[float]) -> list[LiveAccuracy]:
     """``TrainingJob.liveAccuracy`` and ``Model.liveAccuracy``: the windows of one publishing job."""
     found = await job_live_accuracy(
-        job_id=job_id, windows=windows, scope=info.context.scope, sth=info.context.resources.fiware.sth
+        job_id=job_id,
+        windows=windows,
+        scope=info.context.scope,
+        history=info.context.resources.fiware.history,
     )
     return [LiveAccuracy.of(window) for window in found]

@@ -85,7 +85,9 @@ class SystemHealth:
 
 @strawberry.type(description="Where this process connects, with credentials removed.")
 class DependencyUrl:
-    name: str = strawberry.field(description="mongo, redis, broker, orion, sthComet or iotAgent.")
+    name: str = strawberry.field(
+        description="mongo, redis, broker, orion, sthComet, quantumLeap or iotAgent."
+    )
     url: str = strawberry.field(description="The URL without user, password or secret parameters.")
 
 

@@ -72,7 +72,7 @@ class TrainingMutations:
                 model_id=model_id,
                 request=(input or StartTrainingInput()).to_request(),
                 scope=info.context.scope,
-                sth=resources.fiware.sth,
+                history=resources.fiware.history,
                 dispatch=resources.tasks.orchestrate,
                 dispatch_timeout=resources.settings.dispatch_timeout_seconds,
             ),

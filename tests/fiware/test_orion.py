@@ -11,8 +11,10 @@ import pytest
 from fiware.errors import FiwareBadRequest, FiwareConflict, FiwareNotFound
 from fiware.http import RetryPolicy, Tenant, make_http_client
 from fiware.orion import (
+    NEXT_ATTRIBUTES,
     Entity,
     ForecastPoint,
+    ForecastSink,
     OrionClient,
     forecast_attributes,
     forecast_entity,
@@ -95,6 +97,28 @@ def test_forecast_attributes_publish_the_series_under_forecast_series() -> None:
     }
 
 
+def test_the_next_step_is_published_as_plain_attributes_at_the_series_time_when_asked() -> None:
+    generated = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+    target = datetime(2026, 11, 25, 10, 5, tzinfo=UTC)
+    points = [ForecastPoint(1, 1, target, 0.5, 1.5), ForecastPoint(2, 2.0, None, 1.0, 3.0)]
+    series = forecast_series(generated_at=generated, horizon=2, points=points, interval_level=0.8)
+    stamp = {"TimeInstant": {"type": "DateTime", "value": "2026-11-25T10:00:00.000000Z"}}
+    assert forecast_attributes(series, next_step=True) == {
+        "forecastSeries": series,
+        # Number even for a whole value: a store that types a column from its first value must
+        # not make it an integer column.
+        "forecastNext": {"type": "Number", "value": 1, "metadata": stamp},
+        "forecastNextLower": {"type": "Number", "value": 0.5, "metadata": stamp},
+        "forecastNextUpper": {"type": "Number", "value": 1.5, "metadata": stamp},
+        "forecastNextAt": {"type": "DateTime", "value": "2026-11-25T10:05:00.000000Z", "metadata": stamp},
+    }
+    assert forecast_attributes(series) == {"forecastSeries": series}
+    no_interval = forecast_series(generated_at=generated, horizon=1, points=[ForecastPoint(1, 3.5, None)])
+    assert forecast_attributes(no_interval, next_step=True).keys() == {"forecastSeries", "forecastNext"}
+    empty = forecast_series(generated_at=generated, horizon=1, points=[])
+    assert forecast_attributes(empty, next_step=True) == {"forecastSeries": empty}
+
+
 def test_plain_values_become_attributes_typed_after_their_json_type() -> None:
     assert ngsi_attribute(True) == {"type": "Boolean", "value": True}
     assert ngsi_attribute(3) == {"type": "Number", "value": 3}
@@ -126,6 +150,17 @@ def test_forecast_entity_body() -> None:
         },
         "room": {"type": "Text", "value": "lab"},
         "floor": {"type": "Number", "value": 2},
+    }
+    with_next = forecast_entity(
+        entity_id="e", entity_type="Prediction", source_entity="urn:s:1", feature="t", horizon=1,
+        generated_at=datetime(2026, 11, 25, 10, 0, tzinfo=UTC), attributes={}, next_step=True,
+    )  # fmt: skip
+    # Made with the next-step attributes, empty: Orion's updates refuse attributes an entity lacks.
+    assert {name: with_next[name] for name in NEXT_ATTRIBUTES} == {
+        "forecastNext": {"type": "Number", "value": None},
+        "forecastNextLower": {"type": "Number", "value": None},
+        "forecastNextUpper": {"type": "Number", "value": None},
+        "forecastNextAt": {"type": "DateTime", "value": "2026-11-25T10:00:00.000000Z"},
     }
 
 
@@ -306,3 +341,44 @@ async def test_a_batch_update_reports_missing_entities_and_a_repeat_notifies_no_
     assert [entry.recv_time for entry in stored.entries] == [
         "2026-11-25T08:00:00.000Z", "2026-11-25T09:01:00.000Z", "2026-11-25T09:02:00.000Z",
     ]  # fmt: skip
+
+
+def test_orion_4_subscriptions_notify_normalized_to_cygnus_and_quantumleap() -> None:
+    entity = "urn:ngsi-ld:Chronos:Prediction:ab12"
+    cygnus = forecast_subscription(
+        entity_id=entity, entity_type="Prediction", url="http://cygnus:5051/notify", sink=ForecastSink.CYGNUS
+    )
+    assert cygnus["description"] == f"Chronos forecasts of {entity} to Cygnus"
+    assert cygnus["notification"] == {
+        "http": {"url": "http://cygnus:5051/notify"},
+        "attrs": ["forecastSeries"],
+        "attrsFormat": "normalized",
+    }
+    quantumleap = forecast_subscription(
+        entity_id=entity,
+        entity_type="Prediction",
+        url="http://ql:8668/v2/notify",
+        sink=ForecastSink.QUANTUMLEAP,
+    )
+    assert quantumleap == {
+        "description": f"Chronos forecasts of {entity} to QuantumLeap",
+        "subject": {
+            "entities": [{"id": entity, "type": "Prediction"}],
+            "condition": {"attrs": ["forecastSeries"]},
+        },
+        "notification": {
+            "http": {"url": "http://ql:8668/v2/notify"},
+            "attrs": [
+                "forecastSeries",
+                "forecastNext",
+                "forecastNextLower",
+                "forecastNextUpper",
+                "forecastNextAt",
+                "TimeInstant",
+            ],
+            "attrsFormat": "normalized",
+            # "*" keeps TimeInstant metadata, which listing builtins alone would strip.
+            "metadata": ["dateModified", "*"],
+        },
+    }
+    assert "throttling" not in quantumleap and "throttling" not in cygnus

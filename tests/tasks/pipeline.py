@@ -69,24 +69,28 @@ def seed_series(
     value: Any = None,
     service: str = "smart",
     service_path: str = "/",
+    store: str = "sth-comet",
 ) -> str:
-    """A noisy daily-ish sine in STH-Comet, ``points`` long, ending now; returns the entity id."""
+    """A noisy daily-ish sine in the sandbox's ``store`` (STH-Comet or ``quantumleap``), ``points``
+    long, ending now; returns the entity id."""
     entity = entity_id or unique("urn:ngsi-ld:Sensor")
     start = datetime.now(UTC) - interval * points
-    sandbox.sth.add_points(
+    series = [
+        (
+            start + interval * i,
+            value if value is not None else 20 + 5 * math.sin(i / 15) + 0.3 * math.sin(i * 7.3),
+        )
+        for i in range(points)
+    ]
+    seed = sandbox.ql.add_points if store == "quantumleap" else sandbox.sth.add_points
+    seed(
         service=service,
         service_path=service_path,
         entity_type="Sensor",
         entity_id=entity,
         attr_name="temperature",
         attr_type="Number",
-        points=[
-            (
-                start + interval * i,
-                value if value is not None else 20 + 5 * math.sin(i / 15) + 0.3 * math.sin(i * 7.3),
-            )
-            for i in range(points)
-        ],
+        points=series,
     )
     return entity
 

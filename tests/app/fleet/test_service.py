@@ -40,7 +40,7 @@ async def never_dispatched(job_id: UUID) -> None:
 
 
 def trainer(fleet: Fleet) -> Trainer:
-    return Trainer(sth=fleet.fiware.sth, dispatch=never_dispatched, dispatch_timeout=1.0)
+    return Trainer(history=fleet.fiware.history, dispatch=never_dispatched, dispatch_timeout=1.0)
 
 
 async def create(

@@ -46,7 +46,7 @@ async def deps(beanie_db: str, test_settings: Settings) -> AsyncIterator[tuple[R
     try:
         yield (
             RetrainingDeps(
-                sth=fiware.sth,
+                history=fiware.history,
                 dispatch=queue,
                 dispatch_timeout=5,
                 forecasters=Forecasters(),

@@ -64,12 +64,15 @@ async def completed_job() -> TrainingJobDocument:
     return job
 
 
-async def test_orion_4_refusing_legacy_notifications_is_explained(
-    beanie_db: str, clients: tuple[FiwareClients, Settings]
+async def test_orion_4_with_sth_comet_and_no_cygnus_is_refused_before_provisioning_anything(
+    beanie_db: str, clients: tuple[FiwareClients, Settings], orion4: Sandbox
 ) -> None:
     fiware, settings = clients
     job = await completed_job()
-    with pytest.raises(UpstreamError, match=r"Orion 4\.0\.0 refuses the 'legacy' notifications"):
+    groups = orion4.iota.groups(service="smart", service_path="/")
+    with pytest.raises(
+        UpstreamError, match=r"Orion 4\.0\.0 sends only normalized .* CHRONOS_CYGNUS_NOTIFY_URL"
+    ):
         await recurring.enable(
             job_id=str(job.id),
             interval_seconds=None,
@@ -80,6 +83,7 @@ async def test_orion_4_refusing_legacy_notifications_is_explained(
         )
     stored = await TrainingJobDocument.get(job.id)
     assert stored is not None and stored.prediction_config.enabled is False
+    assert orion4.iota.groups(service="smart", service_path="/") == groups, "nothing provisioned for it"
 
 
 async def test_interval_defaults_to_the_sampling_interval_but_never_below_the_minimum(

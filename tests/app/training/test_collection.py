@@ -102,7 +102,7 @@ async def test_points_and_fraction_rise_page_by_page_within_parallel_chunks(
     job_id = await collecting_job(seed_series(fiware_sandbox, points=2 * CHUNK), chunks=2)
     fiware_sandbox.faults["sth"].inject(Fault(delay=PAGE_DELAY), times=2 * CHUNK // sth.max_page_size)
     both = asyncio.gather(
-        *(collection.collect_chunk(job_id=job_id, index=index, me=me(index), sth=sth) for index in (0, 1))
+        *(collection.collect_chunk(job_id=job_id, index=index, me=me(index), history=sth) for index in (0, 1))
     )
     seen = await watch(job_id, both)
 
@@ -121,7 +121,7 @@ async def test_points_and_fraction_rise_page_by_page_within_parallel_chunks(
 
 async def showing_progress(job_id: UUID, sth: SthClient) -> asyncio.Future[bool]:
     """The chunk's first execution, running, once the job shows some of its points."""
-    running = asyncio.ensure_future(collection.collect_chunk(job_id=job_id, index=0, me=me(0), sth=sth))
+    running = asyncio.ensure_future(collection.collect_chunk(job_id=job_id, index=0, me=me(0), history=sth))
     deadline = time.monotonic() + 30
     while (await shown(job_id)).points_collected == 0:
         assert time.monotonic() < deadline and not running.done(), "the chunk showed no progress"
@@ -142,7 +142,7 @@ async def test_a_redelivered_chunk_restarts_its_own_count_without_double_countin
     left = (await shown(job_id)).points_collected
     assert 0 < left < CHUNK
 
-    again = collection.collect_chunk(job_id=job_id, index=0, me=me(0, redelivered=True), sth=sth)
+    again = collection.collect_chunk(job_id=job_id, index=0, me=me(0, redelivered=True), history=sth)
     seen = await watch(job_id, again)
     assert max(points for points, _ in seen) <= CHUNK, seen
     assert seen[-1][0] == CHUNK
@@ -157,7 +157,7 @@ async def test_a_duplicate_message_leaves_the_running_chunk_alone(
     fiware_sandbox.faults["sth"].inject(Fault(delay=PAGE_DELAY), times=CHUNK // sth.max_page_size)
     running = await showing_progress(job_id, sth)
     # The same task id again, neither redelivered nor retried (a re-sent chunk plan): nothing to do.
-    assert not await collection.collect_chunk(job_id=job_id, index=0, me=me(0), sth=sth)
+    assert not await collection.collect_chunk(job_id=job_id, index=0, me=me(0), history=sth)
     assert await running
     assert (await shown(job_id)).points_collected == CHUNK
 
@@ -168,7 +168,7 @@ async def test_an_older_execution_still_running_stops_when_a_redelivery_takes_th
     job_id = await collecting_job(seed_series(fiware_sandbox, points=CHUNK), chunks=1)
     fiware_sandbox.faults["sth"].inject(Fault(delay=PAGE_DELAY), times=2 * CHUNK // sth.max_page_size)
     older = await showing_progress(job_id, sth)
-    newer = collection.collect_chunk(job_id=job_id, index=0, me=me(0, redelivered=True), sth=sth)
+    newer = collection.collect_chunk(job_id=job_id, index=0, me=me(0, redelivered=True), history=sth)
     seen = await watch(job_id, newer)
     # The older one finds its count replaced at its next heartbeat and stops (or, had its read ended
     # first, finds the chunk claimed by the newer one): either way it does not finish the chunk.
