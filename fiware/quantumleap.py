@@ -11,9 +11,10 @@ and answers "no data" with 404 ``No records were found for such query.``; master
 What QuantumLeap does not say, and how this client copes:
 
 - **No total.** There is no count header: a count is ``aggrMethod=count`` over the same window
-  (the rows whose value the store could cast, which are the rows a forecast can use). A column the
-  store refuses to aggregate (Text, Boolean: 404 "AggrMethod cannot be applied") is counted by
-  reading its pages.
+  (SQL ``count`` of the column: the rows whose value the store could cast, which are the rows a
+  forecast can use; it works on every column type, ``sum`` and ``avg`` do not). Should the store
+  still refuse it (404 "AggrMethod cannot be applied", its answer to a failed aggregation), the rows
+  are counted by reading their pages.
 - **A silent row cap.** Every answer holds at most ``min(lastN, limit, DEFAULT_LIMIT)`` rows, and
   ``DEFAULT_LIMIT`` (10,000 unless the operator set it) is applied without a word. Pages are
   ``max_page_size`` (1,000) rows, well under it; a page that still comes back short is followed by
@@ -173,7 +174,7 @@ class QuantumLeapClient(PagedHistory):
         return int(values[0])
 
     async def _count_pages(self, series: Series, tenant: Tenant, window: dict[str, str | int]) -> int:
-        """Rows counted by reading them: for a column QuantumLeap cannot aggregate."""
+        """Rows counted by reading them: for a store that refuses to aggregate the column."""
         total = 0
         while True:
             page = await self._page(series, tenant, {**window, "offset": total, "limit": self.max_page_size})
