@@ -172,7 +172,7 @@ def points_to_request(available: int, wanted: TrainingRequest, config: TrainingC
     if available < needed:
         where = "in that window" if wanted.last_n is None else "in total"
         raise InsufficientData(
-            f"STH-Comet holds {available} points of {config.entity_id}/{config.feature} {where}; "
+            f"The history store holds {available} points of {config.entity_id}/{config.feature} {where}; "
             f"this model needs at least {needed} (lookback {config.lookback_window} + horizon "
             f"{config.forecast_horizon} in each of the train, validation and test splits)",
             field=("input",),

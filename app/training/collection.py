@@ -54,7 +54,7 @@ def check_enough(config: TrainingConfig, *, requested: int, admitted: int) -> No
     if requested < needed:
         raise StepFailed(
             "INSUFFICIENT_DATA",
-            f"STH-Comet now holds {requested} points where {needed} are needed (it held "
+            f"The history store now holds {requested} points where {needed} are needed (it held "
             f"{admitted} when the job was admitted)",
         )
 

@@ -238,19 +238,19 @@ def missed_metric(before: dict[Any, float], after: dict[Any, float], reason: str
 
 
 @pytest.fixture(scope="module")
-def forecasting_to_ourselves(worker: WorkerProcess, worker_env: dict[str, str]) -> Iterator[None]:
+def forecasting_to_ourselves(session_worker: WorkerProcess, worker_env: dict[str, str]) -> Iterator[None]:
     """The session's worker stops consuming the forecast queues for this module (its beat ticks on)."""
     control = create_celery(
         Settings(_env_file=None, celery_broker_url=worker_env["CHRONOS_CELERY_BROKER_URL"])
     ).control
-    session_worker = [f"pipeline@{socket.gethostname()}"]
+    destination = [f"pipeline@{socket.gethostname()}"]
     for queue in FORECAST_QUEUES:
-        assert control.cancel_consumer(queue, destination=session_worker, reply=True)
+        assert control.cancel_consumer(queue, destination=destination, reply=True)
     try:
         yield
     finally:
         for queue in FORECAST_QUEUES:
-            control.add_consumer(queue, destination=session_worker, reply=True)
+            control.add_consumer(queue, destination=destination, reply=True)
 
 
 @pytest.fixture

@@ -143,5 +143,8 @@ async def test_counting_by_pages_agrees_with_the_count_under_a_cap(tenant: Tenan
         async with httpx.AsyncClient(base_url=sandbox.ql_url, timeout=10) as http:
             ql = QuantumLeapClient(http, max_page_size=100)
             assert await ql._count_pages(series, tenant, {}) == await ql.count(series, tenant) == 130
-            window = {"fromDate": "2026-01-01T00:10:00.000Z", "toDate": "2026-01-01T00:19:00.000Z"}
+            window: dict[str, str | int] = {
+                "fromDate": "2026-01-01T00:10:00.000Z",
+                "toDate": "2026-01-01T00:19:00.000Z",
+            }
             assert await ql._count_pages(series, tenant, window) == 10

@@ -69,10 +69,10 @@ def seed_series(
     value: Any = None,
     service: str = "smart",
     service_path: str = "/",
-    store: str = "sth-comet",
+    store: str | None = None,
 ) -> str:
-    """A noisy daily-ish sine in the sandbox's ``store`` (STH-Comet or ``quantumleap``), ``points``
-    long, ending now; returns the entity id."""
+    """A noisy daily-ish sine in the sandbox's history stores (``store`` alone when given:
+    ``sth-comet`` or ``quantumleap``), ``points`` long, ending now; returns the entity id."""
     entity = entity_id or unique("urn:ngsi-ld:Sensor")
     start = datetime.now(UTC) - interval * points
     series = [
@@ -82,17 +82,31 @@ def seed_series(
         )
         for i in range(points)
     ]
-    seed = sandbox.ql.add_points if store == "quantumleap" else sandbox.sth.add_points
-    seed(
-        service=service,
-        service_path=service_path,
-        entity_type="Sensor",
-        entity_id=entity,
-        attr_name="temperature",
-        attr_type="Number",
-        points=series,
-    )
+    for name, seed in (("sth-comet", sandbox.sth.add_points), ("quantumleap", sandbox.ql.add_points)):
+        if store in (None, name):
+            seed(
+                service=service,
+                service_path=service_path,
+                entity_type="Sensor",
+                entity_id=entity,
+                attr_name="temperature",
+                attr_type="Number",
+                points=series,
+            )
     return entity
+
+
+# The sandbox's fault switch of each history store.
+STORE_FAULTS = {"sth-comet": "sth", "quantumleap": "ql"}
+
+
+def add_reading(sandbox: Sandbox, entity_id: str, at: datetime, value: float) -> None:
+    """One more reading of a :func:`seed_series` entity, in both history stores."""
+    for seed in (sandbox.sth.add_points, sandbox.ql.add_points):
+        seed(
+            service="smart", service_path="/", entity_type="Sensor", entity_id=entity_id,
+            attr_name="temperature", attr_type="Number", points=[(at, value)],
+        )  # fmt: skip
 
 
 def tiny_model(entity_id: str, **changes: Any) -> dict[str, Any]:

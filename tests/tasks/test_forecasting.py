@@ -13,6 +13,7 @@ from typing import Any
 from app.devstack import beat_command, stop_process
 from fiware.sandbox.faults import Fault, Outage
 from fiware.sandbox.runner import Sandbox
+from tests.conftest import both_stores
 from tests.support import ApiServer, GraphQL, WorkerProcess, sample, scrape
 from tests.tasks.pipeline import DELETE_JOB, create_model, seed_series, start, wait_for
 from tests.tasks.test_worker_log import records as worker_records
@@ -78,7 +79,10 @@ async def trained_job(gql: GraphQL, sandbox: Sandbox) -> str:
     return str(job["id"])
 
 
-def forecast_history(sandbox: Sandbox, entity_id: str) -> int:
+def forecast_history(sandbox: Sandbox, entity_id: str, store: str = "sth-comet") -> int:
+    """The forecasts of ``entity_id`` the history store holds."""
+    if store == "quantumleap":
+        return sum(row.entity_id == entity_id for row in sandbox.ql.rows("smart", "Prediction"))
     return sandbox.sth.count(
         service="smart",
         service_path="/",
@@ -88,8 +92,9 @@ def forecast_history(sandbox: Sandbox, entity_id: str) -> int:
     )
 
 
-async def test_enabling_provisions_fiware_and_forecasts_reach_orion_and_sth(
-    gql: GraphQL, worker: WorkerProcess, fiware_sandbox: Sandbox
+@both_stores
+async def test_enabling_provisions_fiware_and_forecasts_reach_orion_and_the_store(
+    gql: GraphQL, worker: WorkerProcess, fiware_sandbox: Sandbox, history_store: str
 ) -> None:
     job_id = await trained_job(gql, fiware_sandbox)
     payload = (
@@ -124,7 +129,7 @@ async def test_enabling_provisions_fiware_and_forecasts_reach_orion_and_sth(
     subscriptions = list(fiware_sandbox.orion.tenant("smart").subscriptions.values())
     assert any(entity_id in str(vars(s)) for s in subscriptions)
 
-    # Beat runs it: the forecast lands in Orion, and Orion's subscription stores it in STH-Comet.
+    # Beat runs it: the forecast lands in Orion, and Orion's subscription stores it in the store.
     ran = await until(gql, job_id, lambda s: s["runCount"] >= 2)
     assert ran["runCount"] >= 2 and ran["lastError"] is None and ran["lastRunAt"]
     entity = fiware_sandbox.orion.entity(service="smart", entity_id=entity_id)
@@ -137,11 +142,11 @@ async def test_enabling_provisions_fiware_and_forecasts_reach_orion_and_sth(
     assert series["value"]["intervalLevel"] == 0.8
     assert all(p["lower"] <= p["value"] <= p["upper"] for p in series["value"]["points"])
     deadline = time.monotonic() + 15
-    while forecast_history(fiware_sandbox, entity_id) < 2 and time.monotonic() < deadline:
+    while forecast_history(fiware_sandbox, entity_id, history_store) < 2 and time.monotonic() < deadline:
         await asyncio.sleep(0.2)
-    assert forecast_history(fiware_sandbox, entity_id) >= 2
+    assert forecast_history(fiware_sandbox, entity_id, history_store) >= 2
 
-    # predictionHistory reads them back from STH, newest first, one STH page at a time.
+    # predictionHistory reads them back from the store, newest first, one page at a time.
     first = (await gql.ok(HISTORY, {"id": job_id, "first": 1}))["predictionHistory"]
     assert len(first["edges"]) == 1 and first["pageInfo"]["hasNextPage"]
     older = (await gql.ok(HISTORY, {"id": job_id, "first": 1, "after": first["pageInfo"]["endCursor"]}))[

@@ -22,8 +22,9 @@ from ml.baselines import baseline_forecast
 from ml.ets import forecast_from_state
 from ml.pipeline import forecast_input, forecast_values
 from ml.preprocess import Scaler
+from tests.conftest import both_stores
 from tests.support import GraphQL, WorkerProcess
-from tests.tasks.pipeline import CANCEL, create_model, seed_series, start, wait_for
+from tests.tasks.pipeline import CANCEL, STORE_FAULTS, add_reading, create_model, seed_series, start, wait_for
 
 PREDICT = """
 query($id: ID!, $level: Float) {
@@ -139,7 +140,10 @@ async def test_a_forecast_equals_the_trained_network_on_the_same_context(
     assert refused.codes == ["VALIDATION_ERROR"] and "its levels: 0.8, 0.95" in refused.errors[0]["message"]
 
 
-async def test_refusals_say_why(gql: GraphQL, worker: WorkerProcess, fiware_sandbox: Sandbox) -> None:
+@both_stores
+async def test_refusals_say_why(
+    gql: GraphQL, worker: WorkerProcess, fiware_sandbox: Sandbox, history_store: str
+) -> None:
     missing = await gql.run(PREDICT, {"id": str(uuid.uuid4())})
     assert missing.codes == ["NOT_FOUND"]
     model = await create_model(
@@ -152,15 +156,13 @@ async def test_refusals_say_why(gql: GraphQL, worker: WorkerProcess, fiware_sand
 
     entity = seed_series(fiware_sandbox, points=300)
     job = await trained(gql, entity)
-    fiware_sandbox.faults["sth"].inject(Fault(status=503), times=20)
+    store = fiware_sandbox.faults[STORE_FAULTS[history_store]]
+    store.inject(Fault(status=503), times=20)
     try:
         assert (await gql.run(PREDICT, {"id": job["id"]})).codes == ["UNAVAILABLE"]
     finally:
-        fiware_sandbox.faults["sth"].planned.clear()
+        store.planned.clear()
     # Readings stop for ten minutes and one arrives: the newest window has a gap too long to fill.
-    fiware_sandbox.sth.add_points(
-        service="smart", service_path="/", entity_type="Sensor", entity_id=entity, attr_name="temperature",
-        attr_type="Number", points=[(datetime.now(UTC) + timedelta(minutes=10), 21.0)],
-    )  # fmt: skip
+    add_reading(fiware_sandbox, entity, datetime.now(UTC) + timedelta(minutes=10), 21.0)
     gap = await gql.run(PREDICT, {"id": job["id"]})
     assert gap.codes == ["INSUFFICIENT_DATA"] and "too few recent points" in gap.errors[0]["message"]

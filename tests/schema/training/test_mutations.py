@@ -12,6 +12,7 @@ from pymongo import AsyncMongoClient
 
 from app.settings import Settings
 from fiware.sandbox.runner import Sandbox
+from tests.conftest import both_stores
 from tests.proxy import TcpProxy
 from tests.support import GraphQL, WorkerProcess, graphql_client, run_api
 from tests.tasks.pipeline import (
@@ -61,6 +62,7 @@ async def test_invalid_inputs_are_reported_together(gql: GraphQL, fiware_sandbox
     assert await model_status(gql, model["id"], "DRAFT") == "DRAFT"
 
 
+@both_stores
 async def test_too_little_data_is_refused_with_the_numbers(gql: GraphQL, fiware_sandbox: Sandbox) -> None:
     entity = seed_series(fiware_sandbox, points=50)
     model = await create_model(gql, entity)
@@ -77,7 +79,8 @@ async def test_too_little_data_is_refused_with_the_numbers(gql: GraphQL, fiware_
     assert await model_status(gql, model["id"], "DRAFT") == "DRAFT"
 
 
-async def test_last_n_above_what_sth_holds_uses_all_of_it(
+@both_stores
+async def test_last_n_above_what_the_store_holds_uses_all_of_it(
     gql: GraphQL, worker: WorkerProcess, fiware_sandbox: Sandbox
 ) -> None:
     model = await create_model(gql, seed_series(fiware_sandbox, points=150))
@@ -88,6 +91,7 @@ async def test_last_n_above_what_sth_holds_uses_all_of_it(
     await settle(gql, job["id"])
 
 
+@both_stores
 async def test_a_date_window_trains_on_the_points_inside_it(
     gql: GraphQL, worker: WorkerProcess, fiware_sandbox: Sandbox
 ) -> None:
