@@ -32,6 +32,7 @@ from app import graphiql
 from app.log import configure_logging
 from app.settings import Settings, get_settings
 from app.system.info import redact_url
+from fiware.clients import HistoryStore
 from fiware.sandbox.demo import SENSORS
 from fiware.sandbox.server import free_port as free_port  # re-exported: tests and benches use it
 
@@ -41,6 +42,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SECANTUSD = ROOT / ".venv-mongo" / "bin" / "secantusd-py"
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 DEMO_COMMAND = ".venv/bin/python -m app.cli demo"
+# The Orion the sandbox emulates in QuantumLeap mode: the newest release the contracts describe.
+SANDBOX_ORION_4 = "4.7.0"
 
 
 def _main_thread() -> bool:
@@ -313,6 +316,8 @@ def ensure_sandbox(settings: Settings, *, stack: Stack, data_dir: Path) -> bool:
         "sth": host_port(settings.sth_comet_url, 8666),
         "iota": host_port(settings.iot_agent_url, 4041),
     }
+    if settings.history_store is HistoryStore.QUANTUMLEAP:
+        urls["ql"] = host_port(settings.quantumleap_url, 8668)
     up = {name: port_open(*where) for name, where in urls.items()}
     if all(up.values()):
         log.info("devstack.using", service="fiware", orion=settings.orion_url, sth=settings.sth_comet_url,
@@ -328,7 +333,7 @@ def ensure_sandbox(settings: Settings, *, stack: Stack, data_dir: Path) -> bool:
         [sys.executable, "-m", "fiware.sandbox", "--seed", "demo",
          "--orion-port", str(urls["orion"][1]), "--sth-port", str(urls["sth"][1]),
          "--iota-port", str(urls["iota"][1]), "--service", settings.fiware_service,
-         "--service-path", settings.fiware_service_path],
+         "--service-path", settings.fiware_service_path, *_store_mode(settings, urls)],
         log_path=data_dir / "fiware-sandbox.log",
     )  # fmt: skip
     for name, (host, port) in urls.items():
@@ -336,6 +341,14 @@ def ensure_sandbox(settings: Settings, *, stack: Stack, data_dir: Path) -> bool:
             raise RuntimeError(f"FIWARE sandbox did not start ({name}): see {data_dir}/fiware-sandbox.log")
     log.info("devstack.started", service="fiware-sandbox", seed="demo")
     return True
+
+
+def _store_mode(settings: Settings, urls: dict[str, tuple[str, int]]) -> list[str]:
+    """The sandbox in the deployment's history-store mode: with QuantumLeap, an Orion 4 (which
+    notifies it normalized) and QuantumLeap on its configured port; with STH-Comet, Orion 3.12."""
+    if "ql" not in urls:
+        return ["--ql-port", "0"]
+    return ["--orion-version", SANDBOX_ORION_4, "--ql-port", str(urls["ql"][1])]
 
 
 def ensure_services(

@@ -90,12 +90,14 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     config = _config(args)
     stores = (fake_sth.SthStore(), fake_orion.OrionStore(), fake_iota.IotaStore())
+    ql_store = fake_ql.QlStore()
     if args.seed == "demo":
         try:
             counts = seed_demo(
                 sth=stores[0],
                 orion=stores[1],
                 iota=stores[2],
+                ql=ql_store,
                 service=args.service,
                 service_path=args.service_path,
             )
@@ -118,7 +120,7 @@ def main(argv: list[str] | None = None) -> None:
         f"IoT Agent {running[2].url}",
         flush=True,
     )
-    ql_app = FaultMiddleware(fake_ql.create_app(config, fake_ql.QlStore()), faults["ql"])
+    ql_app = FaultMiddleware(fake_ql.create_app(config, ql_store), faults["ql"])
     cygnus_app = FaultMiddleware(fake_cygnus.create_app(config, stores[0]), faults["cygnus"])
     for name, app, port in (("QuantumLeap", ql_app, args.ql_port), ("Cygnus", cygnus_app, args.cygnus_port)):
         started = _start_optional(name, app, port)

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 from fiware.sandbox.fake_iota import IotaStore
 from fiware.sandbox.fake_orion import OrionStore
+from fiware.sandbox.fake_ql import QlStore
 from fiware.sandbox.fake_sth import SthStore
 
 DEMO_APIKEY = "chronos-demo"
@@ -98,11 +99,13 @@ def seed_demo(
     sth: SthStore,
     orion: OrionStore,
     iota: IotaStore,
+    ql: QlStore | None = None,
     service: str = "smart",
     service_path: str = "/",
     now: datetime | None = None,
 ) -> dict[str, int]:
-    """Provision every demo sensor; answers the number of history points per entity id."""
+    """Provision every demo sensor, its history in STH-Comet and, when given, in QuantumLeap too
+    (either store can serve it); answers the number of history points per entity id."""
     end = now or datetime.now(UTC)
     iota.add_group(
         service=service,
@@ -120,6 +123,8 @@ def seed_demo(
             "attr_name": sensor.attribute,
         }
         sth.add_points(**series, attr_type="Number", points=points)
+        if ql is not None:
+            ql.add_points(**series, attr_type="Number", points=points)
         # What STH holds, not what was sent: two readings at one time are one point there.
         stored[sensor.entity_id] = sth.count(**series)
         iota.add_device(

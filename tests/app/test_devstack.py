@@ -123,8 +123,9 @@ def paste(command: str, *, env: dict[str, str], data_dir: Path) -> subprocess.Co
         raise AssertionError(f"{command} ran 150 s: {slow.stdout!r}\nworker log:\n{worker}") from None
 
 
+@pytest.mark.parametrize("store", ["sth-comet", "quantumleap"])
 def test_run_starts_the_stack_and_interrupt_stops_only_its_children(
-    tmp_path: Path, test_settings: Settings
+    tmp_path: Path, test_settings: Settings, store: str
 ) -> None:
     api_port, mongo_port = free_port(), free_port()
     env = {
@@ -142,6 +143,9 @@ def test_run_starts_the_stack_and_interrupt_stops_only_its_children(
         "CHRONOS_STH_COMET_URL": f"http://127.0.0.1:{free_port()}",
         "CHRONOS_IOT_AGENT_URL": f"http://127.0.0.1:{free_port()}",
         "CHRONOS_ALLOWED_ORIGINS": "http://localhost:5173",
+        # Either mode trains and forecasts the demo: QuantumLeap's with an Orion 4 notifying it.
+        "CHRONOS_HISTORY_STORE": store,
+        "CHRONOS_QUANTUMLEAP_URL": f"http://127.0.0.1:{free_port()}",
     }
     with open(tmp_path / "devstack.log", "w") as log:
         process = subprocess.Popen(

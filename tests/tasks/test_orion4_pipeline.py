@@ -1,9 +1,10 @@
-"""Orion 4 and QuantumLeap end to end: a series kept in QuantumLeap, a model trained on it,
-forecasts published through Orion 4's normalized subscription into QuantumLeap (with the next step
-as plain numeric columns), and ``predictionHistory`` reading them back from there.
+"""Orion 4 end to end, in both history-store modes: a series kept in the store, a model trained on
+it, forecasts published through Orion 4's normalized subscription and ``predictionHistory`` reading
+them back from the store. QuantumLeap takes the notifications itself (and gets the next step as
+plain numeric columns); STH-Comet gets them through Cygnus.
 
-A stack of its own (API, worker with beat) on its own database, broker and Redis database, so
-that neither its beat nor the suite's claims the other's forecasts.
+Each mode is a stack of its own (API, worker with beat) on its own database, broker and Redis
+database, so that neither its beat nor the suite's claims the other's forecasts.
 """
 
 from __future__ import annotations
@@ -33,33 +34,40 @@ def orion4_ql() -> Iterator[Sandbox]:
         yield sandbox
 
 
+@pytest.fixture(scope="module", params=["quantumleap", "sth-comet"])
+def store(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 @pytest.fixture(scope="module")
-def ql_env(service_env: dict[str, str], orion4_ql: Sandbox) -> dict[str, str]:
+def ql_env(service_env: dict[str, str], orion4_ql: Sandbox, store: str) -> dict[str, str]:
     redis = service_env["CHRONOS_REDIS_URL"].rsplit("/", 1)[0]
+    databases = {"quantumleap": 12, "sth-comet": 14}[store]
     return {
         **service_env,
-        "CHRONOS_MONGO_DATABASE": "chronos_test_quantumleap",
-        "CHRONOS_CELERY_BROKER_URL": f"{redis}/13",
-        "CHRONOS_REDIS_URL": f"{redis}/14",
+        "CHRONOS_MONGO_DATABASE": f"chronos_test_orion4_{store.replace('-', '_')}",
+        "CHRONOS_CELERY_BROKER_URL": f"{redis}/{databases}",
+        "CHRONOS_REDIS_URL": f"{redis}/{databases + 1}",
         "CHRONOS_ORION_URL": orion4_ql.orion_url,
         "CHRONOS_STH_COMET_URL": orion4_ql.sth_url,
         "CHRONOS_IOT_AGENT_URL": orion4_ql.iota_url,
-        "CHRONOS_HISTORY_STORE": "quantumleap",
+        "CHRONOS_HISTORY_STORE": store,
         "CHRONOS_QUANTUMLEAP_URL": orion4_ql.ql_url,
+        "CHRONOS_CYGNUS_NOTIFY_URL": f"{orion4_ql.cygnus_url}/notify",
         "CHRONOS_TRAINING_CHUNK_POINTS": "200",
     }
 
 
 @pytest.fixture(scope="module")
 def ql_api(ql_env: dict[str, str], log_dir: Path) -> Iterator[ApiServer]:
-    key = create_key(ql_env, role="admin", name="quantumleap", cwd=log_dir)
+    key = create_key(ql_env, role="admin", name="orion 4", cwd=log_dir)
     with run_api(ql_env, log_dir, key=key) as server:
         yield server
 
 
 @pytest.fixture(scope="module")
-def ql_worker(ql_env: dict[str, str], log_dir: Path) -> Iterator[WorkerProcess]:
-    with run_worker(ql_env, log_dir, name="quantumleap") as process:
+def ql_worker(ql_env: dict[str, str], log_dir: Path, store: str) -> Iterator[WorkerProcess]:
+    with run_worker(ql_env, log_dir, name=f"orion4-{store}") as process:
         yield process
 
 
@@ -79,16 +87,16 @@ async def history(gql: GraphQL, job_id: str, runs: int, timeout: float = 40.0) -
         await asyncio.sleep(0.3)
 
 
-async def test_a_model_trained_on_quantumleap_publishes_into_quantumleap_through_orion_4(
-    ql_gql: GraphQL, ql_worker: WorkerProcess, orion4_ql: Sandbox
+async def test_a_model_trained_on_the_store_publishes_into_it_through_orion_4(
+    ql_gql: GraphQL, ql_worker: WorkerProcess, orion4_ql: Sandbox, store: str
 ) -> None:
-    entity = seed_series(orion4_ql, points=300, store="quantumleap")
+    entity = seed_series(orion4_ql, points=300, store=store)
     model = (await create_model(ql_gql, entity))["id"]
     started = await start(ql_gql, model, lastN=301)  # above the stored count: every point
     assert started["errors"] == [] and started["trainingJob"]["pointsAvailable"] == 300
     job = await wait_for(ql_gql, started["trainingJob"]["id"])
     assert job["status"] == "COMPLETED", job["error"]
-    assert job["pointsCollected"] == 300, "every point QuantumLeap holds, counted without a count header"
+    assert job["pointsCollected"] == 300, "every point the store holds"
 
     switched = await ql_gql.ok(SET, {"model": model, "enabled": True, "input": {"intervalSeconds": 2.0}})
     assert switched["setModelForecasting"]["errors"] == []
@@ -97,14 +105,21 @@ async def test_a_model_trained_on_quantumleap_publishes_into_quantumleap_through
         listed = (await orion.get("/v2/subscriptions", headers={"Fiware-Service": "smart"})).json()
     [subscription] = [sub for sub in listed if entity_id in str(sub["subject"])]
     notification = subscription["notification"]
-    assert notification["attrsFormat"] == "normalized" and notification["metadata"] == ["dateModified", "*"]
-    assert notification["http"]["url"] == f"{orion4_ql.ql_url}/v2/notify" and "throttling" not in subscription
+    assert notification["attrsFormat"] == "normalized" and "throttling" not in subscription
+    sink = f"{orion4_ql.ql_url}/v2/notify" if store == "quantumleap" else f"{orion4_ql.cygnus_url}/notify"
+    assert notification["http"]["url"] == sink
 
     runs = await history(ql_gql, job["id"], runs=2)
-    assert len(runs) >= 2, "forecasts reach QuantumLeap through Orion 4 and read back from it"
+    assert len(runs) >= 2, "forecasts reach the store through Orion 4 and read back from it"
     assert runs[0]["recordedAt"] > runs[1]["recordedAt"], "newest first"
-    columns = orion4_ql.ql.columns("smart", "Prediction")
+    if store == "quantumleap":
+        assert notification["metadata"] == ["dateModified", "*"]
+        plotted_in_quantumleap(orion4_ql, entity_id)
+
+
+def plotted_in_quantumleap(sandbox: Sandbox, entity_id: str) -> None:
+    columns = sandbox.ql.columns("smart", "Prediction")
     assert columns["forecastnext"].ngsi_type == "Number" and columns["forecastnextat"].ngsi_type == "DateTime"
-    rows = [row for row in orion4_ql.ql.rows("smart", "Prediction") if row.entity_id == entity_id]
+    rows = [row for row in sandbox.ql.rows("smart", "Prediction") if row.entity_id == entity_id]
     plotted = [row.values["forecastnext"] for row in rows if row.values.get("forecastnext") is not None]
     assert len(plotted) >= 2 and all(isinstance(value, float) for value in plotted)
