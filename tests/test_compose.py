@@ -28,7 +28,9 @@ DOCKERIGNORE = ROOT / ".dockerignore"
 
 CHRONOS = ("api", "worker-training", "worker-io", "beat")
 FIWARE = ("mongo-fiware", "orion", "sth-comet", "iot-agent")
-SERVICES = {"mongo", "redis", "rabbitmq", *FIWARE, *CHRONOS, "flower"}
+# The quantumleap profile: Orion 4 and QuantumLeap on TimescaleDB.
+QUANTUMLEAP = ("orion-4", "quantumleap", "quantumleap-db")
+SERVICES = {"mongo", "redis", "rabbitmq", *FIWARE, *QUANTUMLEAP, *CHRONOS, "flower"}
 # Services that run once and exit: they need no healthcheck (none today).
 ONE_SHOT: frozenset[str] = frozenset()
 PREFIX = str(Settings.model_config.get("env_prefix", ""))
@@ -133,6 +135,11 @@ def test_images_are_the_required_ones_and_pinned() -> None:
     assert repository.endswith("fiware/iotagent-ul")
     assert re.fullmatch(r"\d+\.\d+\.\d+", tag), f"pin a release of the IoT Agent, got {tag!r}"
 
+    repository, tag = _image("orion-4")
+    assert repository.endswith("fiware/orion") and tag.split(".")[0] == "4", tag
+    # QuantumLeap 1.0.0 is the release; master (1.0.1-dev, Docker tag edge) answers differently.
+    assert _image("quantumleap") == ("orchestracities/quantumleap", "1.0.0")
+
     repository, tag = _image("mongo-fiware")
     assert repository == "mongo"
     assert tuple(int(part) for part in tag.split(".")) < (5, 0), "STH-Comet's mongodb ~3.6 driver ends at 4.4"
@@ -142,10 +149,39 @@ def test_images_are_the_required_ones_and_pinned() -> None:
         assert ":" in image and not image.endswith(":latest"), f"{name}: image {image!r} is not pinned"
 
 
-def test_flower_starts_only_with_its_profile() -> None:
+def test_flower_and_the_quantumleap_mode_start_only_with_their_profiles() -> None:
     assert _services()["flower"].get("profiles") == ["monitoring"]
-    others = [name for name, service in _services().items() if name != "flower" and service.get("profiles")]
-    assert others == [], "everything but Flower must start with a plain `docker compose up`"
+    for name in QUANTUMLEAP:
+        assert _services()[name].get("profiles") == ["quantumleap"], name
+    others = [
+        name
+        for name, service in _services().items()
+        if name not in {"flower", *QUANTUMLEAP} and service.get("profiles")
+    ]
+    assert others == [], "everything else must start with a plain `docker compose up`"
+    # No service of the default set waits for one that a plain `up` does not start.
+    for name, service in _services().items():
+        if not service.get("profiles"):
+            assert not set(service.get("depends_on") or {}) & set(QUANTUMLEAP), name
+
+
+def test_the_quantumleap_mode_is_chosen_for_chronos_and_the_iot_agent_by_two_variables() -> None:
+    environment = {
+        **{key: _environment("api")[key] for key in ("CHRONOS_ORION_URL", "CHRONOS_HISTORY_STORE")},
+        "IOTA_CB_HOST": _environment("iot-agent")["IOTA_CB_HOST"],
+    }
+    assert environment == {
+        "CHRONOS_ORION_URL": "http://${ORION_HOST:-orion}:1026",
+        "CHRONOS_HISTORY_STORE": "${CHRONOS_HISTORY_STORE:-sth-comet}",
+        "IOTA_CB_HOST": "${ORION_HOST:-orion}",
+    }
+    settings = _chronos_settings("api")
+    assert settings.quantumleap_url == "http://quantumleap:8668"
+    assert settings.ql_notify_url == "http://quantumleap:8668/v2/notify"
+    quantumleap = _environment("quantumleap")
+    assert quantumleap["QL_DEFAULT_DB"] == "timescale" and quantumleap["POSTGRES_HOST"] == "quantumleap-db"
+    assert int(quantumleap["DEFAULT_LIMIT"]) >= settings.quantumleap_page_size
+    assert "-db" in _command("orion-4") and "mongodb://mongo-fiware" in _command("orion-4")
 
 
 def test_every_long_running_service_has_a_healthcheck() -> None:
@@ -180,6 +216,8 @@ def test_startup_order_follows_what_each_service_talks_to() -> None:
     assert needs("orion") >= {"mongo-fiware"}
     assert needs("sth-comet") >= {"mongo-fiware"}
     assert needs("iot-agent") >= {"mongo-fiware", "orion"}
+    assert needs("orion-4") >= {"mongo-fiware"}
+    assert needs("quantumleap") >= {"quantumleap-db"}
     for name in ("api", "worker-training", "worker-io"):
         assert needs(name) >= {"mongo", "redis", "rabbitmq", "orion", "sth-comet", "iot-agent"}, name
     assert needs("beat") >= {"rabbitmq"}
@@ -202,6 +240,7 @@ def test_databases_and_broker_keep_their_data_in_named_volumes() -> None:
         "mongo-fiware": "/data/db",
         "rabbitmq": "/var/lib/rabbitmq",
         "redis": "/data",
+        "quantumleap-db": "/var/lib/postgresql/data",
     }
     used: list[str] = []
     for name, target in expected.items():
