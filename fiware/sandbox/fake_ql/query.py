@@ -21,6 +21,8 @@
 
 from __future__ import annotations
 
+import functools
+import itertools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -103,7 +105,8 @@ def _regex(pattern: str) -> Callable[[str], bool] | None:
         compiled = re.compile(pattern, re.IGNORECASE)
     except re.error:
         return None
-    return lambda text: compiled.search(text) is not None
+    # A table holds few distinct service paths and ids: each is matched once per query, not per row.
+    return functools.cache(lambda text: compiled.search(text) is not None)
 
 
 def _row_filter(query: Query) -> Callable[[Row], bool] | None:
@@ -149,13 +152,22 @@ def run(store: QlStore, query: Query, default_limit: int) -> list[Found]:
         return []
     if query.aggr_method and query.aggr_method not in AGGREGATES[column.kind]:
         raise AggrRefused(AGGR_REFUSED)
-    rows = sorted((row for row in store.rows(query.service, query.entity_type) if keep(row)), key=_time)
     limit, offset = _limit(query, default_limit), max(0, query.offset)
+    if query.entity_ids:
+        start, end = _window(query)
+        candidates = store.timeline(query.service, query.entity_type, query.entity_ids, start, end)
+        if not query.aggr_method and query.last_n is None:
+            # Ascending pages need the first offset + limit matches only.
+            rows = list(itertools.islice(filter(keep, candidates), offset + limit))
+        else:
+            rows = [row for row in candidates if keep(row)]
+    else:
+        rows = sorted((row for row in store.rows(query.service, query.entity_type) if keep(row)), key=_time)
     if query.aggr_method:
         return _aggregated(rows, column, query, limit, offset)
     if query.last_n is not None:
-        newest_first = rows[::-1][offset : offset + limit]
-        rows = newest_first[::-1]
+        newest_first = itertools.islice(reversed(rows), offset, offset + limit)
+        rows = list(newest_first)[::-1]
     else:
         rows = rows[offset : offset + limit]
     key = query.attr.lower()

@@ -11,8 +11,11 @@ is cast to it (see :mod:`~fiware.sandbox.fake_ql.columns`). The ``instanceId`` a
 
 from __future__ import annotations
 
+import heapq
+import math
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from bisect import bisect_left, bisect_right, insort
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -53,10 +56,22 @@ class Entity:
     attrs: Mapping[str, Mapping[str, object]]
 
 
+# An entity's row on its timeline: (time_index, arrival, row); arrival breaks ties as the database's
+# insertion order does, and is unique, so rows themselves are never compared.
+Entry = tuple[datetime, int, Row]
+
+
 @dataclass
 class _Table:
     columns: dict[str, Column] = field(default_factory=dict)
     rows: list[Row] = field(default_factory=list)
+    # Each entity's rows in time order: an attribute query bisects its entity's timeline instead of
+    # scanning and sorting the whole table (QL's (entity_id, time_index) index, in effect).
+    timelines: dict[str, list[Entry]] = field(default_factory=dict)
+
+    def add(self, row: Row) -> None:
+        insort(self.timelines.setdefault(row.entity_id, []), (row.time_index, len(self.rows), row))
+        self.rows.append(row)
 
 
 class QlStore:
@@ -78,7 +93,8 @@ class QlStore:
             for entity_type, group in by_type.items():
                 table = self._tables.setdefault((tenant, entity_type.lower()), _Table())
                 _add_columns(table, group)
-                table.rows.extend(_row(table, entity, service_path or "/") for entity in group)
+                for entity in group:
+                    table.add(_row(table, entity, service_path or "/"))
         return len(entities)
 
     def add_points(
@@ -111,6 +127,30 @@ class QlStore:
             table = self._tables.get((tenant_of(service), entity_type.lower()))
             return list(table.rows) if table else []
 
+    def timeline(
+        self,
+        service: str | None,
+        entity_type: str,
+        entity_ids: Iterable[str],
+        start: datetime | None,
+        end: datetime | None,
+    ) -> Iterator[Row]:
+        """The rows of ``entity_ids`` with ``start <= time_index <= end`` (either bound optional), in
+        time order, ties in insertion order: what sorting the table's rows by time would give. Lazy,
+        over a copy taken under the lock: a page reads as far as it needs."""
+        with self._lock:
+            table = self._tables.get((tenant_of(service), entity_type.lower()))
+            if table is None:
+                return iter(())
+            spans = []
+            for entity_id in set(entity_ids):
+                entries = table.timelines.get(entity_id, [])
+                low = bisect_left(entries, (start,)) if start is not None else 0
+                high = bisect_right(entries, (end, math.inf)) if end is not None else len(entries)
+                spans.append(entries[low:high])
+        merged = spans[0] if len(spans) == 1 else heapq.merge(*spans)
+        return (row for _, _, row in merged)
+
     def types_of(self, service: str | None, entity_id: str) -> list[str]:
         """The distinct entity types stored under ``entity_id`` in the tenant, by table name
         (``_get_entity_type``: every table, whatever the service path)."""
@@ -118,8 +158,8 @@ class QlStore:
         found: list[str] = []
         with self._lock:
             for key in sorted(key for key in self._tables if key[0] == tenant):
-                for row in self._tables[key].rows:
-                    if row.entity_id == entity_id and row.entity_type not in found:
+                for _, _, row in self._tables[key].timelines.get(entity_id, []):
+                    if row.entity_type not in found:
                         found.append(row.entity_type)
         return found
 
