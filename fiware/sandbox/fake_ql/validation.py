@@ -122,10 +122,8 @@ def _plain(name: str) -> Param:
 # The parameters of /v2/entities/{entityId}/attrs/{attrName}[/value] and of
 # /v2/types/{entityType}/attrs/{attrName}[/value], in the spec's order. georel and coords also have
 # patterns upstream; this sandbox refuses geo queries before they would matter.
-ENTITY_ATTR: Final = (
-    _plain("type"),
-    AGGR_METHOD,
-    AGGR_PERIOD,
+# The parameters both attribute queries share, in the spec's order (the first violation is reported).
+_WINDOW: Final = (
     OPTIONS,
     _plain("fromDate"),
     _plain("toDate"),
@@ -136,22 +134,8 @@ ENTITY_ATTR: Final = (
     GEOMETRY,
     _plain("coords"),
 )
-TYPE_ATTR: Final = (
-    _plain("id"),
-    AGGR_METHOD,
-    AGGR_PERIOD,
-    AGGR_SCOPE,
-    OPTIONS,
-    _plain("fromDate"),
-    _plain("toDate"),
-    LAST_N,
-    LIMIT,
-    OFFSET,
-    _plain("georel"),
-    GEOMETRY,
-    _plain("coords"),
-    _plain("idPattern"),
-)
+ENTITY_ATTR: Final = (_plain("type"), AGGR_METHOD, AGGR_PERIOD, *_WINDOW)
+TYPE_ATTR: Final = (_plain("id"), AGGR_METHOD, AGGR_PERIOD, AGGR_SCOPE, *_WINDOW, _plain("idPattern"))
 
 
 def verbose_error(message: str, keyword: str, schema: object, instance: object) -> str:
