@@ -100,8 +100,8 @@ def forecast_attributes(series: dict[str, Any], *, next_step: bool = False) -> d
 
 
 def next_step_attributes(series: dict[str, Any]) -> dict[str, Any]:
-    """``forecastNext`` (and ``forecastNextLower``/``forecastNextUpper`` when the forecast has an
-    interval) as ``Number``, ``forecastNextAt`` its target time as ``DateTime``; each with the
+    """``forecastNext`` and ``forecastNextLower``/``forecastNextUpper`` (``null`` when the forecast has
+    no interval) as ``Number``, ``forecastNextAt`` its target time as ``DateTime``; each with the
     series' ``TimeInstant`` metadata, so a store indexes them at the generation time, as the series.
     Typed ``Number`` explicitly: QuantumLeap fixes a column's type from its first value, and a first
     forecast of ``1`` would otherwise make it an integer column."""
@@ -110,9 +110,9 @@ def next_step_attributes(series: dict[str, Any]) -> dict[str, Any]:
         return {}
     first, metadata = points[0], series["metadata"]
     attributes = {NEXT_VALUE: {"type": "Number", "value": first["value"], "metadata": metadata}}
-    if "lower" in first and "upper" in first:
-        attributes[NEXT_LOWER] = {"type": "Number", "value": first["lower"], "metadata": metadata}
-        attributes[NEXT_UPPER] = {"type": "Number", "value": first["upper"], "metadata": metadata}
+    # Bounds always, null without an interval: a previous forecast's band must not linger.
+    for name, bound in ((NEXT_LOWER, "lower"), (NEXT_UPPER, "upper")):
+        attributes[name] = {"type": "Number", "value": first.get(bound), "metadata": metadata}
     if first.get("targetTimestamp"):
         attributes[NEXT_AT] = {"type": "DateTime", "value": first["targetTimestamp"], "metadata": metadata}
     return attributes

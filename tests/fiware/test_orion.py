@@ -114,7 +114,10 @@ def test_the_next_step_is_published_as_plain_attributes_at_the_series_time_when_
     }
     assert forecast_attributes(series) == {"forecastSeries": series}
     no_interval = forecast_series(generated_at=generated, horizon=1, points=[ForecastPoint(1, 3.5, None)])
-    assert forecast_attributes(no_interval, next_step=True).keys() == {"forecastSeries", "forecastNext"}
+    plain = forecast_attributes(no_interval, next_step=True)
+    # No interval: the bounds are published empty, so a previous forecast's band does not linger.
+    assert plain["forecastNextLower"]["value"] is None and plain["forecastNextUpper"]["value"] is None
+    assert plain.keys() == {"forecastSeries", "forecastNext", "forecastNextLower", "forecastNextUpper"}
     empty = forecast_series(generated_at=generated, horizon=1, points=[])
     assert forecast_attributes(empty, next_step=True) == {"forecastSeries": empty}
 
