@@ -127,36 +127,49 @@ def seed_demo(
             ql.add_points(**series, attr_type="Number", points=points)
         # What STH holds, not what was sent: two readings at one time are one point there.
         stored[sensor.entity_id] = sth.count(**series)
-        iota.add_device(
-            service=service,
-            service_path=service_path,
-            device={
-                "device_id": sensor.device_id,
-                "entity_name": sensor.entity_id,
-                "entity_type": sensor.entity_type,
-                "apikey": DEMO_APIKEY,
-                "transport": "HTTP",
-                "protocol": "PDI-IoTA-UltraLight",
-                "attributes": [{"object_id": "t", "name": sensor.attribute, "type": "Number"}],
-            },
-        )
-        last_time, last_value = points[-1]
-        stamp = last_time.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        orion.upsert_entity(
-            service=service,
-            service_path=service_path,
-            entity={
-                "id": sensor.entity_id,
-                "type": sensor.entity_type,
-                sensor.attribute: {
-                    "type": "Number",
-                    "value": last_value,
-                    "metadata": {"TimeInstant": {"type": "DateTime", "value": stamp}},
-                },
-                "dataSource": {"type": "Text", "value": sensor.source},
-            },
-        )
+        _provision(sensor, points[-1], iota=iota, orion=orion, service=service, service_path=service_path)
     return stored
+
+
+def _provision(
+    sensor: DemoSensor,
+    last: tuple[datetime, float],
+    *,
+    iota: IotaStore,
+    orion: OrionStore,
+    service: str,
+    service_path: str,
+) -> None:
+    """The sensor's IoT Agent device and its Orion entity, holding the newest reading."""
+    iota.add_device(
+        service=service,
+        service_path=service_path,
+        device={
+            "device_id": sensor.device_id,
+            "entity_name": sensor.entity_id,
+            "entity_type": sensor.entity_type,
+            "apikey": DEMO_APIKEY,
+            "transport": "HTTP",
+            "protocol": "PDI-IoTA-UltraLight",
+            "attributes": [{"object_id": "t", "name": sensor.attribute, "type": "Number"}],
+        },
+    )
+    last_time, last_value = last
+    stamp = last_time.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    orion.upsert_entity(
+        service=service,
+        service_path=service_path,
+        entity={
+            "id": sensor.entity_id,
+            "type": sensor.entity_type,
+            sensor.attribute: {
+                "type": "Number",
+                "value": last_value,
+                "metadata": {"TimeInstant": {"type": "DateTime", "value": stamp}},
+            },
+            "dataSource": {"type": "Text", "value": sensor.source},
+        },
+    )
 
 
 __all__ = ["DEMO_APIKEY", "SENSORS", "DemoDataMissing", "DemoSensor", "seed_demo", "shifted"]
