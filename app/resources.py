@@ -15,10 +15,11 @@ from app.auth.authenticator import Authenticator
 from app.db import connect_mongo, init_documents
 from app.dispatch import TaskQueue
 from app.metrics.exposition import ProcessMetrics
+from app.models.service import reads_store
 from app.predictions.forecasters import Forecasters
 from app.settings import Settings
 from app.system.amqp_probe import probe_amqp
-from app.system.health import Probe, SystemHealth, check_health
+from app.system.health import Finding, HealthStatus, Probe, SystemHealth, check_health
 from app.system.info import ApplicationInfo, build_info, redact_url
 from app.system.workers import WorkerWatch
 from app.training import events
@@ -38,9 +39,8 @@ def open_fiware(settings: Settings) -> FiwareClients:
         sth_page_size=settings.sth_max_page_size,
         sth_concurrency=settings.sth_concurrency,
         store=settings.history_store,
-        quantumleap_url=settings.quantumleap_url
-        if settings.history_store is HistoryStore.QUANTUMLEAP
-        else None,
+        # Opened in every deployment: a model may name QuantumLeap where STH-Comet is the default.
+        quantumleap_url=settings.quantumleap_url,
         quantumleap_page_size=settings.quantumleap_page_size,
     )
 
@@ -54,10 +54,27 @@ def fiware_probes(fiware: FiwareClients) -> dict[str, Probe]:
     }
     if fiware.quantumleap is not None:
         checks["quantumLeap"] = (fiware.quantumleap.http, "QuantumLeap", "/version")
-    return {
+    probes = {
         name: _http_probe(ServiceClient(http, service=label, retry=NO_RETRY), path)
         for name, (http, label, path) in checks.items()
     }
+    other = {HistoryStore.STH_COMET: "sthComet", HistoryStore.QUANTUMLEAP: "quantumLeap"}
+    for store, name in other.items():
+        if name in probes and store is not fiware.store:
+            probes[name] = _when_read(probes[name], store)
+    return probes
+
+
+def _when_read(probe: Probe, store: HistoryStore) -> Probe:
+    """A store that is not the deployment's is asked only while some model reads it: a QuantumLeap
+    nobody set up is not a degraded system."""
+
+    async def when_read() -> str | Finding | None:
+        if not await reads_store(store):
+            return Finding(HealthStatus.UP, "no model reads it; not asked")
+        return await probe()
+
+    return when_read
 
 
 def _http_probe(client: ServiceClient, path: str) -> Probe:

@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 
 import httpx
 
-from fiware.history import PagedHistory
+from fiware.history import HistoryStore, PagedHistory
 from fiware.http import make_http_client
 from fiware.iota import IotAgentClient
 from fiware.orion import OrionClient
 from fiware.quantumleap import QuantumLeapClient
 from fiware.sth import SthClient
-
-
-class HistoryStore(StrEnum):
-    """Where a deployment keeps sensor history and the forecasts Orion notifies."""
-
-    STH_COMET = "sth-comet"
-    QUANTUMLEAP = "quantumleap"
+from fiware.stores import HistoryStores
 
 
 @dataclass
@@ -30,15 +23,18 @@ class FiwareClients:
     sth: SthClient
     iota: IotAgentClient
     http: list[httpx.AsyncClient]
+    history: HistoryStores
+    """Series and published forecasts, each read from its model's store (the deployment's by default)."""
     quantumleap: QuantumLeapClient | None = None
-    store: HistoryStore = HistoryStore.STH_COMET
 
     @property
-    def history(self) -> PagedHistory:
-        """The history store this deployment reads series and published forecasts from."""
-        if self.store is HistoryStore.QUANTUMLEAP and self.quantumleap is not None:
-            return self.quantumleap
-        return self.sth
+    def store(self) -> HistoryStore:
+        """The deployment's history store: the one a model that names none reads."""
+        return self.history.default
+
+    def store_of(self, chosen: HistoryStore | None) -> HistoryStore:
+        """The store a model that chose ``chosen`` (None: nothing recorded) reads and publishes to."""
+        return chosen or self.history.default
 
     @classmethod
     def open(
@@ -58,20 +54,25 @@ class FiwareClients:
         # A collection keeps `sth_concurrency` pages in flight per chunk, several chunks at once.
         sth_http = make_http_client(sth_url, timeout=timeout, max_connections=sth_concurrency * 4)
         iota_http = make_http_client(iota_url, timeout=timeout)
-        opened = cls(
-            orion=OrionClient(orion_http),
-            sth=SthClient(sth_http, max_page_size=sth_page_size, concurrency=sth_concurrency),
-            iota=IotAgentClient(iota_http),
-            http=[orion_http, sth_http, iota_http],
-            store=store,
-        )
+        sth = SthClient(sth_http, max_page_size=sth_page_size, concurrency=sth_concurrency)
+        stores: dict[HistoryStore, PagedHistory] = {HistoryStore.STH_COMET: sth}
+        http = [orion_http, sth_http, iota_http]
+        quantumleap = None
         if quantumleap_url:
             ql_http = make_http_client(quantumleap_url, timeout=timeout, max_connections=sth_concurrency * 4)
-            opened.quantumleap = QuantumLeapClient(
+            quantumleap = QuantumLeapClient(
                 ql_http, max_page_size=quantumleap_page_size, concurrency=sth_concurrency
             )
-            opened.http.append(ql_http)
-        return opened
+            stores[HistoryStore.QUANTUMLEAP] = quantumleap
+            http.append(ql_http)
+        return cls(
+            orion=OrionClient(orion_http),
+            sth=sth,
+            iota=IotAgentClient(iota_http),
+            http=http,
+            history=HistoryStores(stores, default=store),
+            quantumleap=quantumleap,
+        )
 
     async def close(self) -> None:
         for client in self.http:

@@ -17,6 +17,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 
 import httpx
 
@@ -34,13 +35,22 @@ class ReadStopped(Exception):
 DEFAULT_CONCURRENCY = 5
 
 
+class HistoryStore(StrEnum):
+    """Where sensor history and the forecasts Orion notifies are kept."""
+
+    STH_COMET = "sth-comet"
+    QUANTUMLEAP = "quantumleap"
+
+
 @dataclass(frozen=True)
 class Series:
-    """One attribute of one entity: what STH keeps a history of."""
+    """One attribute of one entity: what a history store keeps a history of."""
 
     entity_type: str
     entity_id: str
     attribute: str
+    # The store that holds it; None: the deployment's (a model records its own, older ones do not).
+    store: HistoryStore | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +142,10 @@ class PagedHistory(ABC):
     @abstractmethod
     async def version(self) -> str:
         """The store's version, as it reports it."""
+
+    def page_size(self, series: Series) -> int:
+        """The most points one request for ``series`` answers."""
+        return self.max_page_size
 
     @abstractmethod
     async def raw(
@@ -358,6 +372,7 @@ def page_plan(total: int, last_n: int | None, page_size: int) -> Iterator[tuple[
 __all__ = [
     "DEFAULT_CONCURRENCY",
     "Collected",
+    "HistoryStore",
     "PagedHistory",
     "Point",
     "RawEntry",

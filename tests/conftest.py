@@ -76,6 +76,7 @@ def service_env(
             "CHRONOS_DATA_DIR": str(data_dir),
             "CHRONOS_ORION_URL": fiware_sandbox.orion_url,
             "CHRONOS_STH_COMET_URL": fiware_sandbox.sth_url,
+            "CHRONOS_QUANTUMLEAP_URL": fiware_sandbox.ql_url,
             "CHRONOS_IOT_AGENT_URL": fiware_sandbox.iota_url,
             # Recurring forecasts every second or two, so tests see several runs.
             "CHRONOS_PREDICTION_MIN_INTERVAL_SECONDS": "1",
@@ -137,9 +138,10 @@ def session_worker(worker_env: dict[str, str], log_dir: Path) -> Iterator[Worker
         yield process
 
 
-# The history stores a test marked `both_stores` runs against: the session's stack reads STH-Comet,
-# a second stack (API and worker, started only when a test asks) reads QuantumLeap. seed_series
-# writes the sandbox's series into both, so a test needs no other change.
+# The history stores a test marked `both_stores` runs against, on the session's stack: its models
+# name the store (`historyStore`, which the test helpers' `create_model` sets from the client), and
+# seed_series writes the sandbox's series into both, so a test needs no other change. The
+# deployment-wide choice (CHRONOS_HISTORY_STORE) has stacks of its own: tests/tasks/test_orion4_pipeline.py.
 STORES = ("sth-comet", "quantumleap")
 both_stores = pytest.mark.parametrize("history_store", STORES, indirect=True)
 
@@ -150,48 +152,16 @@ def history_store(request: pytest.FixtureRequest) -> str:
     return str(getattr(request, "param", "sth-comet"))
 
 
-@pytest.fixture(scope="session")
-def quantumleap_env(worker_env: dict[str, str], fiware_sandbox: Sandbox) -> dict[str, str]:
-    """The session's settings reading QuantumLeap, on a database, broker and Redis database of its
-    own: its beat and the session's never claim each other's forecasts."""
-    redis = worker_env["CHRONOS_REDIS_URL"].rsplit("/", 1)[0]
-    return {
-        **worker_env,
-        "CHRONOS_MONGO_DATABASE": "chronos_test_quantumleap",
-        "CHRONOS_CELERY_BROKER_URL": f"{redis}/10",
-        "CHRONOS_REDIS_URL": f"{redis}/11",
-        "CHRONOS_HISTORY_STORE": "quantumleap",
-        "CHRONOS_QUANTUMLEAP_URL": fiware_sandbox.ql_url,
-    }
-
-
-@pytest.fixture(scope="session")
-def quantumleap_api(quantumleap_env: dict[str, str], log_dir: Path) -> Iterator[ApiServer]:
-    key = create_key(quantumleap_env, role="admin", name="quantumleap suite", cwd=log_dir)
-    with run_api(quantumleap_env, log_dir, key=key) as server:
-        yield server
-
-
-@pytest.fixture(scope="session")
-def quantumleap_worker(quantumleap_env: dict[str, str], log_dir: Path) -> Iterator[WorkerProcess]:
-    with run_worker(quantumleap_env, log_dir, name="quantumleap") as process:
-        yield process
+@pytest.fixture
+def worker(session_worker: WorkerProcess) -> WorkerProcess:
+    return session_worker
 
 
 @pytest.fixture
-def worker(request: pytest.FixtureRequest, history_store: str) -> WorkerProcess:
-    """The worker of the test's history store (the session's, reading STH-Comet, unless marked)."""
-    name = "quantumleap_worker" if history_store == "quantumleap" else "session_worker"
-    found: WorkerProcess = request.getfixturevalue(name)
-    return found
-
-
-@pytest.fixture
-async def gql(request: pytest.FixtureRequest, history_store: str) -> AsyncIterator[GraphQL]:
-    server: ApiServer = request.getfixturevalue(
-        "quantumleap_api" if history_store == "quantumleap" else "api"
-    )
-    async with graphql_client(server) as client:
+async def gql(api: ApiServer, history_store: str) -> AsyncIterator[GraphQL]:
+    """A client of the session's API whose test models read ``history_store``."""
+    async with graphql_client(api) as client:
+        client.history_store = history_store.upper().replace("-", "_")
         yield client
 
 

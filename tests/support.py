@@ -157,6 +157,8 @@ class GraphQL:
     """A gql session that returns errors instead of raising them, so tests can look at them."""
 
     session: Any
+    # The store the test helpers' models read (HistoryStore's GraphQL name); None: the server's.
+    history_store: str | None = None
 
     async def run(self, query: str, variables: Mapping[str, Any] | None = None) -> Result:
         request = GraphQLRequest(query, variable_values=dict(variables or {}))

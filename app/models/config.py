@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from app.models.enums import Activation, ModelType, TargetMode
+from fiware.history import HistoryStore
 from ml.lookback import BASE_LOOKBACK, MAX_AUTO_LOOKBACK
 
 MAX_LAYERS = 8
@@ -116,6 +117,14 @@ class ModelConfig(BaseModel):
     feature: str = Field(description="Attribute of the entity to forecast.")
     fiware_service: str = Field(description="FIWARE tenant (Fiware-Service) of the entity.")
     fiware_service_path: str = Field(description="Fiware-ServicePath of the entity.")
+    # None only on models created before the store was recorded: they read the deployment's.
+    history_store: HistoryStore | None = Field(
+        None,
+        description=(
+            "Where the entity's history is read and the model's forecasts are kept: STH-Comet or "
+            "QuantumLeap, recorded when the model is created."
+        ),
+    )
 
     @property
     def effective_patience(self) -> int:

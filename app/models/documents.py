@@ -53,6 +53,8 @@ class ModelDocument(ModelConfig, Document):
             IndexModel([("model_type", pymongo.ASCENDING)], name="model_type"),
             IndexModel([("entity_id", pymongo.ASCENDING)], name="entity_id"),
             IndexModel([("feature", pymongo.ASCENDING)], name="feature"),
+            # Health asks whether any model reads a store other than the deployment's.
+            IndexModel([("history_store", pymongo.ASCENDING)], name="history_store"),
             # Beat's ticks look for models due a retraining or a live-accuracy check.
             IndexModel([("retraining_state.next_at", pymongo.ASCENDING)], name="retraining_due"),
             IndexModel([("monitoring.next_check_at", pymongo.ASCENDING)], name="monitoring_due"),

@@ -38,6 +38,7 @@ from app.pagination import (
 from app.timeutil import utcnow
 from app.training.documents import TrainingJobDocument
 from app.training.repository.jobs import JobRemoved
+from fiware.history import HistoryStore
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,11 @@ async def list_models(
         .to_list()
     )
     return page_of(found, first=first, query=query, key=_position)
+
+
+async def reads_store(store: HistoryStore) -> bool:
+    """Whether any model reads its history from ``store`` (not the deployment's default)."""
+    return await ModelDocument.find_one({"history_store": store.value}) is not None
 
 
 async def count_models(*, query: Mapping[str, Any]) -> int:

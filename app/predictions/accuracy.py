@@ -98,6 +98,7 @@ async def _runs(
         entity_type=config.entity_type or "Prediction",
         entity_id=config.entity_id,
         attribute=FORECAST_ATTRIBUTE,
+        store=job.config.history_store,
     )
     try:
         counted = await history.raw(
@@ -107,11 +108,12 @@ async def _runs(
         return []
     total = min(counted.total or 0, MAX_RUNS)
     runs: list[Run] = []
-    for offset in range(0, total, history.max_page_size):
+    size = history.page_size(series)
+    for offset in range(0, total, size):
         page = await history.raw(
             series,
             tenant,
-            h_limit=min(history.max_page_size, total - offset),
+            h_limit=min(size, total - offset),
             h_offset=offset,
             date_from=since,
             date_to=until,

@@ -431,7 +431,7 @@ async def _forecast(batch: _Batch, runs: list[_Run]) -> list[_Run]:
     ready: list[_Run] = []
     for run in runs:
         outcome = values[run]
-        next_step = batch.fiware.store is HistoryStore.QUANTUMLEAP
+        next_step = batch.fiware.store_of(run.job.config.history_store) is HistoryStore.QUANTUMLEAP
         failure = outcome if isinstance(outcome, BaseException) else _entity(run, outcome, next_step)
         if failure is None:
             ready.append(run)

@@ -170,6 +170,7 @@ async def history(
         entity_type=config.entity_type or "Prediction",
         entity_id=config.entity_id,
         attribute=FORECAST_ATTRIBUTE,
+        store=job.config.history_store,
     )
     tenant = series_of(job.config)[1]
     try:

@@ -227,7 +227,8 @@ async def _provision(
     existing = job.prediction_config.subscription_id
     # Where forecasts will be stored is settled first: a combination that cannot store them is
     # refused before anything is provisioned.
-    sink = await forecast_sink(fiware=fiware, settings=settings) if existing is None else None
+    store = fiware.store_of(job.config.history_store)
+    sink = await forecast_sink(fiware=fiware, settings=settings, store=store) if existing is None else None
     try:
         await _provision_device(fiware.iota, tenant, device_id, entity_id, entity_type, settings)
         await _provision_entity(fiware, tenant, job, entity_id, entity_type, static)
@@ -280,7 +281,7 @@ async def _provision_entity(
         horizon=job.config.forecast_horizon,
         generated_at=utcnow(),
         attributes=static,
-        next_step=fiware.store is HistoryStore.QUANTUMLEAP,
+        next_step=fiware.store_of(job.config.history_store) is HistoryStore.QUANTUMLEAP,
     )
     await fiware.orion.upsert_entity(entity, tenant)
 
@@ -303,16 +304,19 @@ async def _subscribe(
 _NO_LEGACY = (
     "Orion {version} sends only normalized notifications, and STH-Comet takes only 'legacy' ones: set "
     "CHRONOS_CYGNUS_NOTIFY_URL to a Cygnus /notify that writes to STH-Comet's database (port 5051 in "
-    "Cygnus's Docker image), or keep history in QuantumLeap (CHRONOS_HISTORY_STORE=quantumleap)"
+    "Cygnus's Docker image), or keep history in QuantumLeap (CHRONOS_HISTORY_STORE=quantumleap, or "
+    "historyStore QUANTUMLEAP on the model)"
 )
 
 
-async def forecast_sink(*, fiware: FiwareClients, settings: Settings) -> tuple[ForecastSink, str]:
-    """Where and in which form Orion's subscription should take forecasts, for this deployment's
-    store and the Orion it finds: QuantumLeap takes normalized notifications from any Orion;
+async def forecast_sink(
+    *, fiware: FiwareClients, settings: Settings, store: HistoryStore
+) -> tuple[ForecastSink, str]:
+    """Where and in which form Orion's subscription should take forecasts, for the model's ``store``
+    and the Orion it finds: QuantumLeap takes normalized notifications from any Orion;
     STH-Comet takes Orion 3's legacy ones, and Orion 4's only through Cygnus. UpstreamError, saying
     what to configure, for Orion 4 with STH-Comet and no Cygnus: never a subscription that loses."""
-    if fiware.store is HistoryStore.QUANTUMLEAP:
+    if store is HistoryStore.QUANTUMLEAP:
         return ForecastSink.QUANTUMLEAP, settings.ql_notify_url
     version = await _orion_version(fiware.orion)
     if not version or _major(version) < 4:

@@ -405,7 +405,7 @@ async def _publish(
     job: TrainingJobDocument, forecast: service.Forecast, deadline: datetime, *, fiware: FiwareClients
 ) -> None:
     entity_id, series = publication(job, forecast)
-    next_step = fiware.store is HistoryStore.QUANTUMLEAP
+    next_step = fiware.store_of(job.config.history_store) is HistoryStore.QUANTUMLEAP
     try:
         # A hanging Orion holds this run until the FIWARE timeout or the next slot, whichever is first.
         async with asyncio.timeout((deadline - utcnow()).total_seconds()):

@@ -43,8 +43,12 @@ DEPENDENCIES: Mapping[str, Dependency] = {
     ),
     "redis": Dependency("Redis: live progress, mutation rate limits and cluster metrics"),
     "orion": Dependency("the Orion Context Broker, where forecasts are published"),
-    "sthComet": Dependency("STH-Comet, the history store trainings read (unless QuantumLeap is chosen)"),
-    "quantumLeap": Dependency("QuantumLeap, the history store, where CHRONOS_HISTORY_STORE chooses it"),
+    "sthComet": Dependency(
+        "STH-Comet, a history store: asked when it is the deployment's or a model reads it"
+    ),
+    "quantumLeap": Dependency(
+        "QuantumLeap, a history store: asked when it is the deployment's or a model reads it"
+    ),
     "iotAgent": Dependency("the IoT Agent, which lists devices"),
     "workers": Dependency(
         "the Celery workers, counted from their own heartbeats: DEGRADED when none is alive, "

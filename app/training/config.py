@@ -35,7 +35,12 @@ def required_points(config: TrainingConfig) -> int:
 
 def series_of(config: ModelConfig) -> tuple[Series, Tenant]:
     return (
-        Series(entity_type=config.entity_type, entity_id=config.entity_id, attribute=config.feature),
+        Series(
+            entity_type=config.entity_type,
+            entity_id=config.entity_id,
+            attribute=config.feature,
+            store=config.history_store,
+        ),
         Tenant(service=config.fiware_service, service_path=config.fiware_service_path),
     )
 

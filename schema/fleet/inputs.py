@@ -26,6 +26,7 @@ _OMISSIBLE = {
         "Every model of the fleet is in this tenant, and entities are looked for in it."
     ),
     "fiware_service_path": "Defaults like `fiwareService`.",
+    "history_store": "Defaults to the server's store (CHRONOS_HISTORY_STORE).",
 }
 
 
@@ -56,6 +57,7 @@ class FleetModelTemplateInput:
         }
         given.setdefault("fiware_service", default.service)
         given.setdefault("fiware_service_path", default.service_path)
+        given.setdefault("history_store", settings.history_store)
         return given
 
 

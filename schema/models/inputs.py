@@ -41,6 +41,7 @@ _OMISSIBLE = {
         "Defaults to the API key's tenant when it has exactly one, else to the server's setting."
     ),
     "fiware_service_path": "Defaults like `fiwareService`.",
+    "history_store": "Defaults to the server's store (CHRONOS_HISTORY_STORE).",
 }
 
 
@@ -58,6 +59,7 @@ class CreateModelInput:
         }
         given.setdefault("fiware_service", default.service)
         given.setdefault("fiware_service_path", default.service_path)
+        given.setdefault("history_store", settings.history_store)
         return models.ModelSpec.model_validate(given)
 
 

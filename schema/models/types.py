@@ -12,7 +12,9 @@ import strawberry
 from app import models
 from app.models import service as model_service
 from app.predictions import model_forecasts
+from app.settings import get_settings
 from app.training import service as training
+from fiware.history import HistoryStore
 from schema.context import Info
 from schema.derive import Nested, declared_values, output_fields
 from schema.enums import expose
@@ -38,6 +40,21 @@ expose(
     values={
         "LSTM": "Long short-term memory cells: gates for input, forgetting and output; the default.",
         "GRU": "Gated recurrent units: two gates, fewer weights than LSTM, often as accurate.",
+    },
+)
+expose(
+    HistoryStore,
+    name="HistoryStore",
+    description="A FIWARE time-series store Chronos reads sensor history from and keeps forecasts in.",
+    values={
+        "STH_COMET": (
+            "STH-Comet: history read with hLimit/hOffset paging; forecasts reach it through an Orion "
+            "'legacy' subscription (Orion 3) or Cygnus (Orion 4)."
+        ),
+        "QUANTUMLEAP": (
+            "QuantumLeap (CrateDB or TimescaleDB): history read with limit/offset paging; forecasts "
+            "reach it through a normalized subscription, with the next step as plain numeric attributes."
+        ),
     },
 )
 ModelStatus = models.ModelStatus
@@ -106,7 +123,7 @@ LAYERS: Nested = {models.RnnLayer: RnnLayer, models.DenseLayer: DenseLayer}
 
 @strawberry.type(description="A forecasting model: its network, its training setup and its data source.")
 # Answered with the effective patience, and with the default name when none was given.
-@output_fields(models.ModelSpec, nested=LAYERS, non_null={"name", "early_stopping_patience"})
+@output_fields(models.ModelSpec, nested=LAYERS, non_null={"name", "early_stopping_patience", "history_store"})
 class Model:
     id: strawberry.ID = strawberry.field(description="UUID of the model.")
     status: ModelStatus = strawberry.field(description="Life-cycle status.")
@@ -210,7 +227,12 @@ class Model:
             retraining_policy=RetrainingPolicy.from_policy(doc.retraining) if doc.retraining else None,
             retraining=RetrainingStatus.from_state(doc.retraining_state),
             monitoring=ModelMonitoring.from_monitoring(doc.monitoring),
-            **{**fields, "early_stopping_patience": doc.effective_patience},
+            **{
+                **fields,
+                "early_stopping_patience": doc.effective_patience,
+                # A model created before stores were recorded reads the deployment's.
+                "history_store": doc.history_store or get_settings().history_store,
+            },
         )
 
 

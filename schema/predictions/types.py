@@ -93,9 +93,9 @@ expose(
         "(a slow read, a busy worker): it was not published under a slot that was no longer current.",
         "ORION_UNAVAILABLE": "Orion answered 5xx, timed out or could not be reached when the forecast was "
         "published; retried while the slot was current.",
-        "STH_UNAVAILABLE": "STH-Comet answered 5xx, timed out or could not be reached when the newest "
-        "readings were read; retried while the slot was current.",
-        "UPSTREAM_ERROR": "Orion or STH-Comet refused the request (4xx); `lastError` says which and how.",
+        "STH_UNAVAILABLE": "The model's history store (STH-Comet or QuantumLeap) answered 5xx, timed out or "
+        "could not be reached when the newest readings were read; retried while the slot was current.",
+        "UPSTREAM_ERROR": "Orion or the history store refused the request (4xx); `lastError` says which and how.",
         "INSUFFICIENT_DATA": "The newest readings do not fill the lookback window (too few, or a gap longer "
         "than `CHRONOS_TRAINING_MAX_GAP_STEPS`).",
         "JOB_UNUSABLE": "The job can no longer forecast (its network, its status or its Orion entity is "

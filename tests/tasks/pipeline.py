@@ -124,6 +124,9 @@ def tiny_model(entity_id: str, **changes: Any) -> dict[str, Any]:
 
 
 async def create_model(gql: GraphQL, entity_id: str, **changes: Any) -> dict[str, Any]:
+    """A tiny model of ``entity_id`` reading the client's history store (unless ``changes`` name one)."""
+    if gql.history_store is not None:
+        changes.setdefault("historyStore", gql.history_store)
     payload = (await gql.ok(CREATE, {"input": tiny_model(entity_id, **changes)}))["createModel"]
     assert payload["errors"] == [], payload["errors"]
     model: dict[str, Any] = payload["model"]

@@ -15,7 +15,7 @@ from fiware.sandbox.faults import Fault, Outage
 from fiware.sandbox.runner import Sandbox
 from tests.conftest import both_stores
 from tests.support import ApiServer, GraphQL, WorkerProcess, sample, scrape
-from tests.tasks.pipeline import DELETE_JOB, create_model, seed_series, start, wait_for
+from tests.tasks.pipeline import DELETE_JOB, STORE_FAULTS, create_model, seed_series, start, wait_for
 from tests.tasks.test_worker_log import records as worker_records
 
 TOGGLE = """
@@ -240,14 +240,16 @@ async def test_a_short_orion_blip_is_retried_within_its_slot(
     ]
 
 
-async def test_sth_down_records_its_slots_as_sth_unavailable(
-    gql: GraphQL, worker: WorkerProcess, fiware_sandbox: Sandbox
+@both_stores
+async def test_a_history_store_outage_records_its_slots_as_sth_unavailable(
+    gql: GraphQL, worker: WorkerProcess, fiware_sandbox: Sandbox, history_store: str
 ) -> None:
     job_id = await trained_job(gql, fiware_sandbox)
     await gql.ok(TOGGLE, {"id": job_id, "enabled": True, "input": {"intervalSeconds": 1}})
     try:
         await until(gql, job_id, lambda s: s["runCount"] >= 1)
-        fiware_sandbox.faults["sth"].switch(Outage.UNAVAILABLE)
+        store = fiware_sandbox.faults[STORE_FAULTS[history_store]]
+        store.switch(Outage.UNAVAILABLE)
         try:
             # A busy machine may also miss a 1 s slot for want of a worker: count STH's own misses.
             failing = await until(
@@ -259,11 +261,12 @@ async def test_sth_down_records_its_slots_as_sth_unavailable(
                 ),
             )
         finally:
-            fiware_sandbox.faults["sth"].switch(Outage.OFF)
+            store.switch(Outage.OFF)
         recovered = await until(gql, job_id, lambda s: s["lastError"] is None and s["runCount"] > 1)
     finally:
         await gql.ok(TOGGLE, {"id": job_id, "enabled": False})
-    assert failing["lastError"] and "STH-Comet" in failing["lastError"]
+    name = "QuantumLeap" if history_store == "quantumleap" else "STH-Comet"
+    assert failing["lastError"] and name in failing["lastError"]
     assert {m["reason"] for m in failing["recentMisses"]} <= {"STH_UNAVAILABLE", "NO_WORKER", "LATE"}
     assert recovered["lastError"] is None
 

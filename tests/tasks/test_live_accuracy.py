@@ -1,5 +1,6 @@
-"""Live accuracy through the real stack: published forecasts (worker and beat, Orion, its subscription
-to STH-Comet) joined with readings that arrive afterwards equal the same join computed offline."""
+"""Live accuracy through the real stack, for a model of either history store: published forecasts
+(worker and beat, Orion, its subscription to STH-Comet or QuantumLeap) joined with readings that
+arrive afterwards equal the same join computed offline."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ import pytest
 
 from fiware.sandbox.runner import Sandbox
 from ml.accuracy import PublishedForecast, live_accuracy
+from tests.conftest import both_stores
 from tests.support import GraphQL, WorkerProcess
-from tests.tasks.pipeline import create_model, seed_series, start, wait_for
+from tests.tasks.pipeline import add_reading, create_model, seed_series, start, wait_for
 from tests.tasks.test_forecasting import HISTORY, TOGGLE, forecast_history, schedule
 
 ACCURACY = """
@@ -38,8 +40,9 @@ def parse(stamp: str) -> datetime:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
 
 
+@both_stores
 async def test_live_accuracy_equals_the_offline_join_of_forecasts_and_later_readings(
-    gql: GraphQL, worker: WorkerProcess, fiware_sandbox: Sandbox
+    gql: GraphQL, worker: WorkerProcess, fiware_sandbox: Sandbox, history_store: str
 ) -> None:
     entity = seed_series(fiware_sandbox, points=POINTS, interval=timedelta(seconds=1))
     model = await create_model(gql, entity)
@@ -52,10 +55,10 @@ async def test_live_accuracy_equals_the_offline_join_of_forecasts_and_later_read
     on = await gql.ok(TOGGLE, {"id": job_id, "enabled": True, "input": {"intervalSeconds": 1.0}})
     entity_id = on["togglePrediction"]["prediction"]["entityId"]
     deadline = time.monotonic() + 30
-    while forecast_history(fiware_sandbox, entity_id) < 3 and time.monotonic() < deadline:
+    while forecast_history(fiware_sandbox, entity_id, history_store) < 3 and time.monotonic() < deadline:
         await asyncio.sleep(0.2)
     assert (await gql.ok(TOGGLE, {"id": job_id, "enabled": False}))["togglePrediction"]["errors"] == []
-    await asyncio.sleep(1.5)  # a run that was under way lands in STH too
+    await asyncio.sleep(1.5)  # a run that was under way lands in the store too
     runs = [
         e["node"] for e in (await gql.ok(HISTORY, {"id": job_id, "first": 30}))["predictionHistory"]["edges"]
     ]
@@ -64,10 +67,8 @@ async def test_live_accuracy_equals_the_offline_join_of_forecasts_and_later_read
     # The readings of the forecast targets arrive now, after the forecasts.
     targets = sorted({parse(p["targetTimestamp"]) for run in runs for p in run["points"]})
     arrived = [(moment, 21.0 + 0.25 * index) for index, moment in enumerate(targets)]
-    fiware_sandbox.sth.add_points(
-        service="smart", service_path="/", entity_type="Sensor", entity_id=entity,
-        attr_name="temperature", attr_type="Number", points=arrived,
-    )  # fmt: skip
+    for moment, value in arrived:
+        add_reading(fiware_sandbox, entity, moment, value)
     await asyncio.sleep(max(0.0, (targets[-1] - datetime.now(UTC)).total_seconds()) + 0.1)
     [shown] = (await gql.ok(ACCURACY, {"id": job_id, "windows": [3600.0]}))["trainingJob"]["liveAccuracy"]
 

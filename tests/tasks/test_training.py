@@ -18,11 +18,13 @@ from pymongo import AsyncMongoClient
 from app.settings import Settings
 from fiware.sandbox.faults import Fault
 from fiware.sandbox.runner import Sandbox
+from tests.conftest import both_stores
 from tests.support import ApiServer, GraphQL, WorkerProcess, sample, scrape
 from tests.tasks.pipeline import (
     CANCEL,
     FINISHED,
     MODEL,
+    STORE_FAULTS,
     create_model,
     model_status,
     seed_series,
@@ -40,6 +42,7 @@ async def training_pid(database: Any, job_id: str) -> int:
     return int(found["lease"]["worker"].rsplit(":", 1)[1])
 
 
+@both_stores
 async def test_a_tiny_model_trains_to_completed_with_metrics_and_artifacts(
     api: ApiServer,
     gql: GraphQL,
@@ -153,33 +156,36 @@ async def test_a_constant_series_completes_with_null_metrics_not_errors(
     assert metrics["rmse"] is not None and metrics["rmse"] < 1e-3
 
 
-async def test_sth_5xx_bursts_are_survived(
-    gql: GraphQL, worker: WorkerProcess, fiware_sandbox: Sandbox
+@both_stores
+async def test_history_store_5xx_bursts_are_survived(
+    gql: GraphQL, worker: WorkerProcess, fiware_sandbox: Sandbox, history_store: str
 ) -> None:
     entity = seed_series(fiware_sandbox, points=400)
     model = await create_model(gql, entity)
     started = await start(gql, model["id"], lastN=400)
     assert started["errors"] == []
     # Six failures in a row outlast the client's four tries: the task itself retries with backoff.
-    fiware_sandbox.faults["sth"].inject(Fault(status=503), times=6)
+    fiware_sandbox.faults[STORE_FAULTS[history_store]].inject(Fault(status=503), times=6)
     done = await wait_for(gql, started["trainingJob"]["id"])
     assert done["status"] == "COMPLETED", done["error"]
     assert done["pointsCollected"] == 400
     assert "training.step_retry" in worker.log_text()
 
 
+@both_stores
 async def test_an_upstream_that_stays_down_fails_the_job_with_a_reason(
-    gql: GraphQL, worker: WorkerProcess, fiware_sandbox: Sandbox
+    gql: GraphQL, worker: WorkerProcess, fiware_sandbox: Sandbox, history_store: str
 ) -> None:
     entity = seed_series(fiware_sandbox, points=300)
     model = await create_model(gql, entity)
     started = await start(gql, model["id"], lastN=300)
     # A 400 is not worth retrying: the job fails at once, with a code, and the model is free again.
-    fiware_sandbox.faults["sth"].inject(Fault(status=400), times=50)
+    store = fiware_sandbox.faults[STORE_FAULTS[history_store]]
+    store.inject(Fault(status=400), times=50)
     try:
         done = await wait_for(gql, started["trainingJob"]["id"])
     finally:
-        fiware_sandbox.faults["sth"].planned.clear()
+        store.planned.clear()
     assert done["status"] == "FAILED"
     assert done["error"]["code"] == "UPSTREAM_ERROR" and "400" in done["error"]["message"]
     assert done["finishedAt"] is not None and done["artifacts"] == []

@@ -4,7 +4,7 @@ MODEL_FIELDS = """
 fragment M on Model {
   id name description modelType status lookbackWindow forecastHorizon targetMode batchSize epochs
   learningRate validationRatio testRatio earlyStoppingPatience entityType entityId feature
-  fiwareService fiwareServicePath createdAt updatedAt
+  fiwareService fiwareServicePath historyStore createdAt updatedAt
   rnnLayers { units dropout recurrentDropout }
   denseLayers { units dropout activation }
 }

@@ -40,7 +40,20 @@ async def test_create_applies_documented_defaults(gql: GraphQL) -> None:
     assert (model["targetMode"], model["learningRate"], model["earlyStoppingPatience"]) == ("DELTA", 0.001, 8)
     assert (model["validationRatio"], model["testRatio"]) == (0.15, 0.15)
     assert (model["fiwareService"], model["fiwareServicePath"]) == ("smart", "/")
+    assert model["historyStore"] == "STH_COMET"  # the server's CHRONOS_HISTORY_STORE, recorded
     assert model["createdAt"].endswith("+00:00") and model["createdAt"] == model["updatedAt"]
+
+
+async def test_a_model_may_read_another_store_than_the_servers(gql: GraphQL) -> None:
+    model = await create(gql, historyStore="QUANTUMLEAP")
+    assert model["historyStore"] == "QUANTUMLEAP"
+    fetched = (await gql.ok(GET, {"id": model["id"]}))["model"]
+    assert fetched["historyStore"] == "QUANTUMLEAP"
+    moved = (await gql.ok(UPDATE, {"id": model["id"], "input": {"historyStore": "STH_COMET"}}))["updateModel"]
+    assert moved["errors"] == [] and moved["model"]["historyStore"] == "STH_COMET"
+    back = (await gql.ok(UPDATE, {"id": model["id"], "input": {"historyStore": None}}))["updateModel"]
+    # Null: the server's store, as for a model created before stores were recorded.
+    assert back["errors"] == [] and back["model"]["historyStore"] == "STH_COMET"
 
 
 async def test_create_with_everything_given(gql: GraphQL) -> None:

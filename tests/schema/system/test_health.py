@@ -16,7 +16,16 @@ async def dependencies(gql: GraphQL) -> dict[str, dict[str, Any]]:
 async def test_all_dependencies_up(gql: GraphQL, api: ApiServer, worker: WorkerProcess) -> None:
     health = (await gql.ok(HEALTH))["health"]
     by_name = {d["name"]: d for d in health["dependencies"]}
-    assert set(by_name) == {"mongo", "redis", "rabbitmq", "orion", "sthComet", "iotAgent", "workers"}
+    assert set(by_name) == {
+        "mongo",
+        "redis",
+        "rabbitmq",
+        "orion",
+        "sthComet",
+        "quantumLeap",
+        "iotAgent",
+        "workers",
+    }
     # Every name a probe answers is one the schema describes.
     assert set(by_name) <= set(system.DEPENDENCIES)
     assert health["status"] == "UP", by_name
@@ -27,6 +36,9 @@ async def test_all_dependencies_up(gql: GraphQL, api: ApiServer, worker: WorkerP
     assert "RabbitMQ" in by_name["rabbitmq"]["message"]
     assert by_name["orion"]["message"] == "Orion 3.12.0"
     assert by_name["sthComet"]["message"].startswith("STH-Comet ")
+    # Not the deployment's store: asked once a model of the session reads it (tests/app/test_resources.py).
+    ql = by_name["quantumLeap"]["message"]
+    assert ql == "no model reads it; not asked" or ql.startswith("QuantumLeap "), ql
     assert by_name["iotAgent"]["message"].startswith("IoT Agent ")
     assert get(api, "/healthz").text == "ok"
     ready = get(api, "/readyz")
