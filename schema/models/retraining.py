@@ -101,7 +101,7 @@ class RetrainingStatus:
     )
     decision_error: str | None = strawberry.field(
         description=(
-            "Why the pending challenger could not be judged yet (STH-Comet unavailable, an artifact "
+            "Why the pending challenger could not be judged yet (the history store unavailable, an artifact "
             "missing); the next retraining tick tries again. Null when no decision waits on an error."
         )
     )

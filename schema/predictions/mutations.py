@@ -55,8 +55,9 @@ class PredictionMutations:
     @strawberry.mutation(
         description=(
             "Enable: provision, in the model's tenant, an IoT Agent device Chronos names itself, the Orion "
-            "entity and a subscription sending `forecastSeries` to STH-Comet, then forecast at the next "
-            "scheduler tick and every `intervalSeconds`. Disable: stop and delete the subscription."
+            "entity and a subscription sending `forecastSeries` to the model's history store (STH-Comet "
+            "directly or through Cygnus, or QuantumLeap), then forecast at the next scheduler tick and "
+            "every `intervalSeconds`. Disable: stop and delete the subscription."
         )
     )
     async def toggle_prediction(

@@ -18,8 +18,8 @@ class PredictionQueries:
     @strawberry.field(
         description=(
             "Forecast now with a COMPLETED job's network, from the newest `lookbackWindow` readings in "
-            "STH-Comet. Errors: NOT_FOUND, CONFLICT (job not completed), INSUFFICIENT_DATA (too few "
-            "recent points), UNAVAILABLE or UPSTREAM_ERROR (FIWARE)."
+            "the model's history store. Errors: NOT_FOUND, CONFLICT (job not completed), "
+            "INSUFFICIENT_DATA (too few recent points), UNAVAILABLE or UPSTREAM_ERROR (FIWARE)."
         )
     )
     async def predict(
@@ -47,8 +47,9 @@ class PredictionQueries:
 
     @strawberry.field(
         description=(
-            "The forecast runs STH-Comet stored for a job's forecast entity, newest first, paged through "
-            "STH's pages. `from` and `to` bound the record time and need a time zone offset."
+            "The forecast runs the model's history store kept for a job's forecast entity, newest first, "
+            "paged through the store's pages. `from` and `to` bound the record time and need a time "
+            "zone offset."
         )
     )
     async def prediction_history(

@@ -95,7 +95,8 @@ expose(
         "published; retried while the slot was current.",
         "STH_UNAVAILABLE": "The model's history store (STH-Comet or QuantumLeap) answered 5xx, timed out or "
         "could not be reached when the newest readings were read; retried while the slot was current.",
-        "UPSTREAM_ERROR": "Orion or the history store refused the request (4xx); `lastError` says which and how.",
+        "UPSTREAM_ERROR": "Orion or the history store refused the request (4xx); `lastError` says which "
+        "and how.",
         "INSUFFICIENT_DATA": "The newest readings do not fill the lookback window (too few, or a gap longer "
         "than `CHRONOS_TRAINING_MAX_GAP_STEPS`).",
         "JOB_UNUSABLE": "The job can no longer forecast (its network, its status or its Orion entity is "
@@ -178,9 +179,11 @@ class HistoryPoint:
     )
 
 
-@strawberry.type(description="One forecast run as STH-Comet stored it.")
+@strawberry.type(description="One forecast run as the history store kept it.")
 class PredictionRun:
-    recorded_at: datetime = strawberry.field(description="When STH-Comet recorded it (its TimeInstant), UTC.")
+    recorded_at: datetime = strawberry.field(
+        description="When the history store recorded it (its TimeInstant), UTC."
+    )
     generated_at: datetime | None = strawberry.field(description="When Chronos computed it, UTC.")
     horizon: int = strawberry.field(description="Steps forecast.")
     points: list[HistoryPoint] = strawberry.field(description="The forecast, one point per step.")

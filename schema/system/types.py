@@ -7,8 +7,58 @@ from datetime import datetime
 import strawberry
 
 from app import system
+from app.auth.principal import Principal
+from app.auth.roles import Role
 from app.training.hub import HubStats
 from schema.enums import expose
+
+expose(
+    Role,
+    name="Role",
+    description="What an API key may do; each role may do everything the one before it may.",
+    values={
+        "VIEWER": "Queries and subscriptions.",
+        "EDITOR": "Also the mutations of models, training jobs and forecasts.",
+        "ADMIN": "Also every tenant, the metrics and the dependency details of `health` and `info`.",
+    },
+)
+
+
+@strawberry.type(description="A FIWARE tenant: a Fiware-Service and one of its service paths.")
+class TenantRef:
+    service: str = strawberry.field(description="The Fiware-Service.")
+    service_path: str = strawberry.field(description="The Fiware-ServicePath, matched exactly.")
+
+
+@strawberry.type(description="The API key this request presented, as a client needs to know it.")
+class Viewer:
+    name: str = strawberry.field(description="The key's name.")
+    role: Role = strawberry.field(description="What the key may do.")
+    can_mutate: bool = strawberry.field(
+        description="Whether the key's role may run mutations (EDITOR and ADMIN)."
+    )
+    tenants: list[TenantRef] | None = strawberry.field(
+        description="The tenants the key holds, sorted; null: every tenant (admins, a server without keys)."
+    )
+
+    @classmethod
+    def from_principal(cls, principal: Principal) -> Viewer:
+        held = principal.scope.tenants
+        tenants = (
+            None
+            if held is None
+            else [
+                TenantRef(service=t.service, service_path=t.service_path)
+                for t in sorted(held, key=lambda t: (t.service, t.service_path))
+            ]
+        )
+        return cls(
+            name=principal.name,
+            role=principal.role,
+            can_mutate=principal.role.includes(Role.EDITOR),
+            tenants=tenants,
+        )
+
 
 HealthStatus = system.HealthStatus
 expose(
@@ -18,7 +68,7 @@ expose(
     values={
         "UP": "Usable.",
         "DEGRADED": "Serving, but something it uses is down or short, so some operations fail or wait: "
-        "for the API, a dependency it can serve without (Orion, STH-Comet, the IoT Agent, Redis, the "
+        "for the API, a dependency it can serve without (Orion, a history store, the IoT Agent, Redis, the "
         "workers); for `workers`, no live worker. `/readyz` still answers 200.",
         "DOWN": "Not usable. For the API: a dependency it needs to serve (MongoDB, the task broker) "
         "cannot be reached, and `/readyz` answers 503.",
@@ -150,4 +200,6 @@ __all__ = [
     "HealthStatus",
     "ProgressHubStats",
     "SystemHealth",
+    "TenantRef",
+    "Viewer",
 ]

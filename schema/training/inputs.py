@@ -21,7 +21,7 @@ class StartTrainingInput:
     last_n: int | None = strawberry.field(
         default=None,
         description=(
-            "Newest points to use, 1 to 1,000,000. When STH-Comet holds fewer (but enough), the job "
+            "Newest points to use, 1 to 1,000,000. When the history store holds fewer (but enough), the job "
             "uses all it holds."
         ),
     )

@@ -53,7 +53,7 @@ class TrainingMutations:
     @strawberry.mutation(
         description=(
             "Start training a model on its sensor's history. Refused at once when the model is "
-            "missing (NOT_FOUND), already training (CONFLICT) or STH-Comet holds too few points "
+            "missing (NOT_FOUND), already training (CONFLICT) or its history store holds too few points "
             "(INSUFFICIENT_DATA, with the numbers)."
         )
     )

@@ -70,7 +70,9 @@ class PhaseTimes:
 
 @strawberry.type(description="The phases of a job and their times.")
 class TrainingPhases:
-    collecting: PhaseTimes = strawberry.field(description="Reading the series from STH-Comet.")
+    collecting: PhaseTimes = strawberry.field(
+        description="Reading the series from the model's history store."
+    )
     preprocessing: PhaseTimes = strawberry.field(description="Cleaning and regularising the series.")
     training: PhaseTimes = strawberry.field(description="Fitting, scoring and storing the network.")
 
@@ -109,7 +111,7 @@ class TrainingProgress:
 
 @strawberry.type(description="What preprocessing made of the collected points.")
 class TrainingData:
-    raw_points: int = strawberry.field(description="Points received from STH-Comet.")
+    raw_points: int = strawberry.field(description="Points received from the history store.")
     dropped_non_finite: int = strawberry.field(description="Points dropped for a NaN or infinite value.")
     merged_duplicates: int = strawberry.field(
         description="Points averaged into another (same timestamp, or same slot of the grid)."
@@ -250,12 +252,12 @@ class TrainingJob:
     status: TrainingStatus = strawberry.field(description="Life-cycle status.")
     progress: TrainingProgress = strawberry.field(description="How far the job is, and what it does now.")
     request: TrainingRequest = strawberry.field(description="The slice of history asked for.")
-    points_available: int = strawberry.field(description="Points STH-Comet held for the request.")
+    points_available: int = strawberry.field(description="Points the history store held for the request.")
     points_requested: int = strawberry.field(description="Points the job collects.")
     points_collected: int = strawberry.field(
         description="Points collected so far, counted per page while chunks are being read."
     )
-    points_dropped: int = strawberry.field(description="Points STH-Comet sent that were not numbers.")
+    points_dropped: int = strawberry.field(description="Points the history store sent that were not numbers.")
     sampling_interval_seconds: float | None = strawberry.field(
         description="Sampling interval detected in preprocessing (sub-second intervals are kept)."
     )
