@@ -11,6 +11,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import structlog
 from cross_web import HTTPException
@@ -19,7 +20,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
@@ -30,7 +31,7 @@ from strawberry.http.exceptions import NonTextMessageReceived
 from strawberry.subscriptions import GRAPHQL_SSE_PROTOCOL, GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 
-from app import graphiql, heap, media
+from app import console, graphiql, heap, media
 from app.auth.authenticator import bearer_token, connection_token
 from app.auth.principal import Principal
 from app.auth.roles import Role
@@ -41,6 +42,7 @@ from app.metrics import exposition
 from app.resources import Resources, close_resources, open_resources
 from app.settings import Settings, get_settings
 from app.system.health import HealthStatus
+from app.training import service as training_service
 from schema import build_schema
 from schema.context import Context
 from schema.limits import QueryLimits
@@ -254,7 +256,11 @@ class ChronosGraphQL(GraphQL[Context, None]):
         return graphiql.ide_response(self.console_dir)
 
 
-async def _admin_only(request: Request, resources: Resources) -> Response | None:
+async def _caller(
+    request: Request, resources: Resources, role: Role, *, refusal: str
+) -> Principal | Response:
+    """The request's key if it may act as ``role``, else the refusal to send (``refusal`` for a role
+    too low)."""
     request_id = uuid.uuid4().hex
     try:
         principal = await resources.authenticator.authenticate(
@@ -264,9 +270,32 @@ async def _admin_only(request: Request, resources: Resources) -> Response | None
         return error_response(error, status=401, request_id=request_id)
     except Unavailable as error:
         return error_response(error, status=503, request_id=request_id)
-    if not principal.role.includes(Role.ADMIN):
-        return error_response(Forbidden("metrics take an admin key"), status=403, request_id=request_id)
-    return None
+    if not principal.role.includes(role):
+        return error_response(Forbidden(refusal), status=403, request_id=request_id)
+    return principal
+
+
+async def _admin_only(request: Request, resources: Resources) -> Response | None:
+    found = await _caller(request, resources, Role.ADMIN, refusal="metrics take an admin key")
+    return found if isinstance(found, Response) else None
+
+
+async def artifact(request: Request) -> Response:
+    """A training job's artifact, for a key that sees the job's tenant (the console's download links)."""
+    resources = resources_of(request.scope)
+    caller = await _caller(request, resources, Role.VIEWER, refusal="artifacts take a key")
+    if isinstance(caller, Response):
+        return caller
+    try:
+        found, body = await training_service.artifact_of(
+            job_id=request.path_params["job_id"], name=request.path_params["name"], scope=caller.scope
+        )
+    except ChronosError as error:
+        status = 404 if error.code is ErrorCode.NOT_FOUND else 400
+        return error_response(error, status=status, request_id=uuid.uuid4().hex)
+    disposition = f"attachment; filename*=UTF-8''{quote(found.name)}"
+    headers = {"content-disposition": disposition, "etag": f'"{found.checksum}"', "cache-control": "private"}
+    return Response(body, media_type=found.content_type, headers=headers)
 
 
 @contextlib.asynccontextmanager
@@ -348,16 +377,12 @@ async def metrics(request: Request) -> Response:
     return Response(exposition.render(resources.metrics, reading), media_type=exposition.CONTENT_TYPE)
 
 
-async def root(_: Request) -> Response:
-    return RedirectResponse("/graphql")
-
-
-# Liveness, readiness, metrics and the root: HTTP without GraphQL.
+# Liveness, readiness, metrics and artifact downloads: HTTP without GraphQL.
 PLAIN_ROUTES: list[BaseRoute] = [
     Route("/healthz", healthz),
     Route("/readyz", readyz),
     Route("/metrics", metrics),
-    Route("/", root),
+    Route("/artifacts/{job_id}/{name}", artifact),
 ]
 
 
@@ -383,6 +408,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             *PLAIN_ROUTES,
+            *console.routes(console_dir=graphql.console_dir),
             *graphiql.routes(enabled=settings.graphiql_enabled, console_dir=graphql.console_dir),
         ],
         middleware=middleware,

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,14 +74,16 @@ def create_key(
 
 
 @contextlib.contextmanager
-def run_api(env: Mapping[str, str], log_dir: Path, *, key: str | None = None) -> Iterator[ApiServer]:
+def run_api(
+    env: Mapping[str, str], log_dir: Path, *, key: str | None = None, port: int | None = None
+) -> Iterator[ApiServer]:
     """A real uvicorn process serving the app with these ``CHRONOS_*`` variables and no others.
 
     It runs in ``log_dir``, away from any developer ``.env`` in the repository. ``key`` is the API
-    key the returned server's helpers call with.
+    key the returned server's helpers call with; ``port`` one to take again (a restarted API).
     """
-    port = free_port()
-    log_path = log_dir / f"api-{port}.log"
+    port = port or free_port()
+    log_path = log_dir / f"api-{port}-{uuid.uuid4().hex[:6]}.log"
     inherited = {k: v for k, v in os.environ.items() if not k.startswith("CHRONOS_")}
     with open(log_path, "wb") as output:
         process = subprocess.Popen(

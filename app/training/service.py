@@ -15,7 +15,13 @@ from app.models.documents import ModelDocument
 from app.models.service import parse_id
 from app.pagination import NEWEST_FIRST, Edge, Page, Position, after_position, page_of, position_of
 from app.training import storage
-from app.training.documents import ACTIVE_STATUSES, FINISHED_STATUSES, TrainingJobDocument, TrainingStatus
+from app.training.documents import (
+    ACTIVE_STATUSES,
+    FINISHED_STATUSES,
+    Artifact,
+    TrainingJobDocument,
+    TrainingStatus,
+)
 from app.training.repository import jobs, lifecycle
 
 
@@ -71,6 +77,15 @@ def visible(job: TrainingJobDocument | None, scope: TenantScope) -> TrainingJobD
 
 async def get_job(*, job_id: str, scope: TenantScope, field: str = "id") -> TrainingJobDocument | None:
     return visible(await TrainingJobDocument.get(parse_id(job_id, field=field)), scope)
+
+
+async def artifact_of(*, job_id: str, name: str, scope: TenantScope) -> tuple[Artifact, bytes]:
+    """One artifact of a job the caller's tenants see, with its bytes; NotFound otherwise."""
+    job = await get_job(job_id=job_id, scope=scope, field="jobId")
+    found = next((a for a in job.artifacts if a.name == name), None) if job is not None else None
+    if found is None:
+        raise NotFound(f"training job {job_id} has no artifact {name!r}", field=("name",))
+    return found, await storage.read_artifact(file_id=found.file_id)
 
 
 async def list_jobs(*, job_filter: JobFilter, first: int, after: str | None, scope: TenantScope) -> JobPage:

@@ -14,7 +14,6 @@ from app.models import service as model_service
 from app.predictions import model_forecasts
 from app.settings import get_settings
 from app.training import service as training
-from fiware.history import HistoryStore
 from schema.context import Info
 from schema.derive import Nested, declared_values, output_fields
 from schema.enums import expose
@@ -40,21 +39,6 @@ expose(
     values={
         "LSTM": "Long short-term memory cells: gates for input, forgetting and output; the default.",
         "GRU": "Gated recurrent units: two gates, fewer weights than LSTM, often as accurate.",
-    },
-)
-expose(
-    HistoryStore,
-    name="HistoryStore",
-    description="A FIWARE time-series store Chronos reads sensor history from and keeps forecasts in.",
-    values={
-        "STH_COMET": (
-            "STH-Comet: history read with hLimit/hOffset paging; forecasts reach it through an Orion "
-            "'legacy' subscription (Orion 3) or Cygnus (Orion 4)."
-        ),
-        "QUANTUMLEAP": (
-            "QuantumLeap (CrateDB or TimescaleDB): history read with limit/offset paging; forecasts "
-            "reach it through a normalized subscription, with the next step as plain numeric attributes."
-        ),
     },
 )
 ModelStatus = models.ModelStatus

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import quote
 from uuid import UUID
 
 import strawberry
@@ -176,6 +177,12 @@ class Artifact:
     size_bytes: int = strawberry.field(description="Size in bytes.")
     content_type: str = strawberry.field(description="Media type.")
     checksum: str = strawberry.field(description="`sha256:<hex>` of the content.")
+    download_url: str = strawberry.field(
+        description=(
+            "Path of the file on this API (`/artifacts/<jobId>/<name>`): a GET with the same "
+            "`Authorization: Bearer <key>` answers its bytes, with the checksum as ETag."
+        )
+    )
 
 
 JobErrorCode = documents.JobErrorCode
@@ -395,7 +402,11 @@ class TrainingJob:
             history=[EpochLoss(**entry.model_dump()) for entry in doc.history],
             artifacts=[
                 Artifact(
-                    name=a.name, size_bytes=a.size_bytes, content_type=a.content_type, checksum=a.checksum
+                    name=a.name,
+                    size_bytes=a.size_bytes,
+                    content_type=a.content_type,
+                    checksum=a.checksum,
+                    download_url=f"/artifacts/{doc.id}/{quote(a.name)}",
                 )
                 for a in doc.artifacts
             ],

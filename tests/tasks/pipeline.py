@@ -28,7 +28,7 @@ JOB_FIELDS = """
   intervals { level halfWidths coverage }
   servedBy { name period reason validationRmse rmse mae theilU points }
   history { epoch loss valLoss }
-  artifacts { name sizeBytes contentType checksum }
+  artifacts { name sizeBytes contentType checksum downloadUrl }
   error { code message }
   createdAt startedAt finishedAt durationSeconds
 """
@@ -75,6 +75,8 @@ def seed_series(
     ``sth-comet`` or ``quantumleap``), ``points`` long, ending now; returns the entity id."""
     entity = entity_id or unique("urn:ngsi-ld:Sensor")
     start = datetime.now(UTC) - interval * points
+    # Times to the millisecond, as Orion notifies them (QuantumLeap would keep finer ones, STH not).
+    start = start.replace(microsecond=start.microsecond // 1000 * 1000)
     series = [
         (
             start + interval * i,

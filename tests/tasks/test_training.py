@@ -8,9 +8,11 @@ import json
 import os
 import signal
 import time
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import httpx
 import pytest
 from gridfs import AsyncGridFSBucket
 from pymongo import AsyncMongoClient
@@ -19,7 +21,7 @@ from app.settings import Settings
 from fiware.sandbox.faults import Fault
 from fiware.sandbox.runner import Sandbox
 from tests.conftest import both_stores
-from tests.support import ApiServer, GraphQL, WorkerProcess, sample, scrape
+from tests.support import ApiServer, GraphQL, WorkerProcess, bearer, create_key, sample, scrape
 from tests.tasks.pipeline import (
     CANCEL,
     FINISHED,
@@ -50,6 +52,8 @@ async def test_a_tiny_model_trains_to_completed_with_metrics_and_artifacts(
     fiware_sandbox: Sandbox,
     mongo: AsyncMongoClient[dict[str, Any]],
     test_settings: Settings,
+    service_env: dict[str, str],
+    log_dir: Path,
 ) -> None:
     scraped = scrape(api)
     entity = seed_series(fiware_sandbox, points=600)
@@ -124,6 +128,17 @@ async def test_a_tiny_model_trains_to_completed_with_metrics_and_artifacts(
     for name, data in stored.items():
         assert by_name[name]["checksum"] == f"sha256:{hashlib.sha256(data).hexdigest()}"
         assert by_name[name]["sizeBytes"] == len(data)
+    # Each is downloadable with the key that sees the job's tenant, and only with it.
+    for artifact in done["artifacts"]:
+        url = f"{api.url}{artifact['downloadUrl']}"
+        got = httpx.get(url, headers=api.headers, timeout=10)
+        assert got.status_code == 200 and got.content == stored[artifact["name"]]
+        assert got.headers["etag"] == f'"{artifact["checksum"]}"'
+        assert got.headers["content-disposition"] == f"attachment; filename*=UTF-8''{artifact['name']}"
+    assert httpx.get(url, timeout=10).status_code == 401
+    stranger = create_key(service_env, role="viewer", tenants=["elsewhere:/"], name="stranger", cwd=log_dir)
+    assert httpx.get(url, headers=bearer(stranger), timeout=10).status_code == 404
+    assert httpx.get(url.rsplit("/", 1)[0] + "/nope", headers=api.headers, timeout=10).status_code == 404
     metadata = json.loads(stored["metadata.json"])
     assert metadata["samplingIntervalSeconds"] == 60.0
     assert set(metadata["artifacts"]) == {"model.keras", "model.onnx", "scaler.json"}

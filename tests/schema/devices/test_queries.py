@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from fiware.sandbox.faults import Fault
 from fiware.sandbox.runner import Sandbox
+from tests.conftest import both_stores
 from tests.support import GraphQL, graphql_client, run_api
+from tests.tasks.pipeline import STORE_FAULTS, seed_series
 
 DEVICES = """
 query Devices($service: String, $servicePath: String) {
@@ -84,3 +87,45 @@ async def test_upstream_refusal_and_outage_are_explained(
     assert down.codes == ["UNAVAILABLE"] and "IoT Agent" in down.errors[0]["message"]
     assert health["status"] == "DEGRADED"
     assert {d["name"]: d["status"] for d in health["dependencies"]}["iotAgent"] == "DOWN"
+
+
+READINGS = """
+query Readings($id: String!, $store: HistoryStore, $lastN: Int!, $from: DateTime, $to: DateTime,
+               $service: String) {
+  readings(entityType: "Sensor", entityId: $id, attribute: "temperature", historyStore: $store,
+           lastN: $lastN, dateFrom: $from, dateTo: $to, service: $service) {
+    historyStore dropped points { timestamp value }
+  }
+}
+"""
+
+
+@both_stores
+async def test_readings_are_the_newest_of_the_store_asked(
+    gql: GraphQL, fiware_sandbox: Sandbox, history_store: str
+) -> None:
+    store = history_store.upper().replace("-", "_")
+    # 300 readings a minute apart in the store asked, and other values in the other one.
+    entity = seed_series(fiware_sandbox, points=300, store=history_store)
+    other = next(name for name in STORE_FAULTS if name != history_store)
+    seed_series(fiware_sandbox, points=10, entity_id=entity, value=-1.0, store=other)
+    found = (await gql.ok(READINGS, {"id": entity, "store": store, "lastN": 50}))["readings"]
+    assert found["historyStore"] == store and found["dropped"] == 0
+    points = found["points"]
+    assert len(points) == 50 and all(p["value"] != -1.0 for p in points)
+    times = [datetime.fromisoformat(p["timestamp"]) for p in points]
+    assert times == sorted(times) and times[-1] > datetime.now(UTC) - timedelta(minutes=3)
+    window = {"from": times[10].isoformat(), "to": times[19].isoformat()}
+    sliced = (await gql.ok(READINGS, {"id": entity, "store": store, "lastN": 5, **window}))["readings"]
+    assert [p["timestamp"] for p in sliced["points"]] == [p["timestamp"] for p in points[15:20]]
+    # Another tenant's, or an entity never seen: nothing, not an error.
+    elsewhere = await gql.ok(READINGS, {"id": entity, "store": store, "lastN": 5, "service": "nobody"})
+    assert elsewhere["readings"]["points"] == []
+
+
+async def test_readings_arguments_are_validated(gql: GraphQL) -> None:
+    refused = await gql.run(READINGS, {"id": "x", "lastN": 0, "from": "2026-01-02T00:00:00+00:00",
+                                       "to": "2026-01-01T00:00:00+00:00"})  # fmt: skip
+    assert refused.codes == ["VALIDATION_ERROR"]
+    fields = [e["field"] for e in refused.errors[0]["extensions"]["errors"]]
+    assert fields == [["lastN"], ["dateFrom"]]
