@@ -41,13 +41,20 @@ RUN --mount=type=cache,target=/root/.cache/pip \
     && pip check \
     && cd / && python -c "import schema.serve, tasks.worker"  # the installed package, not /src
 
-# ---------------------------------------------------------------- console: GraphiQL's files
+# ---------------------------------------------------------------- console: GraphiQL's files and the web console
 # From the npm registry as console/package-lock.json pins them (integrity-checked); the API checks
-# each served file against its SRI hash again (app/graphiql.py). No build step, no dev packages.
+# GraphiQL's served files against their SRI hashes again (app/graphiql.py). The web console is built
+# here from its sources and the committed schema (its types are generated from it); the dev packages
+# that build it are pruned, so the image keeps node_modules' browser files and dist/ only.
 FROM node:20.19.5-bookworm-slim AS console
 WORKDIR /console
 COPY console/package.json console/package-lock.json ./
-RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY schema.graphql /schema.graphql
+COPY console/index.html console/tsconfig.json console/vite.config.ts ./
+COPY console/scripts ./scripts
+COPY console/src ./src
+RUN npm run build && npm prune --omit=dev --no-audit --no-fund && rm -rf src scripts
 COPY console/graphiql ./graphiql
 
 # ---------------------------------------------------------------- runtime

@@ -28,13 +28,21 @@ CONSOLE := console/node_modules/.package-lock.json
 $(CONSOLE): console/package.json console/package-lock.json
 	npm ci --prefix console --no-audit --no-fund --loglevel=error
 
+# The console: TypeScript built into console/dist (never committed), its types generated from the
+# committed schema.graphql, so a schema change that breaks it breaks this build.
+CONSOLE_BUILD := console/dist/index.html
+CONSOLE_SOURCES := schema.graphql $(shell find console/src console/scripts -type f -not -path '*/generated/*' 2>/dev/null) \
+	$(wildcard console/index.html console/vite.config.ts console/tsconfig.json)
+$(CONSOLE_BUILD): $(CONSOLE) $(CONSOLE_SOURCES)
+	npm run build --prefix console --silent
+
 # SecantusDB (our MongoDB for dev and tests) lives in its own venv: a GPL server we run, never import.
 $(MONGO_VENV)/.installed: $(MONGO_LOCK)
 	test -x $(MONGO_VENV)/bin/python || $(PYTHON) -m venv $(MONGO_VENV)
 	$(MONGO_VENV)/bin/pip install --quiet --require-hashes --no-deps -r $(MONGO_LOCK)
 	touch $@
 
-run: $(VENV)/.installed $(MONGO_VENV)/.installed $(CONSOLE)
+run: $(VENV)/.installed $(MONGO_VENV)/.installed $(CONSOLE) $(CONSOLE_BUILD)
 	$(VENV)/bin/python -m app.devstack
 
 lint: $(VENV)/.installed
@@ -42,7 +50,8 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test: browser lint $(MONGO_VENV)/.installed $(CONSOLE)
+test: browser lint $(MONGO_VENV)/.installed $(CONSOLE) $(CONSOLE_BUILD)
+	npm test --prefix console --silent
 	$(VENV)/bin/python -m pytest
 
 # The browser tests drive Debian's Chromium (no browser download works on our machines).

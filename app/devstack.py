@@ -28,7 +28,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import structlog
 
-from app import graphiql
+from app import console, graphiql
 from app.log import configure_logging
 from app.settings import Settings, get_settings
 from app.system.info import redact_url
@@ -430,8 +430,21 @@ def _ensure_broker(
 
 def banner(settings: Settings, *, demo: bool) -> str:
     """What ``make run`` prints once the API answers: where to go and what to try first."""
-    lines = _ide_lines(settings) + (_demo_lines(settings) if demo else []) + _origin_lines(settings)
+    lines = (
+        _console_lines(settings)
+        + _ide_lines(settings)
+        + (_demo_lines(settings) if demo else [])
+        + _origin_lines(settings)
+    )
     return "\n".join(["", *lines, ""])
+
+
+def _console_lines(settings: Settings) -> list[str]:
+    url = f"http://{settings.host}:{settings.port}/"
+    dist = (settings.console_dir or graphiql.CONSOLE_DIR) / "dist"
+    if console.built(dist).problem is not None:
+        return [f"  Chronos console: {url}  (not built: run `{console.BUILD_COMMAND}`, then reload)"]
+    return [f"  Chronos console: {url}  (models, training jobs live, forecasts)"]
 
 
 def _ide_lines(settings: Settings) -> list[str]:

@@ -157,6 +157,8 @@ def test_run_starts_the_stack_and_interrupt_stops_only_its_children(
         banner = read_banner(process.stdout)
         assert banner[-1] == "  Allowed now: http://localhost:5173\n", banner
         assert f"  Chronos GraphiQL: http://127.0.0.1:{api_port}/graphql  (Ctrl-C stops)\n" in banner
+        root = f"http://127.0.0.1:{api_port}/"
+        assert f"  Chronos console: {root}  (models, training jobs live, forecasts)\n" in banner, banner
         assert any(line.split()[:1] == [DEMO.entity_id] for line in banner), banner
         query = "{ health { status } devices { entityType entities { entityId attributes } } }"
 
@@ -199,7 +201,10 @@ def test_the_banner_adapts_to_keys_graphiql_and_the_sandbox() -> None:
     assert "keys create --name demo --role editor --tenant smart:/)" in keys
     assert keys.endswith("  Allowed now: http://a.test, http://b.test\n")
     # FIWARE that is someone else's has no demo sensors; GraphiQL off has no page to open.
-    plain = banner(Settings(_env_file=None, graphiql=False, auth_enabled=False), demo=False)
+    plain = banner(
+        Settings(_env_file=None, graphiql=False, auth_enabled=False, console_dir=Path("/nowhere")), demo=False
+    )
+    assert "  Chronos console: http://127.0.0.1:8000/  (not built: run `npm ci" in plain
     assert "GraphiQL is off" in plain and "app.cli demo" not in plain and DEMO.entity_id not in plain
     assert plain.endswith("  Allowed now: none\n")
 
