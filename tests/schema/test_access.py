@@ -55,6 +55,13 @@ CALLS: dict[str, Call] = {
         "query($job: ID!) { predictionHistory(trainingJobId: $job) { edges { cursor } } }", "not_found"
     ),
     "devices": Call('{ devices(service: "smart", servicePath: "/") { entityType } }', "empty"),
+    "readings": Call(
+        """{ readings(entityType: "Sensor", entityId: "urn:x", attribute: "t", service: "smart",
+           servicePath: "/") { points { value } } }""",
+        "empty",
+    ),
+    # The caller's own key: nothing of a tenant's.
+    "viewer": Call("{ viewer { role tenants { service } } }", "open"),
     "createModel": Call(
         """mutation { createModel(input: {entityType: "Sensor", entityId: "urn:x", feature: "t",
            fiwareService: "smart", fiwareServicePath: "/"}) { model { id } errors { code field } } }""",

@@ -4,10 +4,12 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from fiware.sandbox.faults import Fault
 from fiware.sandbox.runner import Sandbox
 from tests.conftest import both_stores
-from tests.support import GraphQL, graphql_client, run_api
+from tests.support import ApiServer, GraphQL, create_key, graphql_client, run_api
 from tests.tasks.pipeline import STORE_FAULTS, seed_series
 
 DEVICES = """
@@ -102,7 +104,7 @@ query Readings($id: String!, $store: HistoryStore, $lastN: Int!, $from: DateTime
 
 @both_stores
 async def test_readings_are_the_newest_of_the_store_asked(
-    gql: GraphQL, fiware_sandbox: Sandbox, history_store: str
+    gql: GraphQL, api: ApiServer, fiware_sandbox: Sandbox, history_store: str, stranger: str
 ) -> None:
     store = history_store.upper().replace("-", "_")
     # 300 readings a minute apart in the store asked, and other values in the other one.
@@ -121,6 +123,15 @@ async def test_readings_are_the_newest_of_the_store_asked(
     # Another tenant's, or an entity never seen: nothing, not an error.
     elsewhere = await gql.ok(READINGS, {"id": entity, "store": store, "lastN": 5, "service": "nobody"})
     assert elsewhere["readings"]["points"] == []
+    async with graphql_client(api, key=stranger) as client:
+        theirs = await client.ok(READINGS, {"id": entity, "store": store, "lastN": 5, "service": "smart"})
+    assert theirs["readings"]["points"] == []
+
+
+@pytest.fixture(scope="module")
+def stranger(service_env: dict[str, str], log_dir: Path) -> str:
+    """A viewer of another tenant."""
+    return create_key(service_env, role="viewer", tenants=["elsewhere:/"], name="stranger", cwd=log_dir)
 
 
 async def test_readings_arguments_are_validated(gql: GraphQL) -> None:
