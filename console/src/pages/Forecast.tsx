@@ -1,3 +1,4 @@
+import { LiveAccuracyTable } from "./LiveAccuracyTable";
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import type uPlot from "uplot";
 import { gql } from "../api/client";
@@ -14,7 +15,7 @@ import {
   type ReadingsQuery,
   type ReadingsVariables,
 } from "../generated/graphql";
-import { duration, num, pct, when } from "../lib/format";
+import { pct, when } from "../lib/format";
 import { href } from "../lib/router";
 import { ErrorBox, Section, useLoad } from "../lib/ui";
 
@@ -95,17 +96,7 @@ export function ForecastPage({ jobId }: { jobId: string }) {
       </Section>
       {j && (
         <Section title="Live accuracy of this job's published forecasts" testid="job-live-accuracy">
-          <table>
-            <thead><tr><th>Window</th><th>Pairs</th><th>Forecasts</th><th>RMSE</th><th>MAE</th><th>Coverage</th><th>Bias</th><th>U2</th></tr></thead>
-            <tbody>
-              {j.liveAccuracy.map((w) => (
-                <tr key={w.windowSeconds}>
-                  <td>{duration(w.windowSeconds)}</td><td>{w.pairs}</td><td>{w.forecasts}</td><td>{num(w.rmse)}</td><td>{num(w.mae)}</td>
-                  <td>{pct(w.coverage)}</td><td>{num(w.bias)}</td><td>{num(w.u2)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+          <LiveAccuracyTable windows={j.liveAccuracy} />
         </Section>
       )}
     </div>

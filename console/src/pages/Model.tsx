@@ -1,3 +1,4 @@
+import { LiveAccuracyTable } from "./LiveAccuracyTable";
 import { useState } from "preact/hooks";
 import { gql } from "../api/client";
 import { useViewer } from "../app";
@@ -179,17 +180,7 @@ export function ModelPage({ id }: { id: string }) {
         {m.liveAccuracy.length === 0 ? (
           <p class="muted small">None: the model's forecasts were never switched on.</p>
         ) : (
-          <table data-testid="live-accuracy">
-            <thead><tr><th>Window</th><th>Pairs</th><th>Forecasts</th><th>RMSE</th><th>MAE</th><th>Coverage</th><th>Bias</th><th>U2</th></tr></thead>
-            <tbody>
-              {m.liveAccuracy.map((w) => (
-                <tr key={w.windowSeconds}>
-                  <td>{duration(w.windowSeconds)}</td><td>{w.pairs}</td><td>{w.forecasts}</td><td>{num(w.rmse)}</td><td>{num(w.mae)}</td>
-                  <td>{pct(w.coverage)}</td><td>{num(w.bias)}</td><td>{num(w.u2)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+          <LiveAccuracyTable windows={m.liveAccuracy} testid="live-accuracy" />
         )}
         <p class="small">
           Drift: {m.monitoring.drifting ? <b class="warn">drifting since {when(m.monitoring.driftingSince)}</b> : "not drifting"} · reference RMSE {num(m.monitoring.referenceRmse)} · checked {when(m.monitoring.evaluatedAt)}
