@@ -109,6 +109,7 @@ export function JobPage({ id }: { id: string }) {
   const liveRef = useRef<LiveState | null>(null);
   const reloadRef = useRef(job.reload);
   reloadRef.current = job.reload;
+  const gapReload = useRef(0);
 
   // Everything the stream brings is applied here, once per animation frame.
   const frame = useMemo(
@@ -122,6 +123,12 @@ export function JobPage({ id }: { id: string }) {
             seriesChanged = series.current.upsert({ epoch: e.epoch, loss: e.loss, valLoss: e.valLoss }) || seriesChanged;
         }
         if (seriesChanged) drawChart();
+        // Epochs missed while the socket was down are in the job's stored history: fetch it again
+        // (at most every 2 s) rather than leave a hole in the curve until the job ends.
+        if (seriesChanged && series.current.hasGaps() && Date.now() - gapReload.current > 2000) {
+          gapReload.current = Date.now();
+          reloadRef.current();
+        }
         if (batch.length && liveRef.current) {
           liveRef.current = applyEvents(liveRef.current, batch);
           setLive(liveRef.current);
